@@ -1,0 +1,1 @@
+"""Calibration: compare the performance model with published measurements and fit its parameters."""

@@ -1,0 +1,173 @@
+"""The ``infersim`` command line. Bad input prints one message naming the file and path; exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from infersim.errors import InfersimError
+
+
+def _cmd_validate(args) -> int:
+    from infersim.scenario import load_scenario
+
+    bad = 0
+    for f in args.files:
+        try:
+            load_scenario(f)
+            print(f"{f}: ok")
+        except InfersimError as exc:
+            print(str(exc), file=sys.stderr)
+            bad += 1
+    return 2 if bad else 0
+
+
+def _cmd_schema(args) -> int:
+    from infersim.scenario.schema import Scenario
+
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return 0
+
+
+def _cmd_catalog(args) -> int:
+    import pandas as pd
+
+    from infersim.catalog import default_catalog
+    from infersim.tables import render
+
+    cat = default_catalog()
+    if args.what in ("hardware", "all"):
+        df = pd.DataFrame([{
+            "id": h.id, "kind": h.kind, "bf16": h.tflops.get("bf16"), "fp8": h.tflops.get("fp8"),
+            "fp4": h.tflops.get("fp4"), "mem GB": h.memory_gb, "TB/s": h.memory_bw_tbps, "SRAM MB": h.sram_mb,
+            "link GB/s": h.interconnect_gbps, "TDP W": h.tdp_w, "$/h": h.usd_per_hour, "list $": h.list_price_usd,
+        } for h in cat.hardware.values()])
+        render(df, [(c, c, "str" if c in ("id", "kind") else "num") for c in df.columns],
+               title="Accelerators (dense peak TFLOPS per precision; sources in catalog/data/hardware.yaml)")
+    if args.what in ("models", "all"):
+        df = pd.DataFrame([{
+            "id": m.id, "layers": m.layers, "hidden": m.hidden_size, "heads": m.num_heads, "kv heads": m.num_kv_heads,
+            "head dim": m.head_dim, "params B": m.total_params_b, "active B": m.active_params_b,
+            "experts": f"{m.experts_per_token}/{m.num_experts}" if m.num_experts else "-",
+            "KV KB/token (bf16)": m.kv_bytes_per_token("bf16") / 1024, "context": m.max_context,
+        } for m in cat.models.values()])
+        render(df, [(c, c, "str" if c in ("id", "experts") else "num") for c in df.columns],
+               title="Models (from published config.json; sources in catalog/data/models.yaml)")
+    return 0
+
+
+def _cmd_estimate(args) -> int:
+    from infersim.estimate import run_estimate
+
+    est, setup = run_estimate(model=args.model, hardware=args.hardware, tp=args.tp, pp=args.pp,
+                              precision=args.precision, input_tokens=args.input, output_tokens=args.output,
+                              batch=args.batch, engine=args.engine, max_num_seqs=args.max_num_seqs,
+                              max_batched_tokens=args.max_batched_tokens, chips=args.chips)
+    if args.json:
+        print(json.dumps(est.as_dict()))
+        return 0
+    from infersim.units import format_duration as fd
+
+    gpus = f"{args.tp * args.pp}x {setup['hardware']}"
+    print(f"{setup['model']} on {gpus} at {args.precision} ({args.engine} profile), "
+          f"{args.input} in / {args.output} out")
+    print(f"  batch {est.batch}: TTFT {fd(est.ttft_s)}, TPOT {fd(est.tpot_s)}, "
+          f"{est.output_tok_s_per_user:,.1f} output tok/s per user")
+    print(f"  KV cache: {est.kv_capacity_tokens:,} tokens; largest batch that fits: {est.max_batch:,}")
+    print(f"  saturation: {est.max_output_tok_s:,.0f} output tok/s at batch {est.best_batch:,}")
+    if est.chips is not None:
+        print(f"  chips/systems holding the model: {est.chips}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from infersim.scenario import load_scenario
+    from infersim.sim.run import simulate
+    from infersim.tables import SUMMARY_COLUMNS, render
+    from infersim.units import parse_duration_s
+
+    sc = load_scenario(args.file)
+    duration = None
+    if args.duration is not None:
+        try:
+            duration = parse_duration_s(args.duration)
+        except ValueError as exc:
+            raise InfersimError(f"--duration: {exc}") from None
+    t0 = time.perf_counter()
+    progress = not args.quiet and sys.stderr.isatty()
+    res = simulate(sc, seed=args.seed, duration_s=duration, base_dir=Path(args.file).parent, progress=progress)
+    wall = time.perf_counter() - t0
+    out = Path(args.out) if args.out else Path("results") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    res.meta["wall_s"] = wall
+    res.save(out)
+    if not args.quiet:
+        render(res.summary, SUMMARY_COLUMNS,
+               title=f"{sc.name}: {res.meta['requests_generated']:,} requests over "
+                     f"{res.scenario.duration:g}s simulated (warm-up {sc.warmup:g}s excluded)")
+        print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="infersim", description="Simulate AI inference platforms side by side.")
+    p.add_argument("--version", action="version", version="infersim 0.1.0")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="simulate a scenario and print the comparison table")
+    r.add_argument("file")
+    r.add_argument("--out", help="output directory (default results/<scenario>-<timestamp>)")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--duration", help="override the scenario's duration, e.g. 90s or 10m")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(fn=_cmd_run)
+
+    v = sub.add_parser("validate", help="check scenario files without running them")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(fn=_cmd_validate)
+
+    s = sub.add_parser("schema", help="print the JSON Schema of a scenario file")
+    s.set_defaults(fn=_cmd_schema)
+
+    c = sub.add_parser("catalog", help="list the hardware and model catalog")
+    c.add_argument("what", nargs="?", choices=["hardware", "models", "all"], default="all")
+    c.set_defaults(fn=_cmd_catalog)
+
+    e = sub.add_parser("estimate", help="quick analytic estimate for one deployment")
+    e.add_argument("--model", required=True)
+    e.add_argument("--hardware", required=True)
+    e.add_argument("--tp", type=int, default=1)
+    e.add_argument("--pp", type=int, default=1)
+    e.add_argument("--precision", default="bf16")
+    e.add_argument("--input", type=int, default=1000)
+    e.add_argument("--output", type=int, default=1000)
+    e.add_argument("--batch", type=int, default=1)
+    e.add_argument("--engine", default="trtllm", choices=["vllm", "sglang", "trtllm"])
+    e.add_argument("--max-num-seqs", type=int, default=2048)
+    e.add_argument("--max-batched-tokens", type=int, default=8192)
+    e.add_argument("--chips", type=int, default=None, help="chips/systems for lpu/wafer hardware")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(fn=_cmd_estimate)
+    from infersim.calibrate.cli import add_parser as add_calibrate
+
+    add_calibrate(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except InfersimError as exc:
+        print(f"infersim: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("infersim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

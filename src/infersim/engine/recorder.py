@@ -1,0 +1,87 @@
+"""Columnar record of one platform's run: per-request arrays, an ITL histogram, a sampled timeline.
+
+Nothing per request is kept as a Python object: a request is a row in preallocated arrays
+(about 40 bytes of results per request on top of the workload's columns).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+OUTCOMES = ("pending", "finished", "rejected", "in_flight")
+FINISHED, REJECTED, IN_FLIGHT = 1, 2, 3
+REASONS = ("", "context_length", "kv_capacity", "queue_timeout", "no_replica", "rate_limited",
+           "replica_failed", "no_deployment")
+_REASON_CODE = {r: i for i, r in enumerate(REASONS)}
+
+# ITL histogram: log-spaced bins from 1 us to 1000 s, 0.25% wide
+_ITL_LO, _ITL_HI, _ITL_BINS = -6.0, 3.0, 8301
+_ITL_SCALE = (_ITL_BINS - 1) / (_ITL_HI - _ITL_LO)
+
+
+def itl_bin_edges() -> np.ndarray:
+    return np.logspace(_ITL_LO, _ITL_HI, _ITL_BINS)
+
+
+class Recorder:
+    """Per-request outcome columns for ``n`` requests, plus the token-weighted ITL histogram."""
+
+    def __init__(self, n: int):
+        self.replica = np.full(n, -1, np.int32)
+        self.deployment = np.full(n, -1, np.int16)
+        self.start_s = np.full(n, np.nan)
+        self.first_token_s = np.full(n, np.nan)
+        self.finish_s = np.full(n, np.nan)
+        self.preemptions = np.zeros(n, np.int16)
+        self.cached_tokens = np.zeros(n, np.int32)
+        self.outcome = np.zeros(n, np.int8)
+        self.reason = np.zeros(n, np.int8)
+        self.itl_hist = np.zeros(_ITL_BINS, np.float64)
+        self._env_now = None
+
+    def bind(self, env) -> None:
+        self._env_now = lambda: env.now
+
+    def assign(self, rid: int, replica: int) -> None:
+        self.replica[rid] = replica
+
+    def start(self, rid: int, cached_tokens: int) -> None:
+        self.cached_tokens[rid] = cached_tokens
+        if self._env_now is not None:
+            self.start_s[rid] = self._env_now()
+
+    def first_token(self, rid: int, t: float) -> None:
+        self.first_token_s[rid] = t
+
+    def finish(self, rid: int, t: float) -> None:
+        self.finish_s[rid] = t
+        self.outcome[rid] = FINISHED
+
+    def reject(self, rid: int, reason: str, t: float, replica: int = -1) -> None:
+        self.outcome[rid] = REJECTED
+        self.reason[rid] = _REASON_CODE[reason]
+        self.finish_s[rid] = t
+        if replica >= 0:
+            self.replica[rid] = replica
+
+    def preempt(self, rid: int) -> None:
+        self.preemptions[rid] += 1
+
+    def itl_one(self, dt: float, weight: int) -> None:
+        if dt > 0:
+            i = int((math.log10(dt) - _ITL_LO) * _ITL_SCALE + 0.5)
+            self.itl_hist[min(max(i, 0), _ITL_BINS - 1)] += weight
+
+    def itl_many(self, dts: np.ndarray, weight: int) -> None:
+        if weight <= 0:
+            return
+        idx = np.rint((np.log10(np.maximum(dts, 1e-12)) - _ITL_LO) * _ITL_SCALE).astype(np.int64)
+        np.clip(idx, 0, _ITL_BINS - 1, out=idx)
+        self.itl_hist += np.bincount(idx, minlength=_ITL_BINS) * float(weight)
+
+    def mark_in_flight(self, rids) -> None:
+        for r in rids:
+            if self.outcome[r] == 0:
+                self.outcome[r] = IN_FLIGHT

@@ -1,0 +1,416 @@
+"""One replica running a vLLM-like continuous-batching engine (mechanism, on the SimPy clock).
+
+Requests are rows, not processes: the replica keeps its running requests in slot arrays
+(``max_num_seqs`` slots) and its waiting requests in a FIFO of ids. Each *plan* is either
+
+- one step chosen by the scheduler (decodes first, then running prefills, then admissions, within
+  ``max_num_seqs`` and ``max_batched_tokens``; a partial prefill is a chunk), or
+- a fast-forward of ``k`` decode-only steps when nothing can change in between: no prefill pending, no
+  admissible waiting request, and ``k`` is at most the steps to the first completion and to the first
+  KV allocation that might fail. Step times come vectorised from the performance model.
+
+An arrival during a fast-forward cuts it at the end of the step in progress (a step is never
+interrupted), so the result is identical to stepping one by one. Token semantics follow vLLM v1: a
+request has ``num_tokens`` (prompt + generated) and ``num_computed``; a step that brings
+``num_computed`` up to ``num_tokens`` samples one new token; the first one is the first token (TTFT).
+Preemption is by recompute: the newest running request loses its KV and returns to the queue's head.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from infersim.engine.kvcache import KvCache
+
+if TYPE_CHECKING:  # pragma: no cover
+    from infersim.engine.recorder import Recorder
+    from infersim.sim.build import DeploymentSetup
+    from infersim.workload.generate import Requests
+
+K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
+
+
+class Replica:
+    """A replica of a deployment. ``submit(rid)`` hands it a request; it calls ``on_done(rid)`` when the
+    request leaves (finished or rejected)."""
+
+    def __init__(self, env, setup: DeploymentSetup, requests: Requests, recorder: Recorder,
+                 replica_id: int, on_done=None, chain_full: np.ndarray | None = None):
+        self.env, self.setup, self.req, self.rec = env, setup, requests, recorder
+        self.id = replica_id
+        self.on_done = on_done
+        self.perf = setup.perf
+        self.step_s = setup.perf.step_s
+        self.decode_steps_s = setup.perf.decode_steps_s
+        cap = setup.max_num_seqs
+        self.cap = cap
+        self.bs = setup.block_size
+        self.mbt = setup.max_batched_tokens
+        self.prefix_on = setup.prefix_caching and requests.has_prefixes
+        self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
+        self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
+        z = np.zeros
+        self.s_rid = np.full(cap, -1, np.int64)
+        self.s_comp = z(cap, np.int64)
+        self.s_ntok = z(cap, np.int64)
+        self.s_gen = z(cap, np.int64)
+        self.s_out = z(cap, np.int64)
+        self.s_shared = z(cap, np.int64)
+        self.s_priv = z(cap, np.int64)
+        self.s_order = z(cap, np.int64)
+        self.s_on = z(cap, bool)
+        self.s_held = z(cap, np.int64)  # prefix entries held (leading ids of the request's prefix)
+        self.free_slots = list(range(cap - 1, -1, -1))
+        self.n_active = 0
+        self.waiting: deque[int] = deque()
+        self.resume: dict[int, tuple[int, int]] = {}
+        self.order = 0
+        # plan state
+        self.busy = False
+        self.gen = 0
+        self.plan_start = 0.0
+        self.plan_cum: np.ndarray | None = None
+        self.plan_k = 0
+        self.plan_dec: np.ndarray | None = None
+        self.plan_pre: list[tuple[int, int]] = []
+        self.plan_ndec = 0
+        self.busy_s = 0.0
+        self.steps = 0
+        self.tokens_out = 0
+        self.kv_tokens_max = setup.kv_blocks * setup.block_size
+        self.delay = setup.params.schedule_delay_s
+        self.pending = 0  # submitted, still in the scheduling delay
+
+    # -- load views for balancers -------------------------------------------------------------------
+    @property
+    def outstanding(self) -> int:
+        return self.n_active + len(self.waiting) + self.pending
+
+    @property
+    def kv_usage(self) -> float:
+        return self.kv.used_blocks / self.kv.total_blocks
+
+    # -- entry ------------------------------------------------------------------------------------
+    def submit(self, rid: int) -> None:
+        """Queue a request (FCFS). Requests that can never fit are rejected at once."""
+        need = int(self.req.input_tokens[rid] + self.req.output_tokens[rid])
+        if need > self.setup.model.max_context:
+            self.rec.reject(rid, "context_length", self.env.now, self.id)
+            self._done(rid)
+            return
+        if need > self.kv_tokens_max:
+            self.rec.reject(rid, "kv_capacity", self.env.now, self.id)
+            self._done(rid)
+            return
+        self.rec.assign(rid, self.id)
+        self.pending += 1
+        if self.delay > 0:  # API server / tokenisation hop before the scheduler sees it
+            self.env.timeout(self.delay).callbacks.append(lambda _e: self._enqueue(rid))
+        else:
+            self._enqueue(rid)
+
+    def _enqueue(self, rid: int) -> None:
+        self.pending -= 1
+        self.waiting.append(rid)
+        if not self.busy:
+            self._plan(self.env.now)
+        elif self.plan_k > 1:
+            self._cut()
+
+    def _done(self, rid: int) -> None:
+        if self.on_done is not None:
+            self.on_done(rid)
+
+    # -- planning ---------------------------------------------------------------------------------
+    def _plan(self, now: float) -> None:
+        s_on, s_ntok, s_comp = self.s_on, self.s_ntok, self.s_comp
+        kv, bs = self.kv, self.bs
+        preempted = False
+        if self.n_active:
+            dec = np.flatnonzero(s_on & (s_ntok - s_comp == 1))
+            # decodes first: one token each; allocate any block boundary they cross
+            while dec.size:
+                priv_tok = s_comp[dec] + 1 - self.s_shared[dec]
+                need = np.maximum(-(-priv_tok // bs) - self.s_priv[dec], 0)
+                total = int(need.sum())
+                if kv.allocate(total):
+                    self.s_priv[dec] += need
+                    break
+                self._preempt_newest()
+                preempted = True
+                dec = np.flatnonzero(s_on & (s_ntok - s_comp == 1))
+            pre_slots = np.flatnonzero(s_on & (s_ntok - s_comp > 1))
+        else:
+            dec = np.empty(0, np.int64)
+            pre_slots = dec
+        budget = self.mbt - dec.size
+        chunks: list[tuple[int, int]] = []
+        if pre_slots.size:
+            for slot in pre_slots[np.argsort(self.s_order[pre_slots])]:
+                if budget <= 0:
+                    break
+                slot = int(slot)
+                c = int(s_comp[slot])
+                chunk = min(int(s_ntok[slot]) - c, budget)
+                need = max(-(-(c + chunk - int(self.s_shared[slot])) // bs) - int(self.s_priv[slot]), 0)
+                if not kv.allocate(need):
+                    break
+                self.s_priv[slot] += need
+                chunks.append((slot, chunk))
+                budget -= chunk
+        if not preempted:
+            while self.waiting and budget > 0 and self.free_slots:
+                adm = self._admit(self.waiting[0], budget)
+                if adm is None:
+                    break
+                self.waiting.popleft()
+                chunks.append(adm)
+                budget -= adm[1]
+        if not chunks and not dec.size:
+            if self.n_active:  # everything stuck on KV: free room by preempting the newest
+                self._preempt_newest()
+                return self._plan(now)
+            self.busy = False
+            self.plan_k = 0
+            return
+        self.busy = True
+        self.plan_start = now
+        self.plan_dec = dec
+        self.plan_pre = chunks
+        n_dec = dec.size
+        self.plan_ndec = n_dec
+        dec_ctx = float(s_comp[dec].sum()) if n_dec else 0.0
+        if chunks:
+            n_tok = 0
+            pairs = 0.0
+            pre_ctx = 0.0
+            for slot, chunk in chunks:
+                c = int(s_comp[slot])
+                n_tok += chunk
+                pairs += chunk * c + chunk * (chunk + 1) / 2.0
+                pre_ctx += c
+            dt = self.step_s(n_tok, pairs, len(chunks), n_dec, dec_ctx, pre_ctx)
+            self.plan_k = 1
+            self.plan_cum = None
+            self._wake(dt)
+            return
+        # decode-only: fast-forward as far as nothing can change
+        k = int((self.s_out[dec] - self.s_gen[dec]).min())
+        k = min(k, K_MAX)
+        if k > 1:
+            k = self._kv_horizon(dec, k)
+        if k > 1:
+            dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * np.arange(k, dtype=float))
+            cum = np.cumsum(dts)
+            self.plan_cum = cum
+            self.plan_k = k
+            self._wake(float(cum[-1]))
+        else:
+            dt = float(self.decode_steps_s(n_dec, np.array([dec_ctx]))[0])
+            self.plan_cum = None
+            self.plan_k = 1
+            self._wake(dt)
+
+    def _kv_horizon(self, dec: np.ndarray, k: int) -> int:
+        """Largest k' <= k whose extra blocks (steps 2..k') can all be allocated now; allocates them."""
+        base = self.s_comp[dec] + 1 - self.s_shared[dec]
+        priv = self.s_priv[dec]
+        bs = self.bs
+        kv = self.kv
+        room = kv.free_blocks + kv.evictable_blocks
+
+        def need(kk: int) -> np.ndarray:
+            return np.maximum(-(-(base + kk - 1) // bs) - priv, 0)
+
+        n = need(k)
+        if int(n.sum()) > room:
+            lo, hi = 1, k  # need(lo) fits (already allocated), need(hi) does not
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if int(need(mid).sum()) <= room:
+                    lo = mid
+                else:
+                    hi = mid
+            k = lo
+            n = need(k)
+        total = int(n.sum())
+        if total:
+            kv.allocate(total)
+            self.s_priv[dec] += n
+        return k
+
+    def _admit(self, rid: int, budget: int):
+        """Try to start the waiting request ``rid`` with a first chunk; None if it cannot start now."""
+        kv = self.kv
+        if rid in self.resume:
+            ntok, gen = self.resume[rid]
+        else:
+            ntok, gen = int(self.req.input_tokens[rid]), 0
+        hit = 0
+        ids = ()
+        if self.prefix_on:
+            ids = self.req.prefix_ids(rid).tolist()
+            if ids:
+                hit = kv.match(ids)
+        shared = hit * kv.entry_tokens
+        comp = min(shared, ntok - 1)
+        chunk = min(ntok - comp, budget)
+        need = max(-(-(comp + chunk - shared) // self.bs), 0)
+        if hit:
+            kv.acquire(ids[:hit])
+        if not kv.allocate(need):
+            if hit:
+                kv.release(ids[:hit])
+            return None
+        slot = self.free_slots.pop()
+        self.n_active += 1
+        self.s_rid[slot] = rid
+        self.s_comp[slot] = comp
+        self.s_ntok[slot] = ntok
+        self.s_gen[slot] = gen
+        self.s_out[slot] = self.req.output_tokens[rid]
+        self.s_shared[slot] = shared
+        self.s_held[slot] = hit
+        self.s_priv[slot] = need
+        self.s_order[slot] = self.order
+        self.order += 1
+        self.s_on[slot] = True
+        if rid in self.resume:
+            del self.resume[rid]
+        else:
+            self.rec.start(rid, comp)
+        return slot, chunk
+
+    def _preempt_newest(self) -> None:
+        on = np.flatnonzero(self.s_on)
+        slot = int(on[np.argmax(self.s_order[on])])
+        rid = int(self.s_rid[slot])
+        self.resume[rid] = (int(self.s_ntok[slot]), int(self.s_gen[slot]))
+        self.rec.preempt(rid)
+        self._release(slot)
+        self.waiting.appendleft(rid)
+
+    def _release(self, slot: int, finished: bool = False) -> None:
+        kv = self.kv
+        kv.free(int(self.s_priv[slot]))
+        held = int(self.s_held[slot])
+        rid = int(self.s_rid[slot])
+        if held or (finished and self.prefix_on and self.chain_full is not None and self.chain_full[rid]):
+            ids = self.req.prefix_ids(rid).tolist()
+            if held:
+                kv.release(ids[:held])
+            if finished and self.chain_full is not None and self.chain_full[rid]:
+                # a conversation's whole context becomes reusable by its next turn
+                ctx = int(self.s_comp[slot])
+                kv.insert_unreferenced(self.req.chain_ids(rid, ctx // kv.entry_tokens))
+        self.s_on[slot] = False
+        self.s_priv[slot] = 0
+        self.s_held[slot] = 0
+        self.s_rid[slot] = -1
+        self.free_slots.append(slot)
+        self.n_active -= 1
+
+    # -- time -------------------------------------------------------------------------------------
+    def _wake(self, dt: float) -> None:
+        self.gen += 1
+        g = self.gen
+        ev = self.env.timeout(dt)
+        self.plan_end = self.plan_start + dt
+        ev.callbacks.append(lambda _e: self._on_wake(g))
+
+    def _cut(self) -> None:
+        """An arrival during a fast-forward: stop after the step in progress."""
+        elapsed = self.env.now - self.plan_start
+        i = int(np.searchsorted(self.plan_cum, elapsed, side="right"))
+        if i + 1 >= self.plan_k:
+            return
+        self.plan_k = i + 1
+        self.gen += 1
+        g = self.gen
+        end = self.plan_start + float(self.plan_cum[i])
+        self.plan_end = end
+        ev = self.env.timeout(end - self.env.now)
+        ev.callbacks.append(lambda _e: self._on_wake(g))
+
+    def _on_wake(self, g: int) -> None:
+        if g != self.gen:
+            return  # superseded by a cut
+        now = self.env.now
+        self._commit(now)
+        self._plan(now)
+
+    def _commit(self, now: float) -> None:
+        k = self.plan_k
+        dec = self.plan_dec
+        n_dec = self.plan_ndec
+        rec = self.rec
+        if self.plan_cum is not None:
+            dts = np.diff(self.plan_cum[:k], prepend=0.0)
+            busy = float(self.plan_cum[k - 1])
+            rec.itl_many(dts, n_dec)
+        else:
+            busy = now - self.plan_start
+            if n_dec:
+                rec.itl_one(busy, n_dec)
+        self.busy_s += busy
+        self.steps += k
+        finished: list[int] = []
+        if n_dec:
+            self.s_comp[dec] += k
+            self.s_gen[dec] += k
+            self.s_ntok[dec] += k
+            self.tokens_out += k * n_dec
+            done = dec[self.s_gen[dec] >= self.s_out[dec]]
+            finished.extend(int(s) for s in done)
+        for slot, chunk in self.plan_pre:
+            c = int(self.s_comp[slot]) + chunk
+            self.s_comp[slot] = c
+            if c == self.s_ntok[slot]:
+                rid = int(self.s_rid[slot])
+                if self.s_gen[slot] == 0:
+                    rec.first_token(rid, now)
+                    self._register_prefix(slot, rid)
+                self.s_gen[slot] += 1
+                self.s_ntok[slot] += 1
+                self.tokens_out += 1
+                if self.s_gen[slot] >= self.s_out[slot]:
+                    finished.append(slot)
+        self.plan_pre = []
+        for slot in finished:
+            rid = int(self.s_rid[slot])
+            rec.finish(rid, now)
+            self._release(slot, finished=True)
+            self._done(rid)
+
+    def _register_prefix(self, slot: int, rid: int) -> None:
+        """Prefill done: the request's prefix blocks become shared entries (reusable by others)."""
+        if not self.prefix_on:
+            return
+        ids = self.req.prefix_ids(rid).tolist()
+        held = int(self.s_held[slot])
+        if held >= len(ids):
+            return
+        kv = self.kv
+        shared = len(ids) * kv.entry_tokens
+        old_priv = int(self.s_priv[slot])
+        new_priv = min(max(-(-(int(self.s_comp[slot]) - shared) // self.bs), 0), old_priv)
+        if not kv.register(ids[held:], old_priv - new_priv):
+            return  # no room to share: the blocks stay private to this request
+        self.s_priv[slot] = new_priv
+        self.s_shared[slot] = shared
+        self.s_held[slot] = len(ids)
+
+    # -- end of run ---------------------------------------------------------------------------------
+    def in_flight(self) -> list[int]:
+        return [int(r) for r in self.s_rid[self.s_on]] + list(self.waiting)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+__all__ = ["Replica", "ceil_div", "math"]

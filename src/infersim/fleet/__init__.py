@@ -1,0 +1,1 @@
+"""The platform layer: deployments of replicas behind load balancers."""

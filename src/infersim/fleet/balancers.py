@@ -1,0 +1,110 @@
+"""Load-balancer policies: pick a replica for a request from a read-only view of the replicas.
+
+Each policy is a small object with ``choose(replicas, rid) -> index`` and no SimPy or I/O; replicas
+expose ``outstanding`` (requests queued or running) and ``kv_usage`` (share of KV blocks in use).
+Ties go to the lowest index, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import bisect
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class RoundRobin:
+    def __init__(self, spec=None, rng=None):
+        self.i = -1
+
+    def choose(self, replicas: Sequence, rid: int) -> int:
+        self.i = (self.i + 1) % len(replicas)
+        return self.i
+
+
+class LeastOutstanding:
+    def __init__(self, spec=None, rng=None):
+        pass
+
+    def choose(self, replicas: Sequence, rid: int) -> int:
+        best, best_load = 0, None
+        for i, r in enumerate(replicas):
+            load = r.outstanding
+            if best_load is None or load < best_load:
+                best, best_load = i, load
+                if load == 0:
+                    break
+        return best
+
+
+class PowerOfTwo:
+    def __init__(self, spec=None, rng: np.random.Generator | None = None):
+        self.rng = rng or np.random.default_rng(0)
+        self._buf = np.empty(0, np.int64)
+        self._pos = 0
+        self._n = 0
+
+    def choose(self, replicas: Sequence, rid: int) -> int:
+        n = len(replicas)
+        if n == 1:
+            return 0
+        if self._pos + 2 > self._buf.size or self._n != n:
+            self._buf = self.rng.integers(0, n, size=8192)
+            self._pos, self._n = 0, n
+        a, b = int(self._buf[self._pos]), int(self._buf[self._pos + 1])
+        self._pos += 2
+        if a == b:
+            b = (b + 1) % n
+        ra, rb = replicas[a].outstanding, replicas[b].outstanding
+        return a if (ra, a) <= (rb, b) else b
+
+
+class LeastKv:
+    def __init__(self, spec=None, rng=None):
+        pass
+
+    def choose(self, replicas: Sequence, rid: int) -> int:
+        return min(range(len(replicas)), key=lambda i: (replicas[i].kv_usage, replicas[i].outstanding, i))
+
+
+class PrefixAffinity:
+    """Consistent hashing of the request's first prefix block onto a ring of virtual nodes."""
+
+    def __init__(self, spec, rng=None, prefix_key=None):
+        self.vnodes = spec.virtual_nodes
+        self.max_imbalance = spec.max_imbalance
+        self.prefix_key = prefix_key  # callable rid -> int key or -1
+        self._ring: list[int] = []
+        self._owner: list[int] = []
+        self._n = -1
+
+    def _build(self, n: int) -> None:
+        pts = sorted((zlib.crc32(f"{i}:{v}".encode()), i) for i in range(n) for v in range(self.vnodes))
+        self._ring = [p for p, _ in pts]
+        self._owner = [o for _, o in pts]
+        self._n = n
+
+    def choose(self, replicas: Sequence, rid: int) -> int:
+        n = len(replicas)
+        key = self.prefix_key(rid) if self.prefix_key else -1
+        if key < 0 or n == 1:
+            return LeastOutstanding().choose(replicas, rid)
+        if n != self._n:
+            self._build(n)
+        h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
+        j = bisect.bisect(self._ring, h) % len(self._ring)
+        pick = self._owner[j]
+        mean = sum(r.outstanding for r in replicas) / n
+        if replicas[pick].outstanding > self.max_imbalance * max(mean, 1.0):
+            return LeastOutstanding().choose(replicas, rid)
+        return pick
+
+
+BALANCERS = {
+    "round_robin": RoundRobin,
+    "least_outstanding": LeastOutstanding,
+    "power_of_two": PowerOfTwo,
+    "least_kv": LeastKv,
+    "prefix_affinity": PrefixAffinity,
+}

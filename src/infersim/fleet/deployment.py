@@ -1,0 +1,80 @@
+"""A deployment: replicas of one model behind a load balancer, with an optional FIFO queue (mechanism).
+
+Without ``replica_concurrency`` every request goes straight to the replica the balancer picks (each replica
+queues internally, as vLLM does). With it, a replica holds at most that many requests; the rest wait in the
+deployment queue in arrival order and are dispatched as replicas free up. A request that waits longer than
+``queue_timeout`` is rejected with reason ``queue_timeout``, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from infersim.engine.replica import Replica
+from infersim.fleet.balancers import BALANCERS, PrefixAffinity
+from infersim.rng import rng
+
+
+class Deployment:
+    def __init__(self, env, setup, spec, reqs, rec, first_id: int, on_done, *, seed: int, platform: str,
+                 chain_full=None):
+        self.env, self.setup, self.spec, self.rec = env, setup, spec, rec
+        self.on_done_platform = on_done
+        self.limit = spec.replica_concurrency
+        self.timeout = spec.queue_timeout
+        self.queue: deque[int] = deque()
+        self.expired: set[int] = set()
+        self.queued_ids: set[int] = set()
+        self.queue_len = 0
+        cb = self._replica_done if self.limit is not None else on_done
+        self.replicas = [Replica(env, setup, reqs, rec, first_id + i, cb, chain_full) for i in range(spec.replicas)]
+        lb_cls = BALANCERS[spec.load_balancer.kind]
+        lb_rng = rng(seed, "platform", platform, "balancer", setup.name)
+        if lb_cls is PrefixAffinity:
+            keys = reqs.prefix_key
+            self.lb = lb_cls(spec.load_balancer, lb_rng, prefix_key=lambda r: int(keys[r]))
+        else:
+            self.lb = lb_cls(spec.load_balancer, lb_rng)
+
+    def submit(self, rid: int) -> None:
+        reps = self.replicas
+        if self.limit is None:
+            reps[self.lb.choose(reps, rid) if len(reps) > 1 else 0].submit(rid)
+            return
+        free = [r for r in reps if r.outstanding < self.limit]
+        if free and not self.queue_len:
+            free[self.lb.choose(free, rid) if len(free) > 1 else 0].submit(rid)
+            return
+        self.queue.append(rid)
+        self.queued_ids.add(rid)
+        self.queue_len += 1
+        if self.timeout is not None:
+            self.env.timeout(self.timeout).callbacks.append(lambda _e, rid=rid: self._expire(rid))
+
+    def _expire(self, rid: int) -> None:
+        if rid in self.queued_ids:
+            self.queued_ids.discard(rid)
+            self.expired.add(rid)
+            self.queue_len -= 1
+            self.rec.reject(rid, "queue_timeout", self.env.now)
+            self.on_done_platform(rid)
+
+    def _replica_done(self, rid: int) -> None:
+        self._drain()
+        self.on_done_platform(rid)
+
+    def _drain(self) -> None:
+        while self.queue_len:
+            free = [r for r in self.replicas if r.outstanding < self.limit]
+            if not free:
+                return
+            rid = self.queue.popleft()
+            if rid in self.expired:
+                self.expired.discard(rid)
+                continue
+            self.queued_ids.discard(rid)
+            self.queue_len -= 1
+            free[self.lb.choose(free, rid) if len(free) > 1 else 0].submit(rid)
+
+    def queued(self) -> list[int]:
+        return [r for r in self.queue if r in self.queued_ids]

@@ -1,0 +1,1 @@
+"""Summaries computed from the results tables (never from simulation objects)."""

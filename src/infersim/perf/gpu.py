@@ -1,0 +1,154 @@
+"""Roofline step-time model for GPUs (and other HBM accelerators) with tensor parallelism.
+
+Per step (all per GPU of a TP group; ``pp`` stages run one after another, no micro-batch overlap):
+
+- linear FLOPs = 2 x (active params without the input embedding) x tokens + 2 x vocab x hidden per
+  sampled token (the LM head runs only for tokens that produce output);
+- attention FLOPs = ``Model.attention_flops_per_context_token`` x (query, key) pairs;
+- bytes = weights read (dense part + the routed experts the batch touches, uniform routing)
+  + KV cache read (context of every sequence) + KV written (new tokens);
+- communication = two ring all-reduces per layer of tokens x hidden x 2 bytes over the per-direction
+  interconnect bandwidth, plus a fixed latency per all-reduce;
+- time = overhead + max(compute, memory) + communication.
+
+Efficiencies and overheads come from ``PerfParams`` (fitted; see docs/calibration.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from infersim.catalog import BYTES_PER_PARAM, Hardware, Model
+from infersim.perf.base import StepTime, prefill_pairs
+from infersim.perf.params import PerfParams
+
+ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    """A replica's hardware set-up: ``tp`` x ``pp`` chips of one kind at a weight/KV precision."""
+
+    hardware: Hardware
+    model: Model
+    precision: str = "bf16"
+    kv_precision: str = "bf16"
+    tp: int = 1
+    pp: int = 1
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+
+class GpuRoofline:
+    """The GPU variant of the step model. Construct once per deployment; calls are cheap."""
+
+    def __init__(self, cfg: GpuConfig, params: PerfParams | None = None):
+        self.cfg, self.p = cfg, params or PerfParams()
+        m, hw = cfg.model, cfg.hardware
+        tp, pp = cfg.tp, cfg.pp
+        wb = BYTES_PER_PARAM[cfg.precision]
+        self.peak_flops = hw.peak_flops(cfg.precision)
+        self.bw = hw.memory_bw_tbps * 1e12
+        # interconnect_gbps is quoted bidirectional; a ring all-reduce streams one way per link.
+        self.link_bw = max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0
+        embed = m.vocab_size * m.hidden_size
+        # FLOPs per token through the linear layers (input embedding is a lookup, LM head counted apart)
+        n_embed = 2 if m.active_includes_embedding else 1  # input embedding + LM head inside "active"
+        self.linear_flops_per_token = 2.0 * max(m.active_params_b * 1e9 - n_embed * embed, 0.0)
+        self.head_flops_per_sample = 2.0 * embed
+        self.attn_flops_per_pair = m.attention_flops_per_context_token()
+        # weights: always-read part and the routed experts (per GPU)
+        expert_b = m.expert_params_b * 1e9
+        self.dense_weight_bytes = (m.total_params_b * 1e9 - expert_b) * wb / (tp * pp)
+        self.expert_weight_bytes = expert_b * wb / (tp * pp)
+        # KV per token per GPU: GQA heads shard over TP up to the number of KV heads; MLA replicates.
+        kv_shard = 1 if m.kv_lora_rank else min(tp, max(m.num_kv_heads, 1))
+        self.kv_bytes_per_token = m.kv_bytes_per_token(cfg.kv_precision) / kv_shard / pp
+        self.full_frac = 1.0 - (m.sliding_window_layers / m.layers if m.sliding_window else 0.0)
+        self.window = float(m.sliding_window or 0)
+        self.n_allreduce = 2 * m.layers if tp > 1 else 0
+        self.ar_bytes_per_token = m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0
+        self.pp = pp
+        self.pp_hop_s = (m.hidden_size * ACT_BYTES) / self.link_bw if pp > 1 else 0.0
+        self.tp = tp
+
+    # -- pieces -------------------------------------------------------------------------------
+    def _linear_eff(self, tokens: float | np.ndarray) -> float | np.ndarray:
+        h = self.p.compute_half_tokens
+        if h <= 0:
+            return self.p.compute_eff
+        return self.p.compute_eff * tokens / (tokens + h)
+
+    def _weight_bytes(self, tokens: float | np.ndarray) -> float | np.ndarray:
+        if self.expert_weight_bytes == 0.0:
+            return self.dense_weight_bytes
+        m = self.cfg.model
+        frac = 1.0 - (1.0 - m.experts_per_token / m.num_experts) ** np.asarray(tokens, dtype=float)
+        return self.dense_weight_bytes + self.expert_weight_bytes * frac
+
+    def _effective_pairs(self, pairs: float | np.ndarray, queries: float | np.ndarray):
+        """Pairs after sliding-window layers cap each query's keys at the window."""
+        if self.full_frac >= 1.0:
+            return pairs
+        return self.full_frac * pairs + (1.0 - self.full_frac) * np.minimum(pairs, queries * self.window)
+
+    def _time(self, tokens, sampled, pairs, kv_read_tokens, n_seqs):
+        """Vectorisable core: arguments may be floats or equal-length arrays."""
+        p = self.p
+        tp = self.tp
+        lin = (self.linear_flops_per_token * tokens + self.head_flops_per_sample * sampled) / tp
+        attn = self.attn_flops_per_pair * pairs / tp
+        compute = (lin / (self.peak_flops * self._linear_eff(np.maximum(tokens, 1.0)))
+                   + attn / (self.peak_flops * p.attn_eff))
+        bytes_ = self._weight_bytes(tokens) + self.kv_bytes_per_token * (kv_read_tokens + tokens)
+        memory = bytes_ / (self.bw * p.memory_eff)
+        comm = self.n_allreduce * (p.allreduce_latency_s
+                                   + self.ar_bytes_per_token * tokens / (self.link_bw * p.comm_eff))
+        overhead = p.step_overhead_s + p.per_seq_overhead_s * n_seqs
+        stage = np.maximum(compute, memory)
+        total = overhead + self.pp * stage + comm * 1.0 + (self.pp - 1) * self.pp_hop_s
+        return total, compute, memory, comm, overhead
+
+    # -- the StepModel interface --------------------------------------------------------------------
+    def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
+        pt = np.asarray(prefill_tokens, dtype=float)
+        pc = np.asarray(prefill_context, dtype=float)
+        dc = np.asarray(decode_context, dtype=float)
+        pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
+        return self._step_parts(float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()),
+                                float(pc.sum()))
+
+    def _step_parts(self, n_pre, pairs, n_pre_seqs, n_dec, dec_ctx, pre_ctx=None) -> StepTime:
+        tokens = n_pre + n_dec
+        eff_pairs = self._effective_pairs(pairs, n_pre) + self._effective_pairs(dec_ctx + n_dec, n_dec)
+        # KV read: decodes read their context; a prefill chunk reads the context it attends to.
+        kv_read = self._effective_pairs(dec_ctx, n_dec) + (pre_ctx if pre_ctx is not None else 0.0)
+        total, c, mem, comm, ovh = self._time(tokens, n_dec + n_pre_seqs, eff_pairs, kv_read,
+                                              n_dec + n_pre_seqs)
+        return StepTime(float(total), float(c), float(mem), float(comm), float(ovh))
+
+    def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
+               prefill_ctx_sum=0.0) -> float:
+        return self._step_parts(n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode,
+                                decode_ctx_sum, prefill_ctx_sum).total_s
+
+    def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
+        ctx = np.asarray(ctx_sums, dtype=float)
+        pairs = self._effective_pairs(ctx + n_decode, float(n_decode))
+        kv_read = self._effective_pairs(ctx, float(n_decode))
+        total, *_ = self._time(float(n_decode), float(n_decode), pairs, kv_read, n_decode)
+        return np.broadcast_to(total, ctx.shape).astype(float)
+
+    # -- floors used by tests -----------------------------------------------------------------------
+    def weight_stream_floor_s(self) -> float:
+        """Weights of one GPU read once at peak bandwidth: no decode step can be faster."""
+        return float(self._weight_bytes(1.0)) / self.bw * self.pp
+
+
+def ceil_div(a: float, b: float) -> int:
+    return int(math.ceil(a / b))

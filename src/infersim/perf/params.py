@@ -1,0 +1,44 @@
+"""Efficiency factors and overheads of a serving engine on a GPU (the fitted part of the model).
+
+A ``PerfParams`` is what an engine profile (``perf/profiles/*.yaml``) provides. Defaults are the
+TensorRT-LLM fit on ``shared/calibration/serving_benchmarks.csv`` (see docs/calibration.md); every other
+engine's profile is fitted the same way on ``engine_latency.csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class PerfParams:
+    """Dimensionless efficiencies (share of peak) and overheads in seconds.
+
+    - ``compute_eff``: share of dense peak FLOP/s reached by the linear layers at large token counts.
+    - ``compute_half_tokens``: tokens per step at which linear-layer efficiency is half its peak
+      (GEMMs on few tokens are inefficient); 0 disables the ramp.
+    - ``attn_eff``: share of peak reached by attention FLOPs (flash-attention kernels).
+    - ``memory_eff``: share of peak memory bandwidth reached when streaming weights and KV cache.
+    - ``step_overhead_s``: fixed time per engine step (scheduling, kernel launches, sampling set-up).
+    - ``per_seq_overhead_s``: time per sequence in the step (sampling, detokenisation, bookkeeping).
+    - ``allreduce_latency_s``: latency of one tensor-parallel all-reduce (two per layer).
+    - ``comm_eff``: share of the per-direction interconnect bandwidth an all-reduce reaches.
+    - ``schedule_delay_s``: time from a request's arrival at the engine to its first schedulable step
+      (tokenisation, API server hop), added once per request by the engine.
+    """
+
+    compute_eff: float = 0.55
+    compute_half_tokens: float = 0.0
+    attn_eff: float = 0.35
+    memory_eff: float = 0.80
+    step_overhead_s: float = 0.003
+    per_seq_overhead_s: float = 0.0
+    allreduce_latency_s: float = 8e-6
+    comm_eff: float = 0.7
+    schedule_delay_s: float = 0.0
+
+    def with_(self, **changes: float) -> PerfParams:
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

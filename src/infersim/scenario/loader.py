@@ -1,0 +1,290 @@
+"""Load a scenario file: YAML → (overrides) → pydantic validation → catalog checks.
+
+Every problem becomes a ``ScenarioError`` naming the file, the YAML path (with its line) and what was
+expected. Loading is pure: it reads files and writes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from infersim.catalog import Catalog, default_catalog, load_catalog_file
+from infersim.errors import CapacityError, ScenarioError, format_path, suggest
+from infersim.scenario.schema import Scenario
+
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """'platforms[0].deployments[1].tp' → ['platforms', 0, 'deployments', 1, 'tp']."""
+    parts: list[str | int] = []
+    pos = 0
+    for m in _PATH_TOKEN.finditer(path):
+        gap = path[pos:m.start()].strip(".")
+        if gap:
+            raise ValueError(f"malformed path {path!r}")
+        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not parts or path[pos:].strip("."):
+        raise ValueError(f"malformed path {path!r}")
+    return parts
+
+
+def set_path(data: Any, path: str, value: Any) -> Any:
+    """Return a copy of ``data`` with ``value`` at the dotted ``path`` (intermediate dicts created)."""
+    import copy
+
+    parts = parse_path(path)
+    root = copy.deepcopy(data)
+    node = root
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = format_path(parts[: i + 1])
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise ScenarioError(f"no list item at index {part}", path=where)
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+        else:
+            if not isinstance(node, dict):
+                raise ScenarioError("cannot set a field inside a non-mapping", path=where)
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    return root
+
+
+class _Lines:
+    """Maps YAML paths to line numbers using the composed node tree."""
+
+    def __init__(self, text: str):
+        try:
+            self.root = yaml.compose(text)
+        except yaml.YAMLError:
+            self.root = None
+
+    def line(self, parts: list[str | int]) -> int | None:
+        node, best = self.root, None
+        for part in parts:
+            if node is None:
+                break
+            best = node.start_mark.line + 1
+            if isinstance(node, yaml.MappingNode):
+                nxt = None
+                for k, v in node.value:
+                    if k.value == part:
+                        nxt, best = v, k.start_mark.line + 1
+                        break
+                node = nxt
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+            else:
+                node = None
+        if node is not None:
+            best = node.start_mark.line + 1
+        return best
+
+
+def _data_path(loc: tuple, data: Any) -> list[str | int]:
+    """Drop pydantic's union-tag and function-validator segments from an error location."""
+    parts: list[str | int] = []
+    node = data
+    for seg in loc:
+        if isinstance(seg, int):
+            parts.append(seg)
+            node = node[seg] if isinstance(node, list) and seg < len(node) else None
+        elif isinstance(node, dict) and seg in node:
+            parts.append(seg)
+            node = node[seg]
+        elif isinstance(node, dict) and node.get("kind") == seg:
+            continue  # discriminator tag
+        elif "[" in str(seg) or "function" in str(seg):
+            continue
+        else:
+            parts.append(seg)
+            node = None
+    return parts
+
+
+def _model_at(parts: list[str | int], data: Any) -> type[BaseModel] | None:
+    """The pydantic model class that validates the mapping at ``parts`` (for field suggestions)."""
+    cls: Any = Scenario
+    node = data
+    for part in parts:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+            return None
+        node = node.get(part) if isinstance(node, dict) else None
+        cls = _resolve(cls.model_fields[part].annotation, node)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _resolve(ann: Any, node: Any) -> Any:
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _resolve(typing.get_args(ann)[0], node)
+    if origin in (list, tuple):
+        inner = node[0] if isinstance(node, list) and node else None
+        return _resolve(typing.get_args(ann)[0], inner)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(ann) if a is not type(None)]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for opt in options:
+            o = _resolve(opt, node)
+            if isinstance(o, type) and issubclass(o, BaseModel):
+                f = o.model_fields.get("kind")
+                if f is not None and kind is not None and kind in typing.get_args(f.annotation):
+                    return o
+        models = [_resolve(o, node) for o in options]
+        models = [m for m in models if isinstance(m, type) and issubclass(m, BaseModel)]
+        return models[0] if len(models) == 1 else None
+    return ann
+
+
+def _message(err: dict, parts: list[str | int], data: Any) -> tuple[list[str | int], str]:
+    typ, msg, ctx = err["type"], err["msg"], err.get("ctx") or {}
+    if typ == "extra_forbidden":
+        name = parts[-1] if parts else "?"
+        parent = _model_at(parts[:-1], data)
+        hint = suggest(str(name), parent.model_fields) if parent else ""
+        allowed = f"; expected one of: {', '.join(parent.model_fields)}" if parent and not hint else ""
+        return parts, f"unknown field '{name}'{hint}{allowed}"
+    if typ == "missing":
+        return parts, f"missing required field '{parts[-1] if parts else ''}'"
+    if typ in ("union_tag_invalid", "union_tag_not_found"):
+        tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+        got = ctx.get("tag")
+        if typ == "union_tag_not_found":
+            return [*parts, "kind"], f"missing 'kind' (expected one of: {', '.join(tags)})"
+        return [*parts, "kind"], f"unknown kind '{got}'{suggest(str(got), tags)} (expected one of: {', '.join(tags)})"
+    if typ == "literal_error":
+        return parts, f"{msg.replace('Input should be', 'expected')}, got {err.get('input')!r}"
+    msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
+    msg = msg.replace("Input should be", "expected")
+    if "input" in err and typ not in ("value_error",) and not isinstance(err["input"], dict | list):
+        msg += f", got {err['input']!r}"
+    return parts, msg
+
+
+def _errors(exc: ValidationError, data: Any, file: str, lines: _Lines) -> ScenarioError:
+    problems, seen = [], set()
+    for err in exc.errors(include_url=False):
+        parts = _data_path(err["loc"], data)
+        parts, msg = _message(err, parts, data)
+        path = format_path(parts) or "(top level)"
+        if (path, msg) in seen:
+            continue
+        seen.add((path, msg))
+        problems.append(ScenarioError(msg, file=file, path=path, line=lines.line(parts) if parts else None))
+    return problems[0] if len(problems) == 1 else ScenarioError("", problems=problems)
+
+
+def read_yaml(path: str | Path) -> tuple[Any, str]:
+    file = str(path)
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ScenarioError("no such file", file=file) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read: {exc.__class__.__name__}", file=file) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"malformed YAML: {what}", file=file, line=line) from None
+    return data, text
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
+                  *, data: Any = None) -> Scenario:
+    """Read, validate and check a scenario file. ``overrides`` maps dotted paths to values."""
+    file = str(path)
+    if data is None:
+        data, text = read_yaml(path)
+    else:
+        text = yaml.safe_dump(data)
+    if not isinstance(data, dict):
+        raise ScenarioError("expected a mapping with 'workload' and 'platforms'", file=file)
+    for p, v in (overrides or {}).items():
+        try:
+            data = set_path(data, p, v)
+        except ValueError as exc:
+            raise ScenarioError(str(exc), file=file, path=p) from None
+        except ScenarioError as exc:
+            raise exc.with_file(file) from None
+    lines = _Lines(text)
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise _errors(exc, data, file, lines) from None
+    base = Path(path).parent if data is not None else Path(".")
+    try:
+        check_scenario(sc, base_dir=base)
+    except ScenarioError as exc:
+        if exc.problems:
+            raise ScenarioError("", problems=[_with_line(p, file, lines) for p in exc.problems]) from None
+        raise _with_line(exc, file, lines) from None
+    return sc
+
+
+def _with_line(exc: ScenarioError, file: str, lines: _Lines) -> ScenarioError:
+    line = exc.line
+    if line is None and exc.path:
+        try:
+            line = lines.line(parse_path(exc.path))
+        except ValueError:
+            line = None
+    return ScenarioError(exc.message, file=exc.file or file, path=exc.path, line=line)
+
+
+def scenario_catalog(sc: Scenario, base_dir: Path = Path(".")) -> Catalog:
+    cat = default_catalog()
+    for i, extra in enumerate(sc.catalog):
+        p = Path(extra) if Path(extra).is_absolute() else base_dir / extra
+        if not p.exists():
+            raise ScenarioError(f"catalog file '{extra}' not found", path=f"catalog[{i}]")
+        cat = cat.extended(load_catalog_file(p))
+    return cat
+
+
+def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
+    """Checks that need the catalog or the file system: names, precisions, memory fit, traces."""
+    from infersim.sim.build import deployment_setup  # late import: the builder uses perf + engine
+    from infersim.workload.traces import resolve_trace
+
+    cat = scenario_catalog(sc, base_dir)
+    stream_names = [s.name for s in sc.workload.streams]
+    for i, s in enumerate(sc.workload.streams):
+        for field_name in ("input_tokens", "output_tokens"):
+            dist = getattr(s, field_name)
+            if dist is not None and dist.kind == "empirical":
+                resolve_trace(dist.trace, base_dir, path=f"workload.streams[{i}].{field_name}.trace")
+        if s.arrival.kind == "trace":
+            resolve_trace(s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
+    for pi, plat in enumerate(sc.platforms):
+        for di, dep in enumerate(getattr(plat, "deployments", [])):
+            where = f"platforms[{pi}].deployments[{di}]"
+            cat.get_hardware(dep.hardware, path=f"{where}.hardware")
+            cat.get_model(dep.model, path=f"{where}.model")
+            for si, name in enumerate(dep.streams or []):
+                if name not in stream_names:
+                    raise ScenarioError(f"unknown stream '{name}'{suggest(name, stream_names)}",
+                                        path=f"{where}.streams[{si}]")
+            try:
+                deployment_setup(dep, cat, path=where)
+            except CapacityError as exc:
+                raise ScenarioError(str(exc), path=where) from None

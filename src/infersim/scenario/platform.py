@@ -1,0 +1,123 @@
+"""Scenario schema: platforms and their deployments, engines and load balancers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from infersim.catalog import PRECISIONS
+from infersim.errors import FieldError, first_repeat
+from infersim.scenario.types import STRICT, Seconds
+
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+
+
+class _M(BaseModel):
+    model_config = STRICT
+
+
+class PerfOverrides(_M):
+    """Override individual fitted parameters of the engine profile (see ``infersim.perf.PerfParams``)."""
+
+    compute_eff: float | None = Field(None, gt=0, le=1)
+    compute_half_tokens: float | None = Field(None, ge=0)
+    attn_eff: float | None = Field(None, gt=0, le=1)
+    memory_eff: float | None = Field(None, gt=0, le=1)
+    step_overhead_s: float | None = Field(None, ge=0)
+    per_seq_overhead_s: float | None = Field(None, ge=0)
+    allreduce_latency_s: float | None = Field(None, ge=0)
+    comm_eff: float | None = Field(None, gt=0, le=1)
+    schedule_delay_s: float | None = Field(None, ge=0)
+
+
+class Engine(_M):
+    """A serving engine on one replica. Defaults follow vLLM's (``max_num_seqs`` 256,
+    ``max_num_batched_tokens`` 8192 with chunked prefill, 16-token KV blocks, prefix caching on,
+    ``gpu_memory_utilization`` 0.9; vLLM engine-args docs)."""
+
+    kind: Literal["vllm", "sglang", "trtllm"] = "vllm"
+    version: str | None = None
+    max_num_seqs: int = Field(256, ge=1)
+    max_batched_tokens: int = Field(8192, ge=16)
+    block_size: int = Field(16, ge=1)
+    prefix_caching: bool = True
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    kv_precision: Literal["auto", *PRECISIONS] = "auto"  # type: ignore[valid-type]
+    perf: PerfOverrides = Field(default_factory=PerfOverrides)
+
+
+class RoundRobin(_M):
+    kind: Literal["round_robin"] = "round_robin"
+
+
+class LeastOutstanding(_M):
+    """Send to the replica with the fewest requests in flight (ties: lowest index)."""
+
+    kind: Literal["least_outstanding"]
+
+
+class PowerOfTwo(_M):
+    """Sample two replicas at random, send to the less loaded (outstanding requests)."""
+
+    kind: Literal["power_of_two"]
+
+
+class LeastKv(_M):
+    """Send to the replica with the lowest KV-cache usage (share of blocks in use)."""
+
+    kind: Literal["least_kv"]
+
+
+class PrefixAffinity(_M):
+    """Consistent hashing on the request's prefix so shared-context requests meet their cache; falls back
+    to the least-loaded replica when the preferred one has more than ``max_imbalance`` x the mean load."""
+
+    kind: Literal["prefix_affinity"]
+    virtual_nodes: int = Field(64, ge=1)
+    max_imbalance: float = Field(2.0, ge=1)
+
+
+LoadBalancer = Annotated[RoundRobin | LeastOutstanding | PowerOfTwo | LeastKv | PrefixAffinity,
+                         Field(discriminator="kind")]
+
+
+class Deployment(_M):
+    """A model served by ``replicas`` identical replicas, each on ``tp`` x ``pp`` accelerators."""
+
+    name: str | None = None
+    model: str
+    hardware: str
+    precision: Precision = "bf16"
+    tp: int = Field(1, ge=1)
+    pp: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=1)
+    engine: Engine = Field(default_factory=Engine)
+    load_balancer: LoadBalancer = Field(default_factory=RoundRobin)
+    replica_concurrency: int | None = Field(
+        None, ge=1, description="most requests a replica holds at once; the rest wait in the deployment's FIFO "
+                                "queue (default: no cap, every request goes straight to a replica's own queue)")
+    queue_timeout: Seconds | None = Field(None, description="reject requests waiting in the deployment queue longer "
+                                                            "than this (reason 'queue_timeout')")
+    streams: list[str] | None = Field(None, description="streams this deployment serves (default: all)")
+
+
+class GpuFleet(_M):
+    """A Baseten-like platform: deployments of models on GPU replicas."""
+
+    kind: Literal["gpu_fleet"]
+    name: str
+    deployments: list[Deployment] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self):
+        names = [d.name or d.model for d in self.deployments]
+        j = first_repeat(names)
+        if j is not None:
+            at = f"deployments[{j}]" + (".name" if self.deployments[j].name else "")
+            raise FieldError(at, f"duplicate deployment name '{names[j]}' (names must be unique; give "
+                             "'name' to tell deployments of the same model apart)")
+        return self
+
+
+Platform = Annotated[GpuFleet, Field(discriminator="kind")]

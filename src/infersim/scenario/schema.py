@@ -1,0 +1,42 @@
+"""The scenario file's top level. Load with ``infersim.scenario.load_scenario``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from infersim.errors import FieldError, first_repeat
+from infersim.scenario.platform import Platform
+from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
+from infersim.scenario.workload import Workload
+
+
+class Scenario(BaseModel):
+    """A workload and the platforms that compete to serve it.
+
+    ``duration`` is how long requests keep arriving (simulated seconds); ``drain`` how long the simulation
+    may run past it for requests in flight to finish (they are recorded as in flight after that);
+    ``warmup`` is excluded from the summary statistics.
+    """
+
+    model_config = STRICT
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    duration: PositiveSeconds = 600.0
+    warmup: Seconds = 0.0
+    drain: Seconds = 600.0
+    catalog: list[str] = Field(default_factory=list, description="extra catalog files (hardware/models)")
+    workload: Workload
+    platforms: list[Platform] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.warmup >= self.duration:
+            raise FieldError("warmup", f"warmup ({self.warmup:g}s) must be shorter than duration "
+                             f"({self.duration:g}s)")
+        j = first_repeat([p.name for p in self.platforms])
+        if j is not None:
+            raise FieldError(f"platforms[{j}].name", f"duplicate platform name '{self.platforms[j].name}' "
+                             "(platform names must be unique)")
+        return self

@@ -1,0 +1,27 @@
+"""Pydantic field types that accept human-friendly units (see ``infersim.units``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from infersim.units import parse_duration_s, parse_rate_per_s, parse_size_gb
+
+STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+Seconds = Annotated[
+    float, BeforeValidator(parse_duration_s), Field(ge=0),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[0-9.eE+-]+\s*(us|ms|s|m|min|h|d)?\s*$"}],
+                    "description": "duration: seconds, or '500ms', '90s', '15m', '2h'"}),
+]
+PositiveSeconds = Annotated[Seconds, Field(gt=0)]
+RatePerS = Annotated[
+    float, BeforeValidator(parse_rate_per_s), Field(ge=0),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*[0-9.eE+-]+\s*(/\s*(s|min|h|day))?\s*$"}],
+                    "description": "rate per second, or '20/s', '1200/min'"}),
+]
+SizeGB = Annotated[
+    float, BeforeValidator(parse_size_gb), Field(gt=0),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}], "description": "size: GB, or '80GB', '512MB'"}),
+]

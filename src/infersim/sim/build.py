@@ -1,0 +1,65 @@
+"""Turn a validated deployment into what the engine needs: perf model, memory plan, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infersim.catalog import Catalog, Hardware, Model
+from infersim.errors import ScenarioError
+from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
+from infersim.perf.profiles import shipped_profile
+from infersim.scenario.platform import Deployment
+
+
+@dataclass(frozen=True)
+class DeploymentSetup:
+    """Everything a replica of this deployment needs, computed once."""
+
+    name: str
+    hardware: Hardware
+    model: Model
+    config: GpuConfig
+    params: PerfParams
+    perf: GpuRoofline
+    memory: MemoryPlan
+    max_num_seqs: int
+    max_batched_tokens: int
+    block_size: int
+    prefix_caching: bool
+    kv_blocks: int  # paged blocks per replica
+
+
+def kv_precision_for(precision: str, kv_precision: str) -> str:
+    """'auto' keeps an 8-bit KV cache for 8-bit weights (TensorRT-LLM's FP8 checkpoints ship FP8 KV
+    scales) and bf16 otherwise; an explicit value wins. Assumption documented in docs/model.md."""
+    if kv_precision != "auto":
+        return kv_precision
+    return "fp8" if precision in ("fp8", "fp4") else "bf16"
+
+
+def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment") -> DeploymentSetup:
+    hw = catalog.get_hardware(dep.hardware, path=f"{path}.hardware")
+    model = catalog.get_model(dep.model, path=f"{path}.model")
+    if not hw.supports(dep.precision):
+        have = ", ".join(sorted(hw.tflops))
+        raise ScenarioError(f"{hw.id} has no {dep.precision} tensor cores (it has: {have})",
+                            path=f"{path}.precision")
+    if hw.kind in ("lpu", "wafer"):
+        raise ScenarioError(f"{hw.id} is a {hw.kind}; use a platform of kind '{hw.kind}' for it",
+                            path=f"{path}.hardware")
+    eng = dep.engine
+    if dep.tp > 1 and model.num_kv_heads and not model.kv_lora_rank and dep.tp > model.num_heads:
+        raise ScenarioError(f"tp={dep.tp} exceeds the model's {model.num_heads} attention heads",
+                            path=f"{path}.tp")
+    params = shipped_profile(eng.kind)
+    overrides = {k: v for k, v in eng.perf.model_dump().items() if v is not None}
+    if overrides:
+        params = params.with_(**overrides)
+    cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp)
+    mem = plan_memory(cfg, max_batched_tokens=eng.max_batched_tokens, max_num_seqs=eng.max_num_seqs,
+                      gpu_memory_utilization=eng.gpu_memory_utilization)
+    blocks = mem.kv_capacity_tokens // eng.block_size
+    if blocks < 1:
+        raise ScenarioError("no room for a single KV-cache block", path=path)
+    return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, GpuRoofline(cfg, params), mem,
+                           eng.max_num_seqs, eng.max_batched_tokens, eng.block_size, eng.prefix_caching, blocks)

@@ -1,0 +1,133 @@
+"""``Results``: the run's tables as DataFrames, and writing them to an output directory.
+
+Tables: ``requests`` (a row per platform x request), ``timeline`` (sampled per replica), ``summary``
+(a row per platform) and ``streams`` (a row per platform x stream). Writing is atomic: files go to a
+temporary directory first and are moved into place only when all of them were written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infersim.engine.recorder import OUTCOMES, REASONS
+from infersim.metrics.summary import summarize
+
+
+@dataclass
+class Results:
+    scenario: object
+    requests: pd.DataFrame
+    timeline: pd.DataFrame
+    summary: pd.DataFrame
+    streams: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+    itl_hist: dict = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, sc, reqs, runs) -> Results:
+        frames, tls, rows, srows = [], [], [], []
+        slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
+        window = sc.duration - sc.warmup
+        names = np.array(reqs.stream_names, dtype=object)
+        itl = {}
+        for run in runs:
+            rec = run.recorder
+            arrival = rec.arrival_s
+            first, finish = rec.first_token_s, rec.finish_s
+            out_tok = reqs.output_tokens
+            with np.errstate(invalid="ignore", divide="ignore"):
+                tpot = np.where(out_tok > 1, (finish - first) / (out_tok - 1), np.nan)
+            df = pd.DataFrame({
+                "platform": run.name,
+                "request_id": np.arange(len(reqs), dtype=np.int64),
+                "stream": names[reqs.stream] if len(reqs) else np.array([], dtype=object),
+                "arrival_s": arrival,
+                "first_token_s": first,
+                "finish_s": finish,
+                "input_tokens": reqs.input_tokens.astype(np.int32),
+                "output_tokens": out_tok.astype(np.int32),
+                "cached_tokens": rec.cached_tokens,
+                "deployment": np.array([run.deployments[d] if d >= 0 else "" for d in rec.deployment.tolist()],
+                                       dtype=object) if len(run.deployments) > 1 else
+                np.where(rec.deployment >= 0, run.deployments[0], ""),
+                "replica": rec.replica,
+                "preemptions": rec.preemptions,
+                "outcome": np.array(OUTCOMES, dtype=object)[rec.outcome],
+                "reason": np.array(REASONS, dtype=object)[rec.reason],
+                "ttft_s": first - arrival,
+                "tpot_s": tpot,
+                "e2e_s": np.where(rec.outcome == 1, finish - arrival, np.nan),
+            })
+            df = df[~np.isnan(df["arrival_s"].to_numpy())]
+            frames.append(df)
+            tl = run.timeline.copy()
+            tl.insert(0, "platform", run.name)
+            tls.append(tl)
+            win = df[(df["arrival_s"] >= sc.warmup) & (df["arrival_s"] < sc.duration)]
+            row = {"platform": run.name, "kind": run.kind}
+            row.update(summarize(win, window_s=window, slos=slos, itl_hist=rec.itl_hist,
+                                 timeline=run.timeline, warmup_s=sc.warmup))
+            row["replicas"] = int(sum(run.replicas_per_deployment))
+            row["gpus"] = int(sum(n * s.config.gpus for n, s in zip(run.replicas_per_deployment, run.setups,
+                                                                    strict=True)))
+            row["sim_end_s"] = run.end_s
+            rows.append(row)
+            itl[run.name] = rec.itl_hist
+            for sname in reqs.stream_names:
+                w = win[win["stream"] == sname]
+                srow = {"platform": run.name, "stream": sname}
+                srow.update(summarize(w, window_s=window, slos=slos))
+                srows.append(srow)
+        requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
+        meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
+                "requests_generated": len(reqs)}
+        return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl)
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json."""
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            self.requests.to_parquet(tmp / "requests.parquet", index=False)
+            self.timeline.to_parquet(tmp / "timeline.parquet", index=False)
+            self.summary.to_csv(tmp / "summary.csv", index=False)
+            self.streams.to_csv(tmp / "streams.csv", index=False)
+            doc = {"meta": self.meta, "platforms": _records(self.summary), "streams": _records(self.streams)}
+            (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default))
+            (tmp / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
+            np.savez_compressed(tmp / "itl_hist.npz", **{k: v for k, v in self.itl_hist.items()})
+            if out.exists():
+                backup = out.with_name(out.name + ".old")
+                os.replace(out, backup)
+                os.replace(tmp, out)
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    recs = df.to_dict(orient="records")
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in recs]
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if np.isnan(o) else float(o)
+    return str(o)

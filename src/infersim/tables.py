@@ -1,0 +1,57 @@
+"""Plain-text tables for the terminal (rich), from DataFrames."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from infersim.units import format_duration
+
+
+def fmt(value, kind: str = "num") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if kind == "s":
+        return format_duration(float(value))
+    if kind == "pct":
+        return f"{100 * float(value):.1f}%"
+    if kind == "int":
+        return f"{int(value):,}"
+    v = float(value)
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+SUMMARY_COLUMNS = [
+    ("platform", "platform", "str"),
+    ("TTFT p50", "ttft_p50_s", "s"), ("TTFT p99", "ttft_p99_s", "s"),
+    ("TPOT p50", "tpot_p50_s", "s"), ("TPOT p99", "tpot_p99_s", "s"),
+    ("ITL p99", "itl_p99_s", "s"),
+    ("E2E p50", "e2e_p50_s", "s"), ("E2E p99", "e2e_p99_s", "s"),
+    ("SLO", "slo_attainment", "pct"),
+    ("tok/s/user", "output_tok_s_per_user", "num"),
+    ("req/s", "throughput_req_s", "num"), ("out tok/s", "output_tok_s", "num"),
+    ("util", "utilization", "pct"), ("KV max", "kv_usage_max", "pct"),
+    ("prefix hit", "prefix_hit_rate", "pct"),
+    ("done", "finished", "int"), ("rejected", "rejected", "int"), ("in flight", "in_flight", "int"),
+]
+
+
+def render(df: pd.DataFrame, columns, title: str | None = None, console: Console | None = None) -> None:
+    if console is None:
+        import sys
+
+        console = Console() if sys.stdout.isatty() else Console(width=240)
+    cols = [(h, k, t) for h, k, t in columns if k in df.columns]
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for h, _k, t in cols:
+        table.add_column(h, justify="left" if t == "str" else "right", no_wrap=True)
+    for _, row in df.iterrows():
+        table.add_row(*[str(row[k]) if t == "str" else fmt(row[k], t) for _h, k, t in cols])
+    console.print(table)

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.fn(args)
     except InfersimError as exc:
-        print(f"infersim: {exc}", file=sys.stderr)
+        print(str(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("infersim: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ unchanged in the base unit (seconds, GB, per second).
 
 from __future__ import annotations
 
+import math
 import re
 
 _NUM = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
@@ -30,8 +31,15 @@ def _number(value: object, what: str) -> float | None:
     if isinstance(value, bool):
         raise ValueError(f"expected a {what}, got {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        return _finite(float(value), value, what)
     return None
+
+
+def _finite(x: float, value: object, what: str) -> float:
+    """``x`` unless it is infinite or NaN (``.inf`` in YAML, or ``1e999s``), which no quantity here may be."""
+    if not math.isfinite(x):
+        raise ValueError(f"expected a finite {what}, got {value!r}")
+    return x
 
 
 def parse_duration_s(value: object) -> float:
@@ -45,7 +53,7 @@ def parse_duration_s(value: object) -> float:
     unit = (m.group(2) or "s").lower()
     if unit not in _DURATION_UNITS:
         raise ValueError(f"unknown duration unit {m.group(2)!r} in {value!r} (use ms, s, m, h or d)")
-    return float(m.group(1)) * _DURATION_UNITS[unit]
+    return _finite(float(m.group(1)) * _DURATION_UNITS[unit], value, "duration")
 
 
 def parse_size_gb(value: object) -> float:
@@ -59,7 +67,7 @@ def parse_size_gb(value: object) -> float:
     unit = (m.group(2) or "gb").lower()
     if unit not in _SIZE_UNITS:
         raise ValueError(f"unknown size unit {m.group(2)!r} in {value!r} (use MB, GB, TB, GiB)")
-    return float(m.group(1)) * _SIZE_UNITS[unit]
+    return _finite(float(m.group(1)) * _SIZE_UNITS[unit], value, "size")
 
 
 def parse_rate_per_s(value: object) -> float:
@@ -73,7 +81,7 @@ def parse_rate_per_s(value: object) -> float:
     unit = (m.group(2) or "s").lower()
     if unit not in _RATE_UNITS:
         raise ValueError(f"unknown rate unit {m.group(2)!r} in {value!r} (use /s, /min, /h or /day)")
-    return float(m.group(1)) * _RATE_UNITS[unit]
+    return _finite(float(m.group(1)) * _RATE_UNITS[unit], value, "rate")
 
 
 def format_duration(seconds: float) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from infersim.workload.generate import Requests
 
 K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
+_EMPTY = np.empty(0, np.int64)
 
 
 class Replica:
@@ -131,7 +132,8 @@ class Replica:
         kv, bs = self.kv, self.bs
         preempted = False
         if self.n_active:
-            dec = np.flatnonzero(s_on & (s_ntok - s_comp == 1))
+            gap = s_ntok - s_comp
+            dec = np.flatnonzero(s_on & (gap == 1))
             # decodes first: one token each; allocate any block boundary they cross
             while dec.size:
                 priv_tok = s_comp[dec] + 1 - self.s_shared[dec]
@@ -143,7 +145,8 @@ class Replica:
                 self._preempt_newest()
                 preempted = True
                 dec = np.flatnonzero(s_on & (s_ntok - s_comp == 1))
-            pre_slots = np.flatnonzero(s_on & (s_ntok - s_comp > 1))
+                gap = s_ntok - s_comp
+            pre_slots = np.flatnonzero(s_on & (gap > 1)) if dec.size < self.n_active else _EMPTY
         else:
             dec = np.empty(0, np.int64)
             pre_slots = dec
@@ -206,11 +209,12 @@ class Replica:
         if k > 1:
             dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * np.arange(k, dtype=float))
             cum = np.cumsum(dts)
+            self.plan_dts = dts
             self.plan_cum = cum
             self.plan_k = k
             self._wake(float(cum[-1]))
         else:
-            dt = float(self.decode_steps_s(n_dec, np.array([dec_ctx]))[0])
+            dt = self.step_s(0, 0.0, 0, n_dec, dec_ctx)
             self.plan_cum = None
             self.plan_k = 1
             self._wake(dt)
@@ -349,9 +353,8 @@ class Replica:
         n_dec = self.plan_ndec
         rec = self.rec
         if self.plan_cum is not None:
-            dts = np.diff(self.plan_cum[:k], prepend=0.0)
             busy = float(self.plan_cum[k - 1])
-            rec.itl_many(dts, n_dec)
+            rec.itl_many(self.plan_dts[:k], n_dec)
         else:
             busy = now - self.plan_start
             if n_dec:
@@ -360,9 +363,18 @@ class Replica:
         self.steps += k
         finished: list[int] = []
         if n_dec:
+            # a prefill whose last chunk is a single token is scheduled like a decode: its first token
+            # comes at the end of the plan's first step
+            fresh = dec[self.s_gen[dec] == 0]
             self.s_comp[dec] += k
             self.s_gen[dec] += k
             self.s_ntok[dec] += k
+            if fresh.size:
+                t1 = self.plan_start + (float(self.plan_cum[0]) if self.plan_cum is not None else busy)
+                for slot in fresh.tolist():
+                    rid = int(self.s_rid[slot])
+                    rec.first_token(rid, t1)
+                    self._register_prefix(slot, rid)
             self.tokens_out += k * n_dec
             done = dec[self.s_gen[dec] >= self.s_out[dec]]
             finished.extend(int(s) for s in done)

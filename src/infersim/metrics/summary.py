@@ -45,9 +45,9 @@ def hist_quantiles(hist: np.ndarray, prefix: str = "itl") -> dict[str, float]:
 
 def slo_met(df: pd.DataFrame, slos: dict[str, dict[str, float | None]]) -> np.ndarray:
     """Boolean per row: the request finished and met every SLO target set for its stream."""
-    ok = (df["outcome"] == "finished").to_numpy().copy()
+    ok = (df["outcome"] == "finished").to_numpy(dtype=bool).copy()
     for stream, slo in slos.items():
-        m = (df["stream"] == stream).to_numpy()
+        m = (df["stream"] == stream).to_numpy(dtype=bool)
         for key, col in (("ttft", "ttft_s"), ("tpot", "tpot_s"), ("e2e", "e2e_s")):
             lim = slo.get(key)
             if lim is not None:

@@ -134,15 +134,61 @@ class GpuRoofline:
 
     def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                prefill_ctx_sum=0.0) -> float:
-        return self._step_parts(n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode,
-                                decode_ctx_sum, prefill_ctx_sum).total_s
+        """Scalar fast path of ``step(...).total_s`` (the engine calls this once per step)."""
+        p = self.p
+        tokens = float(n_prefill_tokens + n_decode)
+        n_seqs = n_decode + n_prefill_seqs
+        pairs, dec_pairs, kv_read = float(prefill_pairs), decode_ctx_sum + n_decode, float(decode_ctx_sum)
+        if self.full_frac < 1.0:
+            f, w = self.full_frac, self.window
+            pairs = f * pairs + (1 - f) * min(pairs, n_prefill_tokens * w)
+            dec_pairs = f * dec_pairs + (1 - f) * min(dec_pairs, n_decode * w)
+            kv_read = f * kv_read + (1 - f) * min(kv_read, n_decode * w)
+        kv_read += prefill_ctx_sum
+        h = p.compute_half_tokens
+        lin_eff = p.compute_eff * (tokens / (tokens + h) if h > 0 else 1.0)
+        tp = self.tp
+        compute = ((self.linear_flops_per_token * tokens + self.head_flops_per_sample * n_seqs) / tp
+                   / (self.peak_flops * lin_eff)
+                   + self.attn_flops_per_pair * (pairs + dec_pairs) / tp / (self.peak_flops * p.attn_eff))
+        if self.expert_weight_bytes:
+            m = self.cfg.model
+            wbytes = self.dense_weight_bytes + self.expert_weight_bytes * (
+                1.0 - (1.0 - m.experts_per_token / m.num_experts) ** tokens)
+        else:
+            wbytes = self.dense_weight_bytes
+        memory = (wbytes + self.kv_bytes_per_token * (kv_read + tokens)) / (self.bw * p.memory_eff)
+        comm = self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * tokens / (self.link_bw * p.comm_eff))
+        return (p.step_overhead_s + p.per_seq_overhead_s * n_seqs + self.pp * max(compute, memory) + comm
+                + (self.pp - 1) * self.pp_hop_s)
 
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
+        """Decode-only steps: compute and memory are each affine in the total context, so the vector of
+        step times is overhead + max(a_c + b_c x ctx, a_m + b_m x ctx) + comm (sliding-window layers cap
+        each sequence's keys at the window)."""
         ctx = np.asarray(ctx_sums, dtype=float)
-        pairs = self._effective_pairs(ctx + n_decode, float(n_decode))
-        kv_read = self._effective_pairs(ctx, float(n_decode))
-        total, *_ = self._time(float(n_decode), float(n_decode), pairs, kv_read, n_decode)
-        return np.broadcast_to(total, ctx.shape).astype(float)
+        p = self.p
+        n = float(n_decode)
+        tp = self.tp
+        lin_eff = p.compute_eff * (n / (n + p.compute_half_tokens) if p.compute_half_tokens > 0 else 1.0)
+        attn_rate = self.attn_flops_per_pair / tp / (self.peak_flops * p.attn_eff)
+        lin = (self.linear_flops_per_token * n + self.head_flops_per_sample * n) / tp / (self.peak_flops * lin_eff)
+        mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
+        mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
+        f = self.full_frac
+        if f < 1.0:
+            capped = np.minimum(ctx, n * self.window)
+            eff_ctx = f * ctx + (1 - f) * capped
+            eff_pairs = f * (ctx + n) + (1 - f) * np.minimum(ctx + n, n * self.window)
+            compute = lin + attn_rate * eff_pairs
+            memory = mem0 + mem_rate * eff_ctx
+        else:
+            compute = (lin + attn_rate * n) + attn_rate * ctx
+            memory = mem0 + mem_rate * ctx
+        fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
+                 + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
+                 + (self.pp - 1) * self.pp_hop_s)
+        return fixed + self.pp * np.maximum(compute, memory)
 
     # -- floors used by tests -----------------------------------------------------------------------
     def weight_stream_floor_s(self) -> float:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from infersim.catalog import Catalog, default_catalog, load_catalog_file
-from infersim.errors import CapacityError, ScenarioError, format_path, suggest
+from infersim.errors import CapacityError, FieldError, ScenarioError, format_path, suggest
 from infersim.scenario.schema import Scenario
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -98,16 +98,22 @@ class _Lines:
 def _data_path(loc: tuple, data: Any) -> list[str | int]:
     """Drop pydantic's union-tag and function-validator segments from an error location."""
     parts: list[str | int] = []
-    node = data
+    node, tagged = data, False
     for seg in loc:
-        if isinstance(seg, int):
+        if isinstance(seg, int) and isinstance(node, dict):  # a mapping key that YAML read as a number
+            parts.append(str(seg))
+            node = None
+        elif isinstance(seg, int):
             parts.append(seg)
             node = node[seg] if isinstance(node, list) and seg < len(node) else None
+            tagged = False
+        elif isinstance(node, dict) and not tagged and node.get("kind") == seg:
+            # pydantic puts the tag right after the union's own location, before any field of the member;
+            # it may equal a field name (kind 'stages' has a field 'stages'), so skip it once per mapping.
+            tagged = True
         elif isinstance(node, dict) and seg in node:
             parts.append(seg)
-            node = node[seg]
-        elif isinstance(node, dict) and node.get("kind") == seg:
-            continue  # discriminator tag
+            node, tagged = node[seg], False
         elif "[" in str(seg) or "function" in str(seg):
             continue
         else:
@@ -129,6 +135,47 @@ def _model_at(parts: list[str | int], data: Any) -> type[BaseModel] | None:
         node = node.get(part) if isinstance(node, dict) else None
         cls = _resolve(cls.model_fields[part].annotation, node)
     return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+
+
+def _kinds_at(parts: list[str | int], data: Any) -> list[str]:
+    """The ``kind`` tags accepted by the discriminated union at ``parts`` (for 'missing kind' messages)."""
+    ann: Any = Scenario
+    node = data
+    for part in parts:
+        if isinstance(part, int):
+            ann = _strip(ann)
+            if typing.get_origin(ann) not in (list, tuple):
+                return []
+            ann = typing.get_args(ann)[0]
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        cls = _resolve(ann, node)
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or part not in cls.model_fields:
+            return []
+        ann = cls.model_fields[part].annotation
+        node = node.get(part) if isinstance(node, dict) else None
+    ann = _strip(ann)
+    options = typing.get_args(ann) if typing.get_origin(ann) in (typing.Union, types.UnionType) else (ann,)
+    tags: list[str] = []
+    for opt in options:
+        opt = _strip(opt)
+        f = opt.model_fields.get("kind") if isinstance(opt, type) and issubclass(opt, BaseModel) else None
+        if f is not None:
+            tags += [t for t in typing.get_args(f.annotation) if isinstance(t, str)]
+    return tags
+
+
+def _strip(ann: Any) -> Any:
+    """Remove ``Annotated`` and ``| None`` wrappers."""
+    while True:
+        origin = typing.get_origin(ann)
+        if origin is typing.Annotated:
+            ann = typing.get_args(ann)[0]
+        elif origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(ann):
+            rest = tuple(a for a in typing.get_args(ann) if a is not type(None))
+            ann = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+        else:
+            return ann
 
 
 def _resolve(ann: Any, node: Any) -> Any:
@@ -167,15 +214,28 @@ def _message(err: dict, parts: list[str | int], data: Any) -> tuple[list[str | i
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
         got = ctx.get("tag")
         if typ == "union_tag_not_found":
+            tags = _kinds_at(parts, data)
             return [*parts, "kind"], f"missing 'kind' (expected one of: {', '.join(tags)})"
         return [*parts, "kind"], f"unknown kind '{got}'{suggest(str(got), tags)} (expected one of: {', '.join(tags)})"
     if typ == "literal_error":
         return parts, f"{msg.replace('Input should be', 'expected')}, got {err.get('input')!r}"
+    if typ == "value_error" and isinstance(ctx.get("error"), FieldError):
+        parts = [*parts, *parse_path(ctx["error"].at)]
     msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
     msg = msg.replace("Input should be", "expected")
-    if "input" in err and typ not in ("value_error",) and not isinstance(err["input"], dict | list):
-        msg += f", got {err['input']!r}"
+    msg = re.sub(r"a valid dictionary or (instance of \w+|object to extract fields from)", "a mapping", msg)
+    if typ == "too_short":
+        return parts, f"expected at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if typ == "too_long":
+        return parts, f"expected at most {ctx.get('max_length')} item(s), got {ctx.get('actual_length')}"
+    if "input" in err and typ != "value_error":
+        inp = err["input"]
+        msg += f", got {_kind_of(inp)}" if isinstance(inp, dict | list) else f", got {inp!r}"
     return parts, msg
+
+
+def _kind_of(value: Any) -> str:
+    return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else repr(value)
 
 
 def _errors(exc: ValidationError, data: Any, file: str, lines: _Lines) -> ScenarioError:
@@ -197,8 +257,10 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
         text = Path(path).read_text()
     except FileNotFoundError:
         raise ScenarioError("no such file", file=file) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read: {exc.__class__.__name__}", file=file) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("cannot read: not UTF-8 text", file=file) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read: {(exc.strerror or exc.__class__.__name__).lower()}", file=file) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -216,9 +278,12 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
     if data is None:
         data, text = read_yaml(path)
     else:
-        text = yaml.safe_dump(data)
+        text = ""  # no file text: a dump's line numbers would point at lines the user never wrote
+    if data is None:
+        raise ScenarioError("empty file: expected a mapping with 'workload' and 'platforms'", file=file)
     if not isinstance(data, dict):
-        raise ScenarioError("expected a mapping with 'workload' and 'platforms'", file=file)
+        raise ScenarioError(f"expected a mapping with 'workload' and 'platforms' at the top level, "
+                            f"got {_kind_of(data)}", file=file)
     for p, v in (overrides or {}).items():
         try:
             data = set_path(data, p, v)
@@ -262,29 +327,49 @@ def scenario_catalog(sc: Scenario, base_dir: Path = Path(".")) -> Catalog:
 
 
 def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
-    """Checks that need the catalog or the file system: names, precisions, memory fit, traces."""
+    """Checks that need the catalog or the file system: names, precisions, memory fit, traces.
+
+    Every failing stream and deployment is reported (one ``ScenarioError`` with ``problems`` when several).
+    """
     from infersim.sim.build import deployment_setup  # late import: the builder uses perf + engine
     from infersim.workload.traces import resolve_trace
 
     cat = scenario_catalog(sc, base_dir)
+    problems: list[ScenarioError] = []
+
+    def check(fn, *args, **kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except ScenarioError as exc:
+            problems.extend(exc.problems or [exc])
+
     stream_names = [s.name for s in sc.workload.streams]
     for i, s in enumerate(sc.workload.streams):
         for field_name in ("input_tokens", "output_tokens"):
             dist = getattr(s, field_name)
             if dist is not None and dist.kind == "empirical":
-                resolve_trace(dist.trace, base_dir, path=f"workload.streams[{i}].{field_name}.trace")
+                check(resolve_trace, dist.trace, base_dir, path=f"workload.streams[{i}].{field_name}.trace")
         if s.arrival.kind == "trace":
-            resolve_trace(s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
+            check(resolve_trace, s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
     for pi, plat in enumerate(sc.platforms):
         for di, dep in enumerate(getattr(plat, "deployments", [])):
             where = f"platforms[{pi}].deployments[{di}]"
-            cat.get_hardware(dep.hardware, path=f"{where}.hardware")
-            cat.get_model(dep.model, path=f"{where}.model")
             for si, name in enumerate(dep.streams or []):
                 if name not in stream_names:
-                    raise ScenarioError(f"unknown stream '{name}'{suggest(name, stream_names)}",
-                                        path=f"{where}.streams[{si}]")
+                    hint = suggest(name, stream_names) or f" (expected one of: {', '.join(stream_names)})"
+                    problems.append(ScenarioError(f"unknown stream '{name}'{hint}", path=f"{where}.streams[{si}]"))
+            n = len(problems)
+            check(cat.get_hardware, dep.hardware, path=f"{where}.hardware")
+            check(cat.get_model, dep.model, path=f"{where}.model")
+            if len(problems) > n:
+                continue  # the setup needs both
             try:
                 deployment_setup(dep, cat, path=where)
             except CapacityError as exc:
-                raise ScenarioError(str(exc), path=where) from None
+                problems.append(ScenarioError(str(exc), path=where))
+            except ScenarioError as exc:
+                problems.extend(exc.problems or [exc])
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ScenarioError("", problems=problems)

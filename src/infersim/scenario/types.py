@@ -8,7 +8,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from infersim.units import parse_duration_s, parse_rate_per_s, parse_size_gb
 
-STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 Seconds = Annotated[
     float, BeforeValidator(parse_duration_s), Field(ge=0),

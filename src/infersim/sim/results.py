@@ -37,7 +37,6 @@ class Results:
         frames, tls, rows, srows = [], [], [], []
         slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
         window = sc.duration - sc.warmup
-        names = np.array(reqs.stream_names, dtype=object)
         itl = {}
         for run in runs:
             rec = run.recorder
@@ -46,23 +45,23 @@ class Results:
             out_tok = reqs.output_tokens
             with np.errstate(invalid="ignore", divide="ignore"):
                 tpot = np.where(out_tok > 1, (finish - first) / (out_tok - 1), np.nan)
+            dep_names = list(dict.fromkeys(run.deployments)) + [""]
+            dep_codes = np.where(rec.deployment >= 0, rec.deployment, len(dep_names) - 1)
             df = pd.DataFrame({
-                "platform": run.name,
+                "platform": pd.Categorical.from_codes(np.zeros(len(reqs), np.int8), [run.name]),
                 "request_id": np.arange(len(reqs), dtype=np.int64),
-                "stream": names[reqs.stream] if len(reqs) else np.array([], dtype=object),
+                "stream": pd.Categorical.from_codes(reqs.stream.astype(np.int16), list(reqs.stream_names)),
                 "arrival_s": arrival,
                 "first_token_s": first,
                 "finish_s": finish,
                 "input_tokens": reqs.input_tokens.astype(np.int32),
                 "output_tokens": out_tok.astype(np.int32),
                 "cached_tokens": rec.cached_tokens,
-                "deployment": np.array([run.deployments[d] if d >= 0 else "" for d in rec.deployment.tolist()],
-                                       dtype=object) if len(run.deployments) > 1 else
-                np.where(rec.deployment >= 0, run.deployments[0], ""),
+                "deployment": pd.Categorical.from_codes(dep_codes.astype(np.int16), dep_names),
                 "replica": rec.replica,
                 "preemptions": rec.preemptions,
-                "outcome": np.array(OUTCOMES, dtype=object)[rec.outcome],
-                "reason": np.array(REASONS, dtype=object)[rec.reason],
+                "outcome": pd.Categorical.from_codes(rec.outcome.astype(np.int8), list(OUTCOMES)),
+                "reason": pd.Categorical.from_codes(rec.reason.astype(np.int8), list(REASONS)),
                 "ttft_s": first - arrival,
                 "tpot_s": tpot,
                 "e2e_s": np.where(rec.outcome == 1, finish - arrival, np.nan),
@@ -87,7 +86,7 @@ class Results:
                 srow = {"platform": run.name, "stream": sname}
                 srow.update(summarize(w, window_s=window, slos=slos))
                 srows.append(srow)
-        requests = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        requests = _concat_categorical(frames)
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
                 "requests_generated": len(reqs)}
@@ -118,6 +117,24 @@ class Results:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out
+
+
+def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-platform tables keeping categorical columns categorical (union of categories)."""
+    if not frames:
+        return pd.DataFrame()
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    from pandas.api.types import union_categoricals
+
+    out = {}
+    for col in frames[0].columns:
+        parts = [f[col] for f in frames]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            out[col] = union_categoricals([p.array for p in parts])
+        else:
+            out[col] = np.concatenate([p.to_numpy() for p in parts])
+    return pd.DataFrame(out)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:

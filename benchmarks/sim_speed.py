@@ -1,0 +1,95 @@
+"""Simulation speed: simulated requests per wall-second, events per request, memory per request.
+
+    python benchmarks/sim_speed.py [--case single|fleet64|all] [--scale 0.1]
+
+Cases (fixed workloads, Poisson arrivals, llama-3.1-8b FP8 on H100 with the vLLM profile,
+input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
+- single:  one replica, 20,000 requests at 12 req/s;
+- fleet64: 64 replicas behind round robin, 500,000 requests at 64 x 12 req/s.
+Prints a table and one JSON line per case. ``--scale`` shrinks the request counts for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import tracemalloc
+
+import simpy
+
+from infersim.scenario import load_scenario
+from infersim.sim.run import simulate
+
+RATE_PER_REPLICA = 12.0
+
+
+def case(name: str, replicas: int, n_requests: int, lb: str = "round_robin") -> dict:
+    rate = RATE_PER_REPLICA * replicas
+    data = {
+        "name": name, "seed": 1, "duration": n_requests / rate, "drain": 600,
+        "workload": {"streams": [{"name": "s", "arrival": {"kind": "poisson", "rate": rate},
+                                  "input_tokens": {"kind": "lognormal", "median": 512, "p99": 4096, "max": 16000},
+                                  "output_tokens": {"kind": "lognormal", "median": 128, "p99": 1024, "max": 4000}}]},
+        "platforms": [{"name": "gpu", "kind": "gpu_fleet", "deployments": [{
+            "model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8", "replicas": replicas,
+            "engine": {"kind": "vllm"}, "load_balancer": {"kind": lb}}]}],
+    }
+    return data
+
+
+def measure(data: dict, memory: bool = False) -> dict:
+    sc = load_scenario(f"{data['name']}.yaml", data=data)
+    counter = {"events": 0}
+    orig = simpy.Environment.step
+
+    def counting_step(self):
+        counter["events"] += 1
+        return orig(self)
+
+    simpy.Environment.step = counting_step
+    try:
+        if memory:  # tracemalloc slows Python several-fold: memory and speed are measured in separate runs
+            tracemalloc.start()
+        t0 = time.perf_counter()
+        res = simulate(sc, timeline_points=200)
+        wall = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1] if memory else 0
+        tracemalloc.stop()
+    finally:
+        simpy.Environment.step = orig
+    n = len(res.requests)
+    fin = int((res.requests["outcome"] == "finished").sum())
+    out = {"case": data["name"], "requests": n, "finished": fin, "wall_s": round(wall, 3),
+           "req_per_wall_s": round(n / wall), "events_per_request": round(counter["events"] / max(n, 1), 2),
+           "sim_s": float(res.summary["sim_end_s"].iloc[0])}
+    if memory:
+        out["peak_mb"] = round(peak / 1e6, 1)
+        out["peak_bytes_per_request"] = round(peak / max(n, 1))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case", default="all", choices=["single", "fleet64", "all"])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--memory", action="store_true", help="also trace peak memory (a separate, slower run)")
+    args = ap.parse_args()
+    cases = []
+    if args.case in ("single", "all"):
+        cases.append(case("single", 1, int(20_000 * args.scale)))
+    if args.case in ("fleet64", "all"):
+        cases.append(case("fleet64", 64, int(500_000 * args.scale)))
+    for c in cases:
+        r = measure(c)
+        if args.memory:
+            m = measure(c, memory=True)
+            r["peak_mb"], r["peak_bytes_per_request"] = m["peak_mb"], m["peak_bytes_per_request"]
+        mem = f"; peak {r['peak_mb']} MB ({r['peak_bytes_per_request']} B/request)" if args.memory else ""
+        print(f"{r['case']:>8}: {r['requests']:,} requests in {r['wall_s']:.1f}s wall = {r['req_per_wall_s']:,} req/s; "
+              f"{r['events_per_request']} events/request{mem}")
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import simpy
-from conftest import scenario
 
+from conftest import scenario
 from infersim.catalog import default_catalog
 from infersim.engine.recorder import Recorder
 from infersim.engine.replica import Replica

@@ -48,9 +48,11 @@ def set_path(data: Any, path: str, value: Any) -> Any:
         last = i == len(parts) - 1
         where = format_path(parts[: i + 1])
         if isinstance(part, int):
-            if not isinstance(node, list) or part >= len(node):
+            if not isinstance(node, list) or part > len(node) or (part == len(node) and not last):
                 raise ScenarioError(f"no list item at index {part}", path=where)
-            if last:
+            if last and part == len(node):
+                node.append(value)  # one past the end appends
+            elif last:
                 node[part] = value
             else:
                 node = node[part]

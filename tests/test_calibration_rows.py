@@ -1,0 +1,36 @@
+"""Calibration against published measurements, one test per row, each with its tolerance.
+
+Rows: shared/calibration/serving_benchmarks.csv, TensorRT-LLM max-throughput table on H100
+(NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md). The shipped trtllm profile was fitted on
+these rows (benchmarks/calibrate_profiles.py); the tolerance is 25 % per row and the median error must stay
+under 10 %.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SHARED
+from infersim.calibrate.throughput import predict, trtllm_rows
+from infersim.perf.profiles import shipped_profile
+
+CSV = SHARED / "calibration" / "serving_benchmarks.csv"
+ROWS = trtllm_rows(CSV) if CSV.exists() else []
+TOLERANCE = 0.25
+
+
+@pytest.mark.skipif(not ROWS, reason="../shared/calibration not available")
+@pytest.mark.parametrize("row", ROWS, ids=[f"row{r.row}-{r.model}-tp{r.tp}-{r.input_tokens}x{r.output_tokens}"
+                                           for r in ROWS])
+def test_trtllm_throughput_row(row):
+    pred = predict(row, shipped_profile("trtllm"))
+    assert pred == pytest.approx(row.measured_tok_s, rel=TOLERANCE), (
+        f"serving_benchmarks.csv row {row.row}: predicted {pred:.0f} vs measured {row.measured_tok_s:.0f} tok/s")
+
+
+@pytest.mark.skipif(not ROWS, reason="../shared/calibration not available")
+def test_trtllm_throughput_median_error():
+    p = shipped_profile("trtllm")
+    err = [abs(predict(r, p) / r.measured_tok_s - 1) for r in ROWS]
+    assert np.median(err) < 0.10

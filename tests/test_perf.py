@@ -1,0 +1,88 @@
+"""Performance model: roofline floor, memory plan, calibration rows, `infersim estimate`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infersim.catalog import BYTES_PER_PARAM, default_catalog
+from infersim.cli import main
+from infersim.errors import CapacityError
+from infersim.perf import GpuConfig, GpuRoofline, PerfParams, plan_memory
+from infersim.perf.profiles import shipped_profile
+
+CAT = default_catalog()
+GPUS = sorted(h.id for h in CAT.hardware.values() if h.kind in ("gpu", "tpu", "asic") and h.interconnect_gbps > 0)
+MODELS = sorted(CAT.models)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hw=st.sampled_from(GPUS), model=st.sampled_from(MODELS), prec=st.sampled_from(["bf16", "fp8", "fp4", "int4"]),
+       tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 512), ctx=st.integers(1, 32768),
+       engine=st.sampled_from(["vllm", "sglang", "trtllm"]))
+def test_decode_never_faster_than_streaming_the_weights(hw, model, prec, tp, batch, ctx, engine):
+    h, m = CAT.get_hardware(hw), CAT.get_model(model)
+    if not h.supports(prec):
+        prec = "bf16"
+    cfg = GpuConfig(h, m, prec, "bf16", tp, 1)
+    perf = GpuRoofline(cfg, shipped_profile(engine))
+    t = perf.step(np.zeros(0), np.zeros(0), np.full(batch, float(ctx))).total_s
+    # the dense part of the weights (and at least one expert's share) must stream from memory every step
+    floor = perf.weight_stream_floor_s()
+    assert t >= floor
+    dense_bytes = (m.total_params_b - m.expert_params_b) * 1e9 * BYTES_PER_PARAM[prec] / tp
+    assert t >= dense_bytes / (h.memory_bw_tbps * 1e12)
+    # and more work never takes less time
+    assert perf.step(np.zeros(0), np.zeros(0), np.full(batch + 1, float(ctx))).total_s >= t
+    assert perf.step(np.zeros(0), np.zeros(0), np.full(batch, float(ctx) + 100)).total_s >= t
+
+
+def test_batch1_decode_llama8b_h100_floor_by_hand():
+    # 8.03e9 params x 1 byte (fp8) / 3.35e12 B/s = 2.40 ms: a decode step can't beat it
+    cfg = GpuConfig(CAT.get_hardware("h100-sxm"), CAT.get_model("llama-3.1-8b"), "fp8", "fp8", 1, 1)
+    perf = GpuRoofline(cfg, PerfParams(memory_eff=1.0, step_overhead_s=0.0, compute_eff=1.0, attn_eff=1.0))
+    t = perf.step(np.zeros(0), np.zeros(0), np.array([1.0])).total_s
+    assert t == pytest.approx(8.03e9 / 3.35e12 + 65536 * 2 / 3.35e12, rel=1e-3)
+
+
+def test_moe_reads_only_touched_experts():
+    cfg = GpuConfig(CAT.get_hardware("h200"), CAT.get_model("mixtral-8x7b"), "fp8", "fp8", 1, 1)
+    perf = GpuRoofline(cfg, PerfParams())
+    one = perf._weight_bytes(1.0)
+    many = perf._weight_bytes(256.0)
+    m = CAT.get_model("mixtral-8x7b")
+    # one token touches 2 of 8 experts; a big batch touches all of them
+    assert one == pytest.approx((m.total_params_b - m.expert_params_b * 6 / 8) * 1e9, rel=1e-6)
+    assert many == pytest.approx(m.total_params_b * 1e9, rel=1e-3)
+
+
+def test_memory_plan_numbers_and_capacity_error():
+    cfg = GpuConfig(CAT.get_hardware("h100-sxm"), CAT.get_model("llama-3.1-8b"), "fp8", "fp8", 1, 1)
+    plan = plan_memory(cfg, max_batched_tokens=8192, max_num_seqs=256)
+    assert plan.weights_gb == pytest.approx(8.03)
+    kv_gb = 80 * 0.9 - plan.weights_gb - plan.activations_gb - plan.reserve_gb
+    assert plan.kv_capacity_tokens == int(kv_gb * 1e9 // 65536)  # 32 layers x 8 kv heads x 128 x 2 x 1 byte
+    big = GpuConfig(CAT.get_hardware("l4"), CAT.get_model("llama-3.1-405b"), "bf16", "bf16", 1, 1)
+    with pytest.raises(CapacityError, match=r"needs .* GB per GPU .* but .* GB is usable"):
+        plan_memory(big)
+
+
+def test_estimate_json_keys(capsys):
+    rc = main(["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--tp", "1", "--precision", "fp8",
+               "--input", "1000", "--output", "1000", "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out)
+    for k in ("ttft_s", "tpot_s", "output_tok_s_per_user", "kv_capacity_tokens", "max_batch", "max_output_tok_s"):
+        assert k in d and d[k] > 0
+    assert d["output_tok_s_per_user"] == pytest.approx(1 / d["tpot_s"])
+
+
+def test_estimate_bad_input_exits_2(capsys):
+    assert main(["estimate", "--model", "llama-3.1-405b", "--hardware", "l4", "--precision", "bf16"]) == 2
+    assert "does not fit" in capsys.readouterr().err
+    assert main(["estimate", "--model", "llama-3.1-8b", "--hardware", "h10O"]) == 2
+    assert "did you mean 'h100-sxm'" in capsys.readouterr().err

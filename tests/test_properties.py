@@ -1,0 +1,146 @@
+"""Hypothesis properties of whole runs: nothing lost, tokens conserved, KV within capacity, causality,
+determinism."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import scenario
+from infersim.engine import kvcache
+from infersim.sim.run import simulate
+
+workloads = st.fixed_dictionaries({
+    "rate": st.floats(0.5, 40.0),
+    "inp": st.integers(16, 6000),
+    "out": st.integers(1, 400),
+    "seqs": st.sampled_from([1, 4, 32, 256]),
+    "mbt": st.sampled_from([512, 2048, 8192]),
+    "replicas": st.integers(1, 3),
+    "prefix": st.booleans(),
+    "lb": st.sampled_from(["round_robin", "least_outstanding", "power_of_two", "least_kv", "prefix_affinity"]),
+    "gpu_util": st.sampled_from([0.9, 0.15]),  # 0.15 of an H100 leaves ~1.5 GB of KV: preemptions
+    "seed": st.integers(0, 2**16),
+})
+
+
+def _scenario(w, duration=20.0, drain=600.0):
+    stream = {"name": "s", "arrival": {"kind": "poisson", "rate": w["rate"]},
+              "input_tokens": {"kind": "uniform", "low": 16, "high": w["inp"]},
+              "output_tokens": {"kind": "uniform", "low": 1, "high": w["out"]}}
+    if w["prefix"]:
+        stream["prefix"] = {"kind": "shared", "tokens": 512, "groups": 3}
+        stream["input_tokens"] = {"kind": "uniform", "low": 520, "high": max(w["inp"], 521)}
+    return scenario(**{
+        "seed": w["seed"], "duration": duration, "drain": drain,
+        "workload.streams[0]": stream,
+        "platforms[0].deployments[0].replicas": w["replicas"],
+        "platforms[0].deployments[0].load_balancer": {"kind": w["lb"]},
+        "platforms[0].deployments[0].engine.max_num_seqs": w["seqs"],
+        "platforms[0].deployments[0].engine.max_batched_tokens": max(w["mbt"], w["seqs"]),
+        "platforms[0].deployments[0].engine.gpu_memory_utilization": w["gpu_util"],
+    })
+
+
+@pytest.fixture
+def kv_guard(monkeypatch):
+    """Fail the test the moment any KV cache holds more blocks than it has."""
+    orig_alloc, orig_reg = kvcache.KvCache.allocate, kvcache.KvCache.register
+
+    def allocate(self, n):
+        ok = orig_alloc(self, n)
+        assert 0 <= self.used_blocks <= self.total_blocks
+        return ok
+
+    def register(self, ids, freed):
+        ok = orig_reg(self, ids, freed)
+        assert 0 <= self.used_blocks <= self.total_blocks
+        return ok
+
+    monkeypatch.setattr(kvcache.KvCache, "allocate", allocate)
+    monkeypatch.setattr(kvcache.KvCache, "register", register)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(w=workloads)
+def test_run_invariants(kv_guard, w):
+    sc = _scenario(w)
+    res = simulate(sc)
+    df = res.requests
+    # none vanish: finished + rejected + in flight = arrived
+    counts = df["outcome"].value_counts()
+    assert counts.get("pending", 0) == 0
+    assert counts.get("finished", 0) + counts.get("rejected", 0) + counts.get("in_flight", 0) == len(df)
+    # causality
+    fin = df[df["outcome"] == "finished"]
+    assert (fin["first_token_s"] >= fin["arrival_s"] - 1e-12).all()
+    assert (fin["finish_s"] >= fin["first_token_s"] - 1e-12).all()
+    assert (fin["cached_tokens"] < fin["input_tokens"]).all()
+    rej = df[df["outcome"] == "rejected"]
+    assert (rej["reason"] != "").all()
+    # every timeline sample: KV usage within [0, 1]
+    assert res.timeline["kv_usage"].between(0, 1).all()
+
+
+def test_token_conservation():
+    """Output tokens produced by the replicas equal the finished requests' outputs (with preemptions)."""
+    from infersim.engine import replica as replica_mod
+
+    produced = []
+    orig = replica_mod.Replica.__init__
+
+    def init(self, *a, **k):
+        orig(self, *a, **k)
+        produced.append(self)
+
+    replica_mod.Replica.__init__ = init
+    try:
+        sc = _scenario({"rate": 30, "inp": 3000, "out": 300, "seqs": 256, "mbt": 2048, "replicas": 1,
+                        "prefix": False, "lb": "round_robin", "gpu_util": 0.15, "seed": 3}, duration=30)
+        res = simulate(sc)
+    finally:
+        replica_mod.Replica.__init__ = init.__wrapped__ if hasattr(init, "__wrapped__") else orig
+    df = res.requests
+    assert (df["outcome"] == "finished").all()
+    assert df["preemptions"].sum() > 0, "the case should exercise preemption"
+    assert sum(r.tokens_out for r in produced) == int(df["output_tokens"].sum())
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_seed_same_bytes(tmp_path):
+    w = {"rate": 15, "inp": 2000, "out": 100, "seqs": 64, "mbt": 2048, "replicas": 2, "prefix": True,
+         "lb": "power_of_two", "gpu_util": 0.9, "seed": 11}
+    a = simulate(_scenario(w)).save(tmp_path / "a")
+    b = simulate(_scenario(w)).save(tmp_path / "b")
+    assert _digest(a / "requests.parquet") == _digest(b / "requests.parquet")
+    c = simulate(_scenario({**w, "seed": 12})).save(tmp_path / "c")
+    assert _digest(a / "requests.parquet") != _digest(c / "requests.parquet")
+
+
+def test_platforms_see_identical_requests():
+    sc = scenario(**{"platforms[1]": {"name": "q", "kind": "gpu_fleet", "deployments": [
+        {"model": "llama-3.1-8b", "hardware": "a100-80g", "precision": "bf16", "replicas": 2}]}})
+    df = simulate(sc).requests
+    p, q = df[df["platform"] == "p"], df[df["platform"] == "q"]
+    for col in ("arrival_s", "input_tokens", "output_tokens", "stream"):
+        assert np.array_equal(p[col].to_numpy(), q[col].to_numpy())
+
+
+def test_prefix_cache_hits_on_shared_prompts():
+    sc = scenario(**{"workload.streams[0].prefix": {"kind": "shared", "tokens": 2048, "groups": 1},
+                     "workload.streams[0].input_tokens": {"kind": "fixed", "value": 2304}})
+    s = simulate(sc).summary.iloc[0]
+    # every request but the first shares 2048 of 2304 tokens (8 of 9 blocks of 256)
+    assert s["prefix_hit_rate"] == pytest.approx(2048 / 2304, rel=0.03)
+    off = simulate(scenario(**{"workload.streams[0].prefix": {"kind": "shared", "tokens": 2048, "groups": 1},
+                               "workload.streams[0].input_tokens": {"kind": "fixed", "value": 2304},
+                               "platforms[0].deployments[0].engine.prefix_caching": False})).summary.iloc[0]
+    assert off["prefix_hit_rate"] == 0.0
+    assert s["ttft_mean_s"] < off["ttft_mean_s"]

@@ -51,6 +51,8 @@ class Replica:
         self.cap = cap
         self.bs = setup.block_size
         self.mbt = setup.max_batched_tokens
+        self.mixed_cap = int(getattr(setup.params, "mixed_prefill_tokens", 0))
+        self.prefill_first = bool(getattr(setup.params, "prefill_priority", 0.0))
         self.prefix_on = setup.prefix_caching and requests.has_prefixes
         self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
@@ -127,13 +129,16 @@ class Replica:
             self.on_done(rid)
 
     # -- planning ---------------------------------------------------------------------------------
-    def _plan(self, now: float) -> None:
+    def _plan(self, now: float, mix: bool = False) -> None:
         s_on, s_ntok, s_comp = self.s_on, self.s_ntok, self.s_comp
         kv, bs = self.kv, self.bs
         preempted = False
+        held = False
         if self.n_active:
             gap = s_ntok - s_comp
             dec = np.flatnonzero(s_on & (gap == 1))
+            if self.prefill_first and not mix and dec.size and (self.waiting or dec.size < self.n_active):
+                dec, held = _EMPTY, True  # prefill-priority profile: a prompt step without the decodes
             # decodes first: one token each; allocate any block boundary they cross
             while dec.size:
                 priv_tok = s_comp[dec] + 1 - self.s_shared[dec]
@@ -151,6 +156,8 @@ class Replica:
             dec = np.empty(0, np.int64)
             pre_slots = dec
         budget = self.mbt - dec.size
+        if dec.size and self.mixed_cap:  # the profile's limit on prefill tokens in a step with decodes
+            budget = min(budget, self.mixed_cap)
         chunks: list[tuple[int, int]] = []
         if pre_slots.size:
             for slot in pre_slots[np.argsort(self.s_order[pre_slots])]:
@@ -173,6 +180,8 @@ class Replica:
                 self.waiting.popleft()
                 chunks.append(adm)
                 budget -= adm[1]
+        if held and not chunks:  # no prompt could start: run the decodes after all
+            return self._plan(now, mix=True)
         if not chunks and not dec.size:
             if self.n_active:  # everything stuck on KV: free room by preempting the newest
                 self._preempt_newest()

@@ -25,6 +25,11 @@ class PerfParams:
     - ``comm_eff``: share of the per-direction interconnect bandwidth an all-reduce reaches.
     - ``schedule_delay_s``: time from a request's arrival at the engine to its first schedulable step
       (tokenisation, API server hop), added once per request by the engine.
+    - ``mixed_prefill_tokens``: most prompt tokens the engine schedules in a step that also runs decodes
+      (prefill/decode interleaving limit; 0 = only ``max_batched_tokens`` limits them). Applied by the engine.
+    - ``prefill_priority``: 1 = while prompts wait or are being prefilled, steps run prompt chunks only and
+      the running decodes pause (SGLang without mixed chunks); 0 = decodes join every step and prompt chunks
+      fill the rest of the token budget (vLLM, TensorRT-LLM in-flight batching). Applied by the engine.
     """
 
     compute_eff: float = 0.55
@@ -36,6 +41,8 @@ class PerfParams:
     allreduce_latency_s: float = 8e-6
     comm_eff: float = 0.7
     schedule_delay_s: float = 0.0
+    mixed_prefill_tokens: float = 0.0
+    prefill_priority: float = 0.0
 
     def with_(self, **changes: float) -> PerfParams:
         return replace(self, **changes)

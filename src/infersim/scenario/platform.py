@@ -29,6 +29,8 @@ class PerfOverrides(_M):
     allreduce_latency_s: float | None = Field(None, ge=0)
     comm_eff: float | None = Field(None, gt=0, le=1)
     schedule_delay_s: float | None = Field(None, ge=0)
+    mixed_prefill_tokens: float | None = Field(None, ge=0)
+    prefill_priority: float | None = Field(None, ge=0, le=1)
 
 
 class Engine(_M):

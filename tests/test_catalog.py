@@ -197,3 +197,26 @@ def test_unknown_name_raises(cat):
 def test_unknown_name_suggests_h100(cat):
     with pytest.raises(ScenarioError, match="did you mean 'h100-sxm'"):
         cat.get_hardware("h10O")
+
+
+def test_user_catalog_file_extends_the_catalog(tmp_path):
+    """A scenario can name its own catalog file; its entries are usable like shipped ones."""
+    import yaml
+
+    from infersim.scenario import load_scenario
+    from infersim.sim.run import simulate
+
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"hardware": [{
+        "id": "h100-cheap", "name": "H100 at a negotiated price", "vendor": "NVIDIA", "kind": "gpu",
+        "tflops": {"bf16": 989.4, "fp8": 1978.9}, "memory_gb": 80, "memory_bw_tbps": 3.35,
+        "interconnect_gbps": 900, "usd_per_hour": 2.0, "source": {"spec": "as h100-sxm; price: my contract"}}]}))
+    sc = {"name": "u", "duration": 10, "catalog": ["mine.yaml"],
+          "workload": {"streams": [{"name": "s", "arrival": {"kind": "poisson", "rate": 1},
+                                    "input_tokens": {"kind": "fixed", "value": 100},
+                                    "output_tokens": {"kind": "fixed", "value": 10}}]},
+          "platforms": [{"name": "p", "kind": "gpu_fleet", "deployments": [
+              {"model": "llama-3.1-8b", "hardware": "h100-cheap", "precision": "fp8"}]}]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(sc))
+    res = simulate(load_scenario(path))
+    assert (res.requests["outcome"] == "finished").all()

@@ -298,13 +298,14 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise _errors(exc, data, file, lines) from None
-    base = Path(path).parent if data is not None else Path(".")
+    base = Path(path).parent
     try:
         check_scenario(sc, base_dir=base)
     except ScenarioError as exc:
         if exc.problems:
             raise ScenarioError("", problems=[_with_line(p, file, lines) for p in exc.problems]) from None
         raise _with_line(exc, file, lines) from None
+    sc._base_dir = str(base)
     return sc
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from infersim.catalog import PRECISIONS
 from infersim.errors import FieldError, first_repeat
+from infersim.scenario.fleet import Autoscaling, Billing, ColdStart, Failures, Pool
 from infersim.scenario.types import STRICT, Seconds
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
@@ -102,6 +103,36 @@ class Deployment(_M):
     queue_timeout: Seconds | None = Field(None, description="reject requests waiting in the deployment queue longer "
                                                             "than this (reason 'queue_timeout')")
     streams: list[str] | None = Field(None, description="streams this deployment serves (default: all)")
+    autoscaling: Autoscaling | None = Field(
+        None, description="replicas follow traffic (see infersim.scenario.fleet); 'replicas', if given, is then "
+                          "the number warm at t=0 (default: min_replicas)")
+    cold_start: ColdStart = Field(default_factory=ColdStart)
+    billing: Billing = Field(default_factory=Billing)
+    failures: Failures | None = None
+    pools: list[str] | None = Field(None, description="capacity pools to take GPUs from, in order of preference")
+    usd_per_gpu_hour: float | None = Field(None, ge=0, description="price override (default: the hardware's "
+                                                                   "catalog usd_per_hour)")
+
+    @model_validator(mode="after")
+    def _fleet(self):
+        a = self.autoscaling
+        if a is None:
+            for f in ("failures", "pools"):
+                if getattr(self, f) is not None:
+                    raise FieldError(f, f"'{f}' needs 'autoscaling' (a failed replica is replaced by the "
+                                     "autoscaler; pools are drawn on when it scales up)")
+        elif "replicas" in self.model_fields_set and not a.min_replicas <= self.replicas <= a.max_replicas:
+            raise FieldError("replicas", f"initial replicas ({self.replicas}) must lie within "
+                             f"[min_replicas, max_replicas] = [{a.min_replicas}, {a.max_replicas}]")
+        return self
+
+    @property
+    def initial_replicas(self) -> int:
+        """Replicas ready at t=0: ``replicas`` without autoscaling; with it, ``replicas`` if given, else the
+        autoscaler's ``min_replicas``."""
+        if self.autoscaling is None or "replicas" in self.model_fields_set:
+            return self.replicas
+        return self.autoscaling.min_replicas
 
 
 class GpuFleet(_M):
@@ -110,6 +141,7 @@ class GpuFleet(_M):
     kind: Literal["gpu_fleet"]
     name: str
     deployments: list[Deployment] = Field(min_length=1)
+    pools: list[Pool] = Field(default_factory=list, description="GPU capacity per cloud/region")
 
     @model_validator(mode="after")
     def _names(self):
@@ -119,6 +151,15 @@ class GpuFleet(_M):
             at = f"deployments[{j}]" + (".name" if self.deployments[j].name else "")
             raise FieldError(at, f"duplicate deployment name '{names[j]}' (names must be unique; give "
                              "'name' to tell deployments of the same model apart)")
+        pool_names = [p.name for p in self.pools]
+        j = first_repeat(pool_names)
+        if j is not None:
+            raise FieldError(f"pools[{j}].name", f"duplicate pool name '{pool_names[j]}'")
+        for di, d in enumerate(self.deployments):
+            for k, name in enumerate(d.pools or []):
+                if name not in pool_names:
+                    raise FieldError(f"deployments[{di}].pools[{k}]", f"unknown pool '{name}' (expected one "
+                                     f"of: {', '.join(pool_names) or 'none defined in the platform'})")
         return self
 
 

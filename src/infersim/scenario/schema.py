@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from infersim.errors import FieldError, first_repeat
 from infersim.scenario.platform import Platform
@@ -19,6 +19,7 @@ class Scenario(BaseModel):
     """
 
     model_config = STRICT
+    _base_dir: str = PrivateAttr(".")  # directory the scenario file was loaded from (relative paths)
 
     name: str = "scenario"
     description: str = ""
@@ -29,6 +30,11 @@ class Scenario(BaseModel):
     catalog: list[str] = Field(default_factory=list, description="extra catalog files (hardware/models)")
     workload: Workload
     platforms: list[Platform] = Field(min_length=1)
+
+    @property
+    def base_dir(self) -> str:
+        """Directory that relative paths in the scenario (catalog files, traces) are resolved against."""
+        return self._base_dir
 
     @model_validator(mode="after")
     def _check(self):

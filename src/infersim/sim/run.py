@@ -168,14 +168,14 @@ SIMULATORS = {"gpu_fleet": _simulate_gpu_fleet}
 
 
 def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
-             base_dir: Path | str = ".", progress: bool = False, timeline_points: int = 600):
+             base_dir: Path | str | None = None, progress: bool = False, timeline_points: int = 600):
     """Simulate every platform of ``scenario`` against one workload. Returns ``Results``."""
     from infersim.sim.results import Results
 
     sc = scenario
+    base = Path(base_dir if base_dir is not None else scenario.base_dir)
     if seed is not None or duration_s is not None:
         sc = sc.model_copy(update={k: v for k, v in (("seed", seed), ("duration", duration_s)) if v is not None})
-    base = Path(base_dir)
     catalog = scenario_catalog(sc, base)
     reqs = generate(sc.workload, seed=sc.seed, duration_s=sc.duration, base_dir=base)
     horizon = sc.duration + sc.drain

@@ -1,11 +1,14 @@
 """Simulation speed: simulated requests per wall-second, events per request, memory per request.
 
-    python benchmarks/sim_speed.py [--case single|fleet64|all] [--scale 0.1]
+    python benchmarks/sim_speed.py [--case single|fleet64|fleet_autoscale|all] [--scale 0.1]
 
 Cases (fixed workloads, Poisson arrivals, llama-3.1-8b FP8 on H100 with the vLLM profile,
 input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
 - single:  one replica, 20,000 requests at 12 req/s;
-- fleet64: 64 replicas behind round robin, 500,000 requests at 64 x 12 req/s.
+- fleet64: 64 replicas behind round robin, 500,000 requests at 64 x 12 req/s;
+- fleet_autoscale: one simulated hour of a Baseten-autoscaled deployment (scale to zero, up to 200
+  replicas, concurrency target 4, default cold starts) under traffic stepping 25 -> 100 -> 200 -> 400 ->
+  400 -> 100 req/s every 10 minutes (~740,000 requests; ``--scale`` shrinks rates and max replicas).
 Prints a table and one JSON line per case. ``--scale`` shrinks the request counts for a quick look.
 """
 
@@ -38,6 +41,18 @@ def case(name: str, replicas: int, n_requests: int, lb: str = "round_robin") -> 
     return data
 
 
+def fleet_autoscale_case(scale: float = 1.0) -> dict:
+    data = case("fleet_autoscale", 1, 1)
+    data["duration"] = 3600
+    data["workload"]["streams"][0]["arrival"] = {"kind": "stages", "stages": [
+        {"rate": r * scale, "duration": 600} for r in (25, 100, 200, 400, 400, 100)]}
+    dep = data["platforms"][0]["deployments"][0]
+    dep.pop("replicas")
+    dep["load_balancer"] = {"kind": "least_outstanding"}
+    dep["autoscaling"] = {"kind": "baseten", "max_replicas": max(1, round(200 * scale)), "concurrency_target": 4}
+    return data
+
+
 def measure(data: dict, memory: bool = False) -> dict:
     sc = load_scenario(f"{data['name']}.yaml", data=data)
     counter = {"events": 0}
@@ -63,6 +78,8 @@ def measure(data: dict, memory: bool = False) -> dict:
     out = {"case": data["name"], "requests": n, "finished": fin, "wall_s": round(wall, 3),
            "req_per_wall_s": round(n / wall), "events_per_request": round(counter["events"] / max(n, 1), 2),
            "sim_s": float(res.summary["sim_end_s"].iloc[0])}
+    if "peak_replicas" in res.summary.columns:
+        out["peak_replicas"] = int(res.summary["peak_replicas"].iloc[0])
     if memory:
         out["peak_mb"] = round(peak / 1e6, 1)
         out["peak_bytes_per_request"] = round(peak / max(n, 1))
@@ -71,7 +88,7 @@ def measure(data: dict, memory: bool = False) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", default="all", choices=["single", "fleet64", "all"])
+    ap.add_argument("--case", default="all", choices=["single", "fleet64", "fleet_autoscale", "all"])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--memory", action="store_true", help="also trace peak memory (a separate, slower run)")
     args = ap.parse_args()
@@ -80,6 +97,8 @@ def main() -> None:
         cases.append(case("single", 1, int(20_000 * args.scale)))
     if args.case in ("fleet64", "all"):
         cases.append(case("fleet64", 64, int(500_000 * args.scale)))
+    if args.case in ("fleet_autoscale", "all"):
+        cases.append(fleet_autoscale_case(args.scale))
     for c in cases:
         r = measure(c)
         if args.memory:

@@ -42,6 +42,16 @@ SUMMARY_COLUMNS = [
     ("done", "finished", "int"), ("rejected", "rejected", "int"), ("in flight", "in_flight", "int"),
 ]
 
+FLEET_COLUMNS = [
+    ("platform", "platform", "str"),
+    ("peak replicas", "peak_replicas", "int"), ("mean replicas", "mean_replicas", "num"),
+    ("GPU-h", "gpu_hours", "num"), ("cost $", "cost_usd", "num"), ("idle", "idle_share", "pct"),
+    ("cold starts", "cold_starts", "int"), ("cold p50", "cold_start_p50_s", "s"),
+    ("cold p99", "cold_start_p99_s", "s"), ("waited cold", "requests_waited_cold_start", "int"),
+    ("capacity wait", "capacity_wait_s", "s"), ("failures", "replica_failures", "int"),
+    ("retried", "requests_retried", "int"),
+]
+
 
 def render(df: pd.DataFrame, columns, title: str | None = None, console: Console | None = None) -> None:
     if console is None:

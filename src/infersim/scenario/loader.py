@@ -355,6 +355,7 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
         if s.arrival.kind == "trace":
             check(resolve_trace, s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
     for pi, plat in enumerate(sc.platforms):
+        n_plat = len(problems)
         for di, dep in enumerate(getattr(plat, "deployments", [])):
             where = f"platforms[{pi}].deployments[{di}]"
             for si, name in enumerate(dep.streams or []):
@@ -372,6 +373,10 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
                 problems.append(ScenarioError(str(exc), path=where))
             except ScenarioError as exc:
                 problems.extend(exc.problems or [exc])
+        if getattr(plat, "pools", None) and len(problems) == n_plat:  # capacity pools match their hardware
+            from infersim.fleet.collect import build_pools
+
+            check(build_pools, plat, cat, path=f"platforms[{pi}]")
     if len(problems) == 1:
         raise problems[0]
     if problems:

@@ -1,7 +1,9 @@
 """``Results``: the run's tables as DataFrames, and writing them to an output directory.
 
 Tables: ``requests`` (a row per platform x request), ``timeline`` (sampled per replica), ``summary``
-(a row per platform) and ``streams`` (a row per platform x stream). Writing is atomic: files go to a
+(a row per platform), ``streams`` (a row per platform x stream), and for autoscaled deployments ``fleet``
+(sampled per deployment: replicas by state, queue, cost; ``fleet.parquet``) and ``replica_log`` (a row per
+replica's life; ``replicas.parquet``), see ``infersim.fleet.collect``. Writing is atomic: files go to a
 temporary directory first and are moved into place only when all of them were written.
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from infersim.engine.recorder import OUTCOMES, REASONS
+from infersim.fleet.report import fleet_summary
 from infersim.metrics.summary import summarize
 
 
@@ -31,10 +34,13 @@ class Results:
     streams: pd.DataFrame
     meta: dict = field(default_factory=dict)
     itl_hist: dict = field(default_factory=dict)
+    fleet: pd.DataFrame = field(default_factory=pd.DataFrame)  # autoscaled deployments over time
+    replica_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per autoscaled replica
 
     @classmethod
     def build(cls, sc, reqs, runs) -> Results:
         frames, tls, rows, srows = [], [], [], []
+        fleets, logs = [], []
         slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
         window = sc.duration - sc.warmup
         itl = {}
@@ -79,6 +85,10 @@ class Results:
             row["gpus"] = int(sum(n * s.config.gpus for n, s in zip(run.replicas_per_deployment, run.setups,
                                                                     strict=True)))
             row["sim_end_s"] = run.end_s
+            row.update(fleet_summary(run.fleet, run.fleet_stats))
+            for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
+                if len(part):
+                    out.append(part.assign(platform=run.name)[["platform", *part.columns]])
             rows.append(row)
             itl[run.name] = rec.itl_hist
             for sname in reqs.stream_names:
@@ -90,7 +100,9 @@ class Results:
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
                 "requests_generated": len(reqs)}
-        return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl)
+        return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
+                   pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
+                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame())
 
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json."""
@@ -100,6 +112,10 @@ class Results:
         try:
             self.requests.to_parquet(tmp / "requests.parquet", index=False)
             self.timeline.to_parquet(tmp / "timeline.parquet", index=False)
+            if len(self.fleet):
+                self.fleet.to_parquet(tmp / "fleet.parquet", index=False)
+            if len(self.replica_log):
+                self.replica_log.to_parquet(tmp / "replicas.parquet", index=False)
             self.summary.to_csv(tmp / "summary.csv", index=False)
             self.streams.to_csv(tmp / "streams.csv", index=False)
             doc = {"meta": self.meta, "platforms": _records(self.summary), "streams": _records(self.streams)}

@@ -7,7 +7,7 @@ a platform added to a scenario changes no other platform's results.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,8 @@ import pandas as pd
 import simpy
 
 from infersim.engine.recorder import IN_FLIGHT, Recorder
+from infersim.fleet import collect as fleet_collect
+from infersim.fleet.autoscaled import AutoscaledDeployment
 from infersim.fleet.deployment import Deployment
 from infersim.scenario.loader import scenario_catalog
 from infersim.scenario.schema import Scenario
@@ -36,6 +38,9 @@ class PlatformRun:
     prefix_hit_blocks: int
     prefix_lookup_blocks: int
     end_s: float
+    fleet: pd.DataFrame = field(default_factory=pd.DataFrame)  # autoscaled deployments over time
+    replica_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per autoscaled replica
+    fleet_stats: list = field(default_factory=list)  # per deployment: cost, GPU-hours, cold starts
 
 
 def _simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float,
@@ -67,8 +72,14 @@ def _simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: in
     chain_full = reqs.chain_full
     deps: list[Deployment] = []
     next_id = 0
+    pools = fleet_collect.build_pools(plat, catalog)
+    scaled_ids = iter(range(sum(s.replicas for s in plat.deployments if s.autoscaling is None), 2**31 - 1))
     for di, spec in enumerate(plat.deployments):
         setup = deployment_setup(spec, catalog, path=f"platforms.{plat.name}.deployments[{di}]")
+        if spec.autoscaling is not None:  # replicas come and go; ids from a shared counter after the fixed ones
+            deps.append(AutoscaledDeployment(env, setup, spec, reqs, rec, scaled_ids.__next__, on_done, seed=seed,
+                                             platform=plat.name, pools=pools, chain_full=chain_full))
+            continue
         deps.append(Deployment(env, setup, spec, reqs, rec, next_id, on_done, seed=seed, platform=plat.name,
                                chain_full=chain_full))
         next_id += spec.replicas
@@ -145,6 +156,7 @@ def _simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: in
                 progress(now)
 
     env.process(sampler())
+    fleet_sampler = fleet_collect.FleetSampler(env, deps, timeline_dt)
     guard = env.timeout(horizon_s)
     env.run(until=env.any_of([end_event, guard]))
     end_s = env.now
@@ -154,14 +166,20 @@ def _simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: in
     arrived = ~np.isnan(arrival) & (arrival <= end_s)
     rec.outcome[arrived & (rec.outcome == 0)] = IN_FLIGHT
     rec.arrival_s = arrival
+    fleet = fleet_collect.finish(plat, deps, fleet_sampler, end_s)
+    scaled = [s.engine for d in deps if isinstance(d, AutoscaledDeployment) for s in d.dead if s.engine]
+    rep_tl = fleet.pop("replica_timeline")
     tl = pd.DataFrame(rows)
+    if len(rep_tl):
+        tl = (pd.concat([tl, rep_tl], ignore_index=True) if len(tl) else rep_tl).sort_values(
+            ["t_s", "replica"], kind="stable", ignore_index=True)
     tl["deployment"] = [plat.deployments[d].name or plat.deployments[d].model for d in tl["deployment"]]
     return PlatformRun(
         name=plat.name, kind=plat.kind, recorder=rec,
         deployments=[d.setup.name for d in deps], setups=[d.setup for d in deps],
-        replicas_per_deployment=[len(d.replicas) for d in deps], timeline=tl,
-        prefix_hit_blocks=sum(r.kv.hit_blocks for r in all_replicas),
-        prefix_lookup_blocks=sum(r.kv.lookup_blocks for r in all_replicas), end_s=end_s)
+        replicas_per_deployment=[st["peak_replicas"] for st in fleet["fleet_stats"]], timeline=tl,
+        prefix_hit_blocks=sum(r.kv.hit_blocks for r in all_replicas + scaled),
+        prefix_lookup_blocks=sum(r.kv.lookup_blocks for r in all_replicas + scaled), end_s=end_s, **fleet)
 
 
 SIMULATORS = {"gpu_fleet": _simulate_gpu_fleet}

@@ -1,0 +1,392 @@
+"""An autoscaled deployment: replicas that start cold, serve, drain and stop (mechanism, on the SimPy clock).
+
+Replica states: ``starting`` (waiting for pool capacity, then node provisioning), ``loading`` (image pull,
+weight load, engine warm-up), ``ready`` (takes requests), ``draining`` (takes no new requests, finishes its
+own), ``stopped``. Only ready replicas receive requests; while none is ready (scale from zero), requests wait
+in the deployment queue, which also serves ``replica_concurrency`` as in ``Deployment``; a request waiting
+longer than ``queue_timeout`` is rejected (``queue_timeout``).
+
+The policy (``infersim.fleet.autoscale``) runs every ``tick`` s and at once when a request finds no replica
+at all. More replicas wanted: flags are cancelled, draining replicas return to ready, then new replicas start
+(never more than ``max_replicas`` alive, draining ones included). Fewer: replicas still waiting for capacity
+are withdrawn, then replicas are flagged (not-ready ones first, then the least loaded ready ones); a flagged
+replica keeps serving and is removed ``scale_down_delay`` s later unless traffic returns first.
+
+A failed replica (``failures``) stops at once; each of its requests is retried through the deployment up to
+``max_retries`` times, else rejected with ``replica_failed``. The autoscaler replaces it by a cold start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from infersim.engine.replica import Replica
+from infersim.fleet.autoscale import ScaleView, make_policy
+from infersim.fleet.balancers import BALANCERS, PrefixAffinity
+from infersim.fleet.billing import BillingClock
+from infersim.rng import rng
+
+STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
+CHAIN = ("provisioning", "image_pull", "weight_load", "warmup")
+
+
+class Slot:
+    """One replica's life. Times in simulated seconds (nan until reached)."""
+
+    __slots__ = ("id", "state", "stage", "gen", "t_request", "t_capacity", "t_ready", "t_stop", "reason", "pool",
+                 "ticket", "flag_t", "flag_tok", "engine", "assigned", "warm", "last_busy", "busy_s", "cached")
+
+    def __init__(self, sid: int, now: float):
+        self.id, self.state, self.stage, self.gen = sid, STARTING, "capacity_wait", 0
+        self.t_request, self.t_capacity, self.t_ready, self.t_stop = now, math.nan, math.nan, math.nan
+        self.reason, self.pool, self.ticket = "", None, 0
+        self.flag_t, self.flag_tok = None, 0
+        self.engine: Replica | None = None
+        self.assigned: set[int] = set()
+        self.warm, self.last_busy, self.busy_s, self.cached = False, 0.0, 0.0, False
+
+
+def _discard(_rid: int) -> None:
+    return None
+
+
+class AutoscaledDeployment:
+    """Same entry points as ``Deployment`` (``submit``, ``queued``); ``replicas`` is empty because the
+    replicas come and go (see ``live``/``dead``)."""
+
+    def __init__(self, env, setup, spec, reqs, rec, ids, on_done, *, seed: int, platform: str, pools=None,
+                 chain_full=None):
+        self.env, self.setup, self.spec, self.reqs, self.rec = env, setup, spec, reqs, rec
+        self.ids, self.on_done_platform, self.chain_full = ids, on_done, chain_full
+        self.auto = spec.autoscaling
+        self.policy = make_policy(self.auto)
+        self.cs = spec.cold_start
+        self.gpus = setup.config.gpus
+        price = spec.usd_per_gpu_hour if spec.usd_per_gpu_hour is not None else setup.hardware.usd_per_hour
+        self.price_gpu_h = math.nan if price is None else float(price)
+        self.bill = BillingClock(spec.billing.unit, spec.billing.stages, self.price_gpu_h * self.gpus, self.gpus)
+        self.weights_gb = self.cs.weights_gb or setup.model.weight_bytes(spec.precision) / 1e9
+        self.cached = False  # weights are in the cache tier once a load finished
+        self.pools, self.prefs = pools, tuple(spec.pools or ())
+        self.limit, self.timeout = spec.replica_concurrency, spec.queue_timeout
+        self.replicas: list = []
+        self.live: list[Slot] = []
+        self.dead: list[Slot] = []
+        self.ready: list[Slot] = []
+        self.ready_engines: list[Replica] = []
+        self.queue: deque[int] = deque()
+        self.queued_ids: dict[int, int] = {}  # rid -> ticket of its current wait (a retried request waits again)
+        self._qseq = 0
+        self.expired: set[int] = set()
+        self.queue_len = 0
+        lb_cls = BALANCERS[spec.load_balancer.kind]
+        lb_rng = rng(seed, "platform", platform, "balancer", setup.name)
+        if lb_cls is PrefixAffinity:
+            keys = reqs.prefix_key
+            self.lb = lb_cls(spec.load_balancer, lb_rng, prefix_key=lambda r: int(keys[r]))
+        else:
+            self.lb = lb_cls(spec.load_balancer, lb_rng)
+        # windowed averages for the policy: integral of in-flight requests; KV usage sampled at ticks
+        self.n_inflight, self.area, self.t_last = 0, 0.0, 0.0
+        self.hist: deque[tuple[float, float]] = deque([(0.0, 0.0)])
+        self.kv_hist: deque[tuple[float, float]] = deque()
+        self.fail = spec.failures
+        self.fail_rng = rng(seed, "platform", platform, "failures", setup.name)
+        self.retries: dict[int, int] = {}
+        self.stats = {"arrivals": 0, "requests_waited_cold_start": 0, "requests_retried": 0,
+                      "requests_failed": 0, "replica_failures": 0}
+        for _ in range(spec.initial_replicas):
+            self._launch(warm=True)
+        env.process(self._ticker())
+        if self.fail is not None and self.fail.at:
+            env.process(self._scheduled_failures(sorted(self.fail.at)))
+
+    # -- requests ------------------------------------------------------------------------------------
+    def submit(self, rid: int) -> None:
+        self.stats["arrivals"] += 1
+        self._inflight(+1)
+        self._place(rid, first=True)
+
+    def _place(self, rid: int, first: bool = False) -> None:
+        if self.ready:
+            if self.limit is None:
+                self._to_replica(rid, self.ready, self.ready_engines)
+                return
+            if not self.queue_len:
+                free = [s for s in self.ready if s.engine.outstanding < self.limit]
+                if free:
+                    self._to_replica(rid, free, [s.engine for s in free])
+                    return
+        elif first:
+            self.stats["requests_waited_cold_start"] += 1
+        self.queue.append(rid)
+        self._qseq += 1
+        self.queued_ids[rid] = q = self._qseq
+        self.queue_len += 1
+        if self.timeout is not None:
+            self.env.timeout(self.timeout).callbacks.append(lambda _e, rid=rid: self._expire(rid, q))
+        if not self.ready and not any(s.state != DRAINING for s in self.live):
+            self._evaluate()  # scale from zero: don't wait for the next tick
+
+    def _to_replica(self, rid: int, slots: list[Slot], engines: list[Replica]) -> None:
+        s = slots[self.lb.choose(engines, rid) if len(engines) > 1 else 0]
+        s.assigned.add(rid)
+        s.engine.submit(rid)
+
+    def _expire(self, rid: int, q: int) -> None:
+        if self.queued_ids.get(rid) == q:
+            del self.queued_ids[rid]
+            self.expired.add(rid)
+            self.queue_len -= 1
+            self._inflight(-1)
+            self.rec.reject(rid, "queue_timeout", self.env.now)
+            self.on_done_platform(rid)
+
+    def _flush(self) -> None:
+        while self.queue_len and self.ready:
+            if self.limit is None:
+                slots, engines = self.ready, self.ready_engines
+            else:
+                slots = [s for s in self.ready if s.engine.outstanding < self.limit]
+                if not slots:
+                    return
+                engines = [s.engine for s in slots]
+            rid = self.queue.popleft()
+            if rid in self.expired:
+                self.expired.discard(rid)
+                continue
+            del self.queued_ids[rid]
+            self.queue_len -= 1
+            self._to_replica(rid, slots, engines)
+
+    def _done(self, s: Slot, rid: int) -> None:
+        s.assigned.discard(rid)
+        self._inflight(-1)
+        if s.state == DRAINING and not s.assigned:
+            self._stop(s, "scaled_down")
+        if self.limit is not None:
+            self._flush()
+        self.on_done_platform(rid)
+
+    def _inflight(self, delta: int) -> None:
+        now = self.env.now
+        self.area += self.n_inflight * (now - self.t_last)
+        self.t_last = now
+        self.n_inflight += delta
+
+    def queued(self) -> list[int]:
+        """Requests still in the deployment: queued or on a live replica (for the end-of-run record)."""
+        return [r for r in self.queue if r in self.queued_ids] + [r for s in self.live for r in sorted(s.assigned)]
+
+    # -- autoscaler ----------------------------------------------------------------------------------
+    def _ticker(self):
+        while True:
+            yield self.env.timeout(self.auto.tick)
+            self._evaluate(tick=True)
+
+    def view(self, tick: bool = False) -> ScaleView:
+        now, w = self.env.now, self.auto.autoscaling_window
+        self._inflight(0)
+        h = self.hist
+        h.append((now, self.area))
+        while len(h) > 1 and h[1][0] <= now - w:
+            h.popleft()
+        t0, a0 = h[0]
+        avg = (self.area - a0) / (now - t0) if now > t0 else float(self.n_inflight)
+        if tick:
+            eng = self.ready_engines
+            self.kv_hist.append((now, sum(e.kv_usage for e in eng) / len(eng) if eng else 0.0))
+            while self.kv_hist[0][0] <= now - w:
+                self.kv_hist.popleft()
+        kv = sum(k for _, k in self.kv_hist) / len(self.kv_hist) if self.kv_hist else 0.0
+        n = [0] * 5
+        for s in self.live:
+            n[s.state] += 1
+        return ScaleView(now, avg, kv, n[STARTING], n[LOADING], n[READY], n[DRAINING], self.queue_len)
+
+    def _evaluate(self, tick: bool = False) -> None:
+        target = self.policy.decide(self.view(tick)).replicas
+        active = [s for s in self.live if s.state != DRAINING]
+        if target >= len(active):
+            for s in active:
+                s.flag_t = None
+            need = target - len(active)
+            for s in [s for s in reversed(self.live) if s.state == DRAINING][:need]:
+                self._undrain(s)
+                need -= 1
+            for _ in range(min(need, self.auto.max_replicas - len(self.live))):
+                self._launch()
+            return
+        excess = len(active) - target
+        for s in [s for s in reversed(active) if s.stage == "capacity_wait"][:excess]:
+            self._stop(s, "cancelled")
+            excess -= 1
+        active = [s for s in self.live if s.state != DRAINING]
+        flagged = sorted((s for s in active if s.flag_t is not None), key=lambda s: (-s.flag_t, -s.id))
+        for s in flagged[:max(len(flagged) - excess, 0)]:
+            s.flag_t = None
+        if len(flagged) < excess:
+            cands = sorted((s for s in active if s.flag_t is None),
+                           key=lambda s: (s.state == READY, s.engine.outstanding if s.engine else 0, -s.id))
+            for s in cands[:excess - len(flagged)]:
+                self._flag(s)
+
+    def _flag(self, s: Slot) -> None:
+        s.flag_t = self.env.now
+        s.flag_tok += 1
+        tok = s.flag_tok
+        if self.auto.scale_down_delay <= 0:
+            self._flag_expired(s, tok)
+        else:
+            self.env.timeout(self.auto.scale_down_delay).callbacks.append(lambda _e: self._flag_expired(s, tok))
+
+    def _flag_expired(self, s: Slot, tok: int) -> None:
+        if s.flag_tok != tok or s.flag_t is None or s.state == STOPPED:
+            return
+        s.flag_t = None
+        if s.state == READY:
+            self._drain(s)
+        else:
+            self._stop(s, "scaled_down")
+
+    # -- replica life --------------------------------------------------------------------------------
+    def _launch(self, warm: bool = False) -> None:
+        s = Slot(self.ids(), self.env.now)
+        self.live.append(s)
+        if self.pools is None or not self.prefs:
+            self._granted(s, None, warm)
+            return
+        pool, ticket = self.pools.acquire(self.gpus, self.prefs, lambda p, s=s: self._granted(s, p, False))
+        if pool is not None:
+            self._granted(s, pool, warm)
+        else:
+            s.ticket = ticket
+            self.bill.enter(s.id, "capacity_wait", self.env.now)
+
+    def _granted(self, s: Slot, pool: str | None, warm: bool) -> None:
+        s.pool, s.ticket, s.t_capacity = pool, 0, self.env.now
+        if warm:
+            self._ready(s, warm=True)
+        else:
+            self._stage(s, 0)
+
+    def _stage(self, s: Slot, i: int) -> None:
+        if i == len(CHAIN):
+            self._ready(s)
+            return
+        name = CHAIN[i]
+        s.stage, s.state = name, STARTING if i == 0 else LOADING
+        self.bill.enter(s.id, name, self.env.now)
+        cs = self.cs
+        if name == "weight_load":
+            s.cached = self.cached and cs.cache_gbps is not None
+            d = self.weights_gb / (cs.cache_gbps if s.cached else cs.weights_gbps)
+        else:
+            d = {"provisioning": cs.provision, "image_pull": cs.image_pull, "warmup": cs.warmup}[name]
+        g = s.gen
+        self.env.timeout(d).callbacks.append(lambda _e: self._next(s, g, i))
+
+    def _next(self, s: Slot, g: int, i: int) -> None:
+        if s.gen != g:
+            return
+        if CHAIN[i] == "weight_load":
+            self.cached = True
+        self._stage(s, i + 1)
+
+    def _ready(self, s: Slot, warm: bool = False) -> None:
+        now = self.env.now
+        s.state, s.stage, s.t_ready, s.warm = READY, "ready", now, warm
+        self.bill.enter(s.id, "ready", now)
+        s.engine = Replica(self.env, self.setup, self.reqs, self.rec, s.id, lambda rid, s=s: self._done(s, rid),
+                           self.chain_full)
+        self.ready.append(s)
+        self.ready_engines.append(s.engine)
+        if self.fail is not None and self.fail.mtbf_gpu_hours:
+            ttf = float(self.fail_rng.exponential(self.fail.mtbf_gpu_hours * 3600.0 / self.gpus))
+            g = s.gen
+            self.env.timeout(ttf).callbacks.append(lambda _e: self.fail_replica(s) if s.gen == g else None)
+        self._flush()
+
+    def _unready(self, s: Slot) -> None:
+        i = self.ready.index(s)
+        del self.ready[i]
+        del self.ready_engines[i]
+
+    def _drain(self, s: Slot) -> None:
+        self._unready(s)
+        s.state, s.stage = DRAINING, "draining"
+        self.bill.enter(s.id, "draining", self.env.now)
+        if not s.assigned:
+            self._stop(s, "scaled_down")
+
+    def _undrain(self, s: Slot) -> None:
+        s.state, s.stage = READY, "ready"
+        self.bill.enter(s.id, "ready", self.env.now)
+        self.ready.append(s)
+        self.ready_engines.append(s.engine)
+        self._flush()
+
+    def _stop(self, s: Slot, reason: str) -> None:
+        if s.state == STOPPED:
+            return
+        now = self.env.now
+        if s.ticket:
+            self.pools.cancel(s.ticket)
+            s.ticket = 0
+        if s.state == READY:
+            self._unready(s)
+        s.gen += 1
+        s.flag_tok += 1
+        s.state, s.stage, s.t_stop, s.reason = STOPPED, "stopped", now, reason
+        self.bill.stop(s.id, now)
+        if s.engine is not None:
+            e = s.engine
+            s.busy_s = e.busy_s + (now - e.plan_start if e.busy else 0.0)
+        self.live.remove(s)
+        self.dead.append(s)
+        if s.pool is not None:
+            self.pools.release(s.pool, self.gpus)
+
+    # -- failures ------------------------------------------------------------------------------------
+    def _scheduled_failures(self, times):
+        now = 0.0
+        for t in times:
+            if t > now:
+                yield self.env.timeout(t - now)
+                now = t
+            victims = self.ready or [s for s in self.live if s.state == DRAINING]
+            if victims:
+                self.fail_replica(victims[0])
+
+    def fail_replica(self, s: Slot) -> None:
+        """The replica ``s`` fails now: it stops (billing stops) and its requests are retried or rejected."""
+        if s.state not in (READY, DRAINING):
+            return
+        e = s.engine
+        busy_now = e.busy_s + (self.env.now - e.plan_start if e.busy else 0.0)
+        e.gen += 1  # its pending step never completes
+        e.busy, e.busy_s = False, busy_now
+        e._enqueue = _discard  # requests still in its scheduling delay are handled below
+        rids = sorted(s.assigned)
+        s.assigned = set()
+        self._stop(s, "failed")
+        self.stats["replica_failures"] += 1
+        rec, now = self.rec, self.env.now
+        for rid in rids:
+            n = self.retries.get(rid, 0) + 1
+            self.retries[rid] = n
+            if n > self.fail.max_retries:
+                self.stats["requests_failed"] += 1
+                self._inflight(-1)
+                rec.reject(rid, "replica_failed", now, s.id)
+                self.on_done_platform(rid)
+            else:
+                self.stats["requests_retried"] += 1
+                rec.first_token_s[rid] = np.nan
+                rec.cached_tokens[rid] = 0
+                rec.replica[rid] = -1
+                self._place(rid)
+        self._evaluate()

@@ -27,8 +27,17 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
         raise ScenarioError(f"{hw.id} has no {precision} tensor cores (it has: {', '.join(sorted(hw.tflops))})",
                             path="--precision")
     if hw.kind in ("lpu", "wafer"):
-        raise InfersimError(f"--hardware: {hw.id} is a {hw.kind}; its estimate arrives with the competitors "
-                            "(SRAM-pipeline model)")
+        # SRAM-pipeline model (perf/sram.py): --tp/--pp/--engine/--max-* do not apply; --chips sets the
+        # chips (LPU) or systems (wafer) of the replica, default the fewest holding weights + KV of --batch.
+        from infersim.perf.sram import sram_estimate
+
+        if chips is not None and chips < 1:
+            raise InfersimError(f"--chips: expected a positive integer, got {chips}")
+        try:
+            est = sram_estimate(m, hw, input_tokens, output_tokens, batch=batch, precision=precision, units=chips)
+        except CapacityError as exc:
+            raise InfersimError(str(exc)) from None
+        return est, {"model": m.id, "hardware": hw.id, "chips": est.chips}
     cfg = GpuConfig(hw, m, precision, kv_precision_for(precision, "auto"), tp, pp)
     perf = GpuRoofline(cfg, shipped_profile(engine))
     try:

@@ -1,0 +1,502 @@
+"""SRAM-pipeline performance model for SRAM-only accelerators: Groq-like LPUs and Cerebras-like wafers.
+
+Weights and KV cache live in on-chip SRAM, so a replica needs enough *units* (LPU chips, or wafer-scale
+systems) to hold them: ``units = ceil((W + kv_tokens x kv_bytes_per_token) / (sram_bytes x usable_frac))``,
+rounded up to the allocation granularity (8 LPUs per GroqNode; 1 wafer).
+
+Geometry. The model's ``L`` layers are pipelined over ``P`` stages: ``P = min(L, units x stages_per_unit)``
+(an LPU chip is at most one stage, so a model on fewer chips than layers has one stage per chip; a wafer
+gives every layer its own region, ``P = L``). The units' SRAM bandwidth ``BW`` and FLOP/s ``F`` are spread
+evenly over the stages, so for one stage (all constants per micro-batch of ``m`` tokens)::
+
+    a_s = a x L / P                        fixed latency per stage (fitted: layer_latency_s = a)
+    w_s = W / (units x BW x eta)           stream the stage's weights (eta = sram_bw_eff)
+    k_s = kv_bytes_per_token / (units x BW x eta)        per context token read
+    c_s = 2 x active_params / (units x F x ce)           per token computed (ce = compute_eff)
+    t_s(m) = a_s + max(w_s + k_s x ctx_read, c_s x m + attn_s x pairs)
+
+A token of one sequence crosses all ``P`` stages plus ``H = min(P, units) - 1`` unit-to-unit hops, each
+``h + m x hidden x 2 B / link_bw``: its latency is ``T = P x t_s(1) + H x hop`` (the per-user TPOT when the
+system is not saturated).
+
+Batching and occupancy. The stages work on different micro-batches at once. A micro-batch holds up to
+``k = max_microbatch`` decode sequences (default: the knee ``floor(w_s / c_s)``, the largest micro-batch
+for which a stage is still weight-streaming bound, so batching up to it costs no per-user speed). The
+pipeline therefore holds ``C = P x k`` decoding sequences at full per-user speed. A *step* (the
+``StepModel`` interface) is one steady-state round of the pipeline: every decode sequence advances one
+token and every prefill chunk passes through once. Its duration is::
+
+    round = max(P x t_s(m) + H x hop,                 latency of a decode micro-batch (m = min(k, ceil(B/P)))
+                (P - 1 + n_q) x t_s(q) + H x hop,     latency of a prompt chunk split into n_q micro-batches of q
+                ceil(B/m) x t_s(m) + n_pmb x t_s(q))  busy time of the bottleneck stage
+
+so per-user speed is independent of load while ``B <= C`` and falls as ``C / B`` beyond (the sequences
+queue for the stages). Prompt micro-batches use ``q = sqrt(n a_s / ((P - 1) c_s))`` tokens (the size that
+minimises the fill-plus-stream time of an ``n``-token chunk), at least ``k`` and at most ``n``. An engine
+driving this model should set its sequence cap to ``max_in_flight(...)`` so that extra requests wait in its
+queue. The fixed stage latency ``a_s`` is counted as busy time (conservative: if it were pure wire delay,
+the pipeline could interleave more micro-batches); it is the parameter that dominates the fit.
+
+Fitted parameters and the rows they come from are in ``perf/profiles/groq.yaml`` and ``cerebras.yaml``
+(``benchmarks/fit_sram_profiles.py`` refits them). Mixture-of-experts models stream all their weights
+(conservative; SRAM systems hold every expert on chip anyway).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import yaml
+
+from infersim.catalog import Catalog, Hardware, Model, default_catalog
+from infersim.errors import CapacityError, InfersimError, ScenarioError
+from infersim.perf.base import StepTime, prefill_pairs
+
+ACT_BYTES = 2.0  # bf16 activations between stages (assumption, as in perf/gpu.py)
+HOURS_PER_YEAR = 8766.0  # 365.25 x 24
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
+#: Which shipped profile an SRAM hardware kind uses by default.
+PROFILE_FOR_KIND = {"lpu": "groq", "wafer": "cerebras"}
+
+
+@dataclass(frozen=True)
+class SramParams:
+    """Parameters of the SRAM-pipeline model (seconds, shares of peak, counts).
+
+    - ``layer_latency_s``: fixed time a token spends per layer beyond streaming weights and computing
+      (synchronisation, on-chip/fabric traversal, chip-to-chip hops on an LPU). Fitted.
+    - ``sram_bw_eff``: share of the published SRAM bandwidth reached streaming weights and KV.
+    - ``compute_eff``: share of the published peak FLOP/s reached (prefill and the micro-batch knee).
+    - ``sram_usable_frac``: share of SRAM available for weights and KV (the rest: activations, code).
+    - ``unit_granularity``: units are allocated in multiples of this (8 LPUs per GroqNode).
+    - ``stages_per_unit``: most pipeline stages one unit holds (1 for an LPU; 0 = no limit: a stage per layer).
+    - ``max_microbatch``: decode sequences per stage micro-batch (0 = the weight-streaming knee).
+    - ``hop_latency_s``: latency of one unit-to-unit hop not already in ``layer_latency_s``.
+    """
+
+    layer_latency_s: float
+    sram_bw_eff: float = 0.8
+    compute_eff: float = 0.5
+    sram_usable_frac: float = 0.9
+    unit_granularity: int = 1
+    stages_per_unit: int = 0
+    max_microbatch: int = 0
+    hop_latency_s: float = 0.0
+
+    def with_(self, **changes) -> SramParams:
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_INT_PARAMS = {"unit_granularity", "stages_per_unit", "max_microbatch"}
+_PARAM_NAMES = {f.name for f in fields(SramParams)}
+
+
+@dataclass(frozen=True)
+class SramProfile:
+    """A shipped profile: parameters, the default weight precision, and the whole document (sources)."""
+
+    name: str
+    hardware: str
+    default_precision: str
+    params: SramParams
+    doc: dict
+
+
+def parse_sram_params(raw: dict, file: str) -> SramParams:
+    if not isinstance(raw, dict):
+        raise ScenarioError("expected a 'params' mapping", file=file)
+    unknown = set(raw) - _PARAM_NAMES
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ScenarioError(f"unknown parameter '{bad}' (expected: {', '.join(sorted(_PARAM_NAMES))})",
+                            file=file, path=f"params.{bad}")
+    return SramParams(**{k: (int(v) if k in _INT_PARAMS else float(v)) for k, v in raw.items()})
+
+
+@cache
+def sram_profile(name: str) -> SramProfile:
+    """The shipped profile ``groq`` or ``cerebras`` (``perf/profiles/<name>.yaml``)."""
+    if name not in PROFILE_FOR_KIND.values():
+        raise InfersimError(f"unknown SRAM profile '{name}' (expected one of: {', '.join(PROFILE_FOR_KIND.values())})")
+    res = resources.files("infersim.perf") / "profiles" / f"{name}.yaml"
+    doc = yaml.safe_load(res.read_text())
+    return SramProfile(name, doc["hardware"], doc["default_precision"],
+                       parse_sram_params(doc["params"], f"profiles/{name}.yaml"), doc)
+
+
+def profile_for(hw: Hardware) -> SramProfile:
+    """The shipped profile for an ``lpu`` or ``wafer`` accelerator."""
+    if hw.kind not in PROFILE_FOR_KIND:
+        raise InfersimError(f"{hw.id} is a {hw.kind}, not an SRAM-only accelerator (lpu or wafer)")
+    return sram_profile(PROFILE_FOR_KIND[hw.kind])
+
+
+def _resolve(model: Model | str, hardware: Hardware | str, catalog: Catalog | None) -> tuple[Model, Hardware]:
+    cat = catalog or default_catalog()
+    m = cat.get_model(model) if isinstance(model, str) else model
+    hw = cat.get_hardware(hardware) if isinstance(hardware, str) else hardware
+    return m, hw
+
+
+def unit_sram_bytes(hw: Hardware) -> float:
+    """SRAM bytes of one unit (one LPU chip, one wafer)."""
+    return hw.sram_mb * 1e6
+
+
+def chips_needed(model: Model | str, precision: str, kv_tokens: float = 0.0, *,
+                 hardware: Hardware | str = "groq-lpu", kv_precision: str = "bf16",
+                 params: SramParams | None = None, catalog: Catalog | None = None) -> int:
+    """Fewest units (chips or systems) whose usable SRAM holds the weights at ``precision`` plus
+    ``kv_tokens`` tokens of KV cache at ``kv_precision``, rounded up to ``unit_granularity``."""
+    m, hw = _resolve(model, hardware, catalog)
+    p = params or profile_for(hw).params
+    need = m.weight_bytes(precision) + max(kv_tokens, 0.0) * m.kv_bytes_per_token(kv_precision)
+    n = max(1, math.ceil(need / (unit_sram_bytes(hw) * p.sram_usable_frac) - 1e-9))
+    g = max(1, p.unit_granularity)
+    return int(math.ceil(n / g) * g)
+
+
+@dataclass(frozen=True)
+class SramConfig:
+    """A replica: ``units`` chips (LPU) or systems (wafer) holding one copy of ``model``."""
+
+    hardware: Hardware
+    model: Model
+    units: int
+    precision: str = "bf16"
+    kv_precision: str = "bf16"
+
+
+class SramPipeline:
+    """The SRAM-pipeline variant of the step model (see the module docstring for the equations)."""
+
+    def __init__(self, cfg: SramConfig, params: SramParams | None = None):
+        self.cfg = cfg
+        hw, m = cfg.hardware, cfg.model
+        self.p = p = params or profile_for(hw).params
+        if cfg.units < 1:
+            raise CapacityError(f"a replica needs at least one {hw.id}, got {cfg.units}")
+        n = float(cfg.units)
+        self.units = cfg.units
+        self.layers = m.layers
+        self.stages = min(m.layers, cfg.units * p.stages_per_unit) if p.stages_per_unit else m.layers
+        self.weight_bytes = m.weight_bytes(cfg.precision)
+        self.kv_bytes_per_token = m.kv_bytes_per_token(cfg.kv_precision)
+        usable = n * unit_sram_bytes(hw) * p.sram_usable_frac
+        if self.weight_bytes > usable:
+            need = chips_needed(m, cfg.precision, 0, hardware=hw, kv_precision=cfg.kv_precision, params=p)
+            raise CapacityError(
+                f"{m.id} at {cfg.precision} does not fit on {cfg.units}x {hw.id}: {self.weight_bytes / 1e9:.1f} GB "
+                f"of weights but {usable / 1e9:.1f} GB of usable SRAM ({p.sram_usable_frac:.0%} of "
+                f"{unit_sram_bytes(hw) / 1e9:g} GB per unit); needs at least {need}")
+        self.kv_capacity_tokens = int((usable - self.weight_bytes) // self.kv_bytes_per_token)
+        bw = hw.memory_bw_tbps * 1e12 * p.sram_bw_eff
+        flops = hw.peak_flops(cfg.precision) * p.compute_eff
+        P = float(self.stages)
+        self.a_s = p.layer_latency_s * m.layers / P
+        self.w_s = self.weight_bytes / (n * bw)
+        self.kv_s = self.kv_bytes_per_token / (n * bw)
+        self.c_s = 2.0 * m.active_params_b * 1e9 / (n * flops)
+        self.attn_s = m.attention_flops_per_context_token() / (n * flops)
+        self.hops = min(self.stages, cfg.units) - 1
+        link = max(hw.interconnect_gbps, 1e-9) * 1e9
+        self.hop_s = p.hop_latency_s
+        self.act_s = m.hidden_size * ACT_BYTES / link
+        self.knee = max(1, int(self.w_s // self.c_s)) if self.c_s > 0 else 1
+        self.microbatch = p.max_microbatch or self.knee
+        self.concurrency = self.stages * self.microbatch
+
+    # -- pieces ---------------------------------------------------------------------------------------
+    def _stage(self, m, kv_read, pairs):
+        """(time, compute, memory) of one stage on a micro-batch of ``m`` tokens."""
+        mem = self.w_s + self.kv_s * kv_read
+        comp = self.c_s * m + self.attn_s * pairs
+        return self.a_s + np.maximum(mem, comp), comp, mem
+
+    def _hop_chain(self, m):
+        return self.hops * (self.hop_s + m * self.act_s)
+
+    def _decode(self, n_decode: int, ctx_sum):
+        """Latency chain, stage busy time and the stage time of a decode round (ctx may be an array)."""
+        b = int(n_decode)
+        m = min(self.microbatch, -(-b // self.stages))
+        n_mb = -(-b // m)
+        ctx_mb = np.asarray(ctx_sum, dtype=float) / b * m
+        t, comp, mem = self._stage(m, ctx_mb + m, ctx_mb + m)
+        return self.stages * t + self._hop_chain(m), n_mb * t, (t, comp, mem, m, n_mb)
+
+    def _prefill(self, n_tok: float, pairs: float, n_seqs: int, ctx_sum: float):
+        n_bar = n_tok / n_seqs
+        if self.stages > 1 and self.c_s > 0:
+            q = math.sqrt(n_bar * self.a_s / ((self.stages - 1) * self.c_s))
+        else:
+            q = n_bar
+        q = min(n_bar, max(q, float(self.microbatch)))
+        n_per = math.ceil(n_bar / q - 1e-9)
+        n_pmb = n_seqs * n_per
+        t, comp, mem = self._stage(q, ctx_sum / n_seqs + n_bar / 2.0, pairs / n_pmb)
+        return (self.stages - 1 + n_per) * t + self._hop_chain(q), n_pmb * t, (t, comp, mem, q, n_pmb)
+
+    # -- the StepModel interface ---------------------------------------------------------------------
+    def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
+               prefill_ctx_sum=0.0) -> float:
+        """Seconds of one pipeline round (see module docstring)."""
+        chain, busy = 0.0, 0.0
+        if n_decode > 0:
+            c, b, _ = self._decode(n_decode, decode_ctx_sum)
+            chain, busy = float(c), float(b)
+        if n_prefill_seqs > 0 and n_prefill_tokens > 0:
+            c, b, _ = self._prefill(float(n_prefill_tokens), float(prefill_pairs), int(n_prefill_seqs),
+                                    float(prefill_ctx_sum))
+            chain, busy = max(chain, float(c)), busy + float(b)
+        return max(chain, busy)
+
+    def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
+        pt = np.asarray(prefill_tokens, dtype=float)
+        pc = np.asarray(prefill_context, dtype=float)
+        dc = np.asarray(decode_context, dtype=float)
+        pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
+        total = self.step_s(float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()), float(pc.sum()))
+        # Parts along one micro-batch's path (the latency chain), for reporting only.
+        comp = mem = 0.0
+        hops = 0.0
+        if dc.size:
+            _, _, (_, comp, mem, m, _) = self._decode(int(dc.size), float(dc.sum()))
+            hops = float(self._hop_chain(m))
+        elif pt.size:
+            _, _, (_, comp, mem, q, _) = self._prefill(float(pt.sum()), pairs, int(pt.size), float(pc.sum()))
+            hops = float(self._hop_chain(q))
+        P = self.stages
+        return StepTime(total, float(comp) * P, float(mem) * P, hops, self.a_s * P)
+
+    def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
+        """Vectorised decode-only rounds of ``n_decode`` sequences at total contexts ``ctx_sums``."""
+        ctx = np.asarray(ctx_sums, dtype=float)
+        if n_decode <= 0:
+            return np.zeros_like(ctx)
+        chain, busy, _ = self._decode(n_decode, ctx)
+        return np.maximum(chain, busy)
+
+    # -- closed forms --------------------------------------------------------------------------------
+    def token_latency_s(self, context_tokens: float = 0.0) -> float:
+        """Seconds per output token of one sequence alone (= TPOT while the pipeline is not full)."""
+        return float(self.decode_steps_s(1, np.array([float(context_tokens)]))[0])
+
+    def output_tok_s_per_user(self, context_tokens: float = 0.0) -> float:
+        return 1.0 / self.token_latency_s(context_tokens)
+
+    def prefill_s(self, input_tokens: int, n_prompts: int = 1) -> float:
+        """Seconds to prefill ``n_prompts`` prompts of ``input_tokens`` arriving together on an idle replica
+        (their first tokens come out at the end)."""
+        n = max(int(n_prompts), 1)
+        pairs = float(prefill_pairs(input_tokens, 0.0)) * n
+        return self.step_s(input_tokens * n, pairs, n, 0, 0.0)
+
+    def max_in_flight(self, tokens_per_seq: int | None = None) -> int:
+        """Most sequences at full per-user speed: pipeline slots ``P x k``, capped by the KV cache that fits
+        in the SRAM left after the weights when ``tokens_per_seq`` (input + output) is given."""
+        if tokens_per_seq is None:
+            return self.concurrency
+        return int(min(self.concurrency, self.kv_capacity_tokens // max(int(tokens_per_seq), 1)))
+
+    def steady_output_tok_s(self, batch: int, input_tokens: int, output_tokens: int) -> float:
+        """Output tokens/s with ``batch`` requests always in flight: over one request lifetime the pipeline
+        runs ``O`` decode rounds and prefills ``batch`` prompts, whose micro-batches fill idle stage slots
+        (cycle = max(O x decode round, O x decode busy + batch x prompt busy))."""
+        b, o = max(int(batch), 1), max(int(output_tokens), 1)
+        ctx = b * (input_tokens + o / 2.0)
+        chain, busy, _ = self._decode(b, ctx)
+        _, p_busy, _ = self._prefill(float(input_tokens), float(prefill_pairs(input_tokens, 0.0)), 1, 0.0)
+        cycle = max(o * float(max(chain, busy)), o * float(busy) + b * float(p_busy))
+        return b * o / cycle
+
+
+def pipeline_for(model: Model | str, hardware: Hardware | str, *, units: int | None = None,
+                 precision: str | None = None, kv_precision: str = "bf16", kv_tokens: float = 0.0,
+                 params: SramParams | None = None, catalog: Catalog | None = None) -> SramPipeline:
+    """Build a pipeline with the shipped profile of ``hardware``; ``units`` defaults to
+    ``chips_needed(model, precision, kv_tokens)``; ``precision`` to the profile's default."""
+    m, hw = _resolve(model, hardware, catalog)
+    prof = profile_for(hw)
+    p = params or prof.params
+    prec = precision or prof.default_precision
+    n = units if units is not None else chips_needed(m, prec, kv_tokens, hardware=hw, kv_precision=kv_precision,
+                                                       params=p)
+    return SramPipeline(SramConfig(hw, m, n, prec, kv_precision), p)
+
+
+
+def sram_estimate(model: Model, hardware: Hardware, input_tokens: int, output_tokens: int, *, batch: int = 1,
+                  precision: str | None = None, units: int | None = None, kv_precision: str = "bf16",
+                  params: SramParams | None = None):
+    """``infersim estimate`` for an SRAM system: units default to the fewest that hold the weights plus the
+    KV cache of ``batch`` requests of ``input + output`` tokens; ``units`` that cannot hold that raise
+    ``CapacityError`` with the numbers. Returns ``perf.analytic.Estimate`` with ``chips`` set."""
+    from infersim.perf.analytic import Estimate
+
+    prof = profile_for(hardware)
+    p = params or prof.params
+    prec = precision or prof.default_precision
+    per_req = input_tokens + output_tokens
+    kv_tokens = batch * per_req
+    need = chips_needed(model, prec, kv_tokens, hardware=hardware, kv_precision=kv_precision, params=p)
+    if units is None:
+        units = need
+    elif units < 1 or units * unit_sram_bytes(hardware) * p.sram_usable_frac < (
+            model.weight_bytes(prec) + kv_tokens * model.kv_bytes_per_token(kv_precision)):
+        w = model.weight_bytes(prec) / 1e9
+        kv = kv_tokens * model.kv_bytes_per_token(kv_precision) / 1e9
+        per = unit_sram_bytes(hardware) * p.sram_usable_frac / 1e9
+        raise CapacityError(
+            f"--chips {units}: {model.id} at {prec} does not fit on {units}x {hardware.id}: needs {w + kv:.1f} GB "
+            f"({w:.1f} GB weights + {kv:.1f} GB KV cache for {batch} x {per_req} tokens) but {units} x {per:.2f} GB "
+            f"= {units * per:.1f} GB of SRAM is usable ({p.sram_usable_frac:.0%} of {unit_sram_bytes(hardware) / 1e9:g} GB "
+            f"each); needs at least {need}")
+    pipe = SramPipeline(SramConfig(hardware, model, units, prec, kv_precision), p)
+    ttft = pipe.prefill_s(input_tokens, batch)
+    tpot = float(pipe.decode_steps_s(batch, np.array([batch * (input_tokens + output_tokens / 2.0)]))[0])
+    max_batch = pipe.max_in_flight(per_req)
+    best, best_b = 0.0, 0
+    if max_batch >= 1:
+        grid = np.unique(np.round(np.geomspace(1, max_batch, num=min(max_batch, 256))).astype(int))
+        tput = [pipe.steady_output_tok_s(int(b), input_tokens, output_tokens) for b in grid]
+        k = int(np.argmax(tput))
+        best, best_b = float(tput[k]), int(grid[k])
+    return Estimate(ttft_s=ttft, tpot_s=tpot, output_tok_s_per_user=1.0 / tpot,
+                    kv_capacity_tokens=pipe.kv_capacity_tokens, max_batch=max_batch, max_output_tok_s=best,
+                    best_batch=best_b, batch=batch, chips=units)
+
+# -- sizing for a load -----------------------------------------------------------------------------------
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability that an arrival waits in an M/M/c queue with ``servers`` and ``offered_load`` = λ/μ
+    (Erlang B recursion, stable for thousands of servers); 1 when the queue is unstable."""
+    c, a = int(servers), float(offered_load)
+    if c < 1 or a >= c:
+        return 1.0
+    if a <= 0:
+        return 0.0
+    b = 1.0
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    rho = a / c
+    return b / (1.0 - rho * (1.0 - b))
+
+
+@dataclass(frozen=True)
+class LoadSizing:
+    """Replicas needed to hold a load within the SLO (``systems_for_load``); times in seconds."""
+
+    replicas: int
+    units_per_replica: int
+    units: int
+    slots_per_replica: int
+    service_s: float
+    prefill_s: float
+    tpot_s: float
+    utilization: float
+    p_wait: float
+    ttft_quantile_s: float
+    quantile: float
+
+
+def systems_for_load(pipe: SramPipeline, rate_req_s: float, input_tokens: int, output_tokens: int,
+                     slo_ttft_s: float, slo_tpot_s: float, *, quantile: float = 0.95) -> LoadSizing:
+    """Fewest replicas of ``pipe`` that serve Poisson arrivals at ``rate_req_s`` with the ``quantile`` of
+    TTFT under ``slo_ttft_s`` and TPOT under ``slo_tpot_s``.
+
+    Approximation (M/M/c with Erlang C): each replica has ``c = max_in_flight(I + O)`` slots, each serving
+    one request at full per-user speed for ``S = prefill_s(I) + (O - 1) x TPOT``; requests beyond ``c``
+    wait. With ``A = λ S / R`` per replica, ``P(wait > t) = C(c, A) exp(-(c - A) t / S)``; the TTFT quantile
+    is ``prefill_s + `` the wait quantile. Exponential service overstates the spread of fixed-length
+    requests (conservative); prompt micro-batches competing with decodes for stage time are ignored.
+    Raises ``CapacityError`` when no replica count can meet the SLO (unloaded TTFT or TPOT too slow, or
+    the KV cache holds no request of this size).
+    """
+    if rate_req_s < 0 or not 0 < quantile < 1:
+        raise InfersimError("rate_req_s must be >= 0 and quantile in (0, 1)")
+    i, o = int(input_tokens), max(int(output_tokens), 1)
+    c = pipe.max_in_flight(i + o)
+    if c < 1:
+        raise CapacityError(f"one request of {i + o} tokens does not fit the {pipe.kv_capacity_tokens:,}-token "
+                            f"KV cache of {pipe.units}x {pipe.cfg.hardware.id}")
+    tpot = pipe.token_latency_s(i + o / 2.0)
+    pre = pipe.prefill_s(i)
+    if tpot > slo_tpot_s:
+        raise CapacityError(f"TPOT {tpot * 1e3:.2f} ms on an idle replica exceeds the SLO {slo_tpot_s * 1e3:.2f} ms")
+    if pre > slo_ttft_s:
+        raise CapacityError(f"prefill of {i} tokens takes {pre:.3f} s on an idle replica, over the TTFT SLO "
+                            f"{slo_ttft_s:.3f} s")
+    service = pre + (o - 1) * tpot
+    load = rate_req_s * service
+    r = max(1, math.floor(load / c) + 1) if load > 0 else 1
+    slack = slo_ttft_s - pre
+    while True:
+        a = load / r
+        pw = erlang_c(c, a) if a > 0 else 0.0
+        if pw <= 1 - quantile:
+            wq = 0.0
+        else:
+            wq = service / (c - a) * math.log(pw / (1 - quantile))
+        if wq <= slack + 1e-12:
+            return LoadSizing(r, pipe.units, r * pipe.units, c, service, pre, tpot, a / c, pw, pre + wq, quantile)
+        r += 1
+
+
+# -- owned cost --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OwnedCost:
+    """Dollars per hour of owning one replica, by part."""
+
+    capex_usd_per_hour: float
+    power_usd_per_hour: float
+    hosting_usd_per_hour: float
+
+    @property
+    def total_usd_per_hour(self) -> float:
+        return self.capex_usd_per_hour + self.power_usd_per_hour + self.hosting_usd_per_hour
+
+
+def owned_cost_breakdown(hardware: Hardware | str, units: int, *, amortization_years: float = 4.0,
+                         pue: float = 1.3, usd_per_kwh: float = 0.08, hosting_usd_per_kw_month: float = 150.0,
+                         list_price_usd: float | None = None, tdp_w: float | None = None,
+                         catalog: Catalog | None = None) -> OwnedCost:
+    """Per-hour cost of owning ``units`` chips/systems, running flat out all hours.
+
+    Assumptions (each a parameter): the catalog ``list_price_usd`` per unit, straight-line over
+    ``amortization_years`` (default 4) with no residual value or cost of capital; electricity at the catalog
+    ``tdp_w`` x ``pue`` (default 1.3) x ``usd_per_kwh`` (default $0.08); colocation at
+    ``hosting_usd_per_kw_month`` (default $150) per kW of IT load (tdp_w), space and cooling, power billed
+    apart. Host servers, networking and staff are not included.
+    """
+    hw = (catalog or default_catalog()).get_hardware(hardware) if isinstance(hardware, str) else hardware
+    price = list_price_usd if list_price_usd is not None else hw.list_price_usd
+    watts = tdp_w if tdp_w is not None else hw.tdp_w
+    if price is None:
+        raise InfersimError(f"{hw.id} has no list price in the catalog; pass list_price_usd")
+    if amortization_years <= 0 or units < 0:
+        raise InfersimError("amortization_years must be > 0 and units >= 0")
+    kw = units * watts / 1e3
+    return OwnedCost(capex_usd_per_hour=units * price / (amortization_years * HOURS_PER_YEAR),
+                     power_usd_per_hour=kw * pue * usd_per_kwh,
+                     hosting_usd_per_hour=kw * hosting_usd_per_kw_month / HOURS_PER_MONTH)
+
+
+def owned_cost_usd_per_hour(hardware: Hardware | str, units: int, **assumptions) -> float:
+    """Total of ``owned_cost_breakdown`` (same parameters and assumptions)."""
+    return owned_cost_breakdown(hardware, units, **assumptions).total_usd_per_hour
+
+
+# -- calibration rows (kept in the profile files) -----------------------------------------------------------
+def predict_row(row: dict, profile: SramProfile, params: SramParams | None = None) -> float:
+    """Per-user output tokens/s the model predicts for a profile's ``calibration`` row: one sequence on
+    ``units`` (default: ``chips_needed`` for the weights) at ``context_tokens`` of context."""
+    pipe = pipeline_for(row["model"], profile.hardware, units=row.get("units"), precision=row["precision"],
+                        params=params or profile.params)
+    return pipe.output_tok_s_per_user(float(row.get("context_tokens", 0)))

@@ -135,7 +135,7 @@ class ExpPerf(FakePerf):
 
 @pytest.mark.parametrize("c,rho", [(1, 0.7), (3, 0.8)])
 def test_queue_matches_erlang_c(monkeypatch, c, rho):
-    import infersim.sim.run as run_mod
+    import infersim.sim.gpu_fleet as run_mod
 
     real = run_mod.deployment_setup
 

@@ -3,7 +3,8 @@
 Tables: ``requests`` (a row per platform x request), ``timeline`` (sampled per replica), ``summary``
 (a row per platform), ``streams`` (a row per platform x stream), and for autoscaled deployments ``fleet``
 (sampled per deployment: replicas by state, queue, cost; ``fleet.parquet``) and ``replica_log`` (a row per
-replica's life; ``replicas.parquet``), see ``infersim.fleet.collect``. Writing is atomic: files go to a
+replica's life; ``replicas.parquet``), see ``infersim.fleet.collect``; ``deployments`` (a row per platform x
+deployment: traffic share, economics; ``deployments.csv``). Writing is atomic: files go to a
 temporary directory first and are moved into place only when all of them were written.
 """
 
@@ -36,11 +37,12 @@ class Results:
     itl_hist: dict = field(default_factory=dict)
     fleet: pd.DataFrame = field(default_factory=pd.DataFrame)  # autoscaled deployments over time
     replica_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per autoscaled replica
+    deployments: pd.DataFrame = field(default_factory=pd.DataFrame)  # a row per platform x deployment
 
     @classmethod
     def build(cls, sc, reqs, runs) -> Results:
         frames, tls, rows, srows = [], [], [], []
-        fleets, logs = [], []
+        fleets, logs, drows = [], [], []
         slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
         window = sc.duration - sc.warmup
         itl = {}
@@ -81,11 +83,14 @@ class Results:
             row = {"platform": run.name, "kind": run.kind}
             row.update(summarize(win, window_s=window, slos=slos, itl_hist=rec.itl_hist,
                                  timeline=run.timeline, warmup_s=sc.warmup))
-            row["replicas"] = int(sum(run.replicas_per_deployment))
-            row["gpus"] = int(sum(n * s.config.gpus for n, s in zip(run.replicas_per_deployment, run.setups,
-                                                                    strict=True)))
+            if run.setups:
+                row["replicas"] = int(sum(run.replicas_per_deployment))
+                row["gpus"] = int(sum(n * s.config.gpus for n, s in zip(run.replicas_per_deployment, run.setups,
+                                                                        strict=True)))
             row["sim_end_s"] = run.end_s
             row.update(fleet_summary(run.fleet, run.fleet_stats))
+            row.update(run.summary_extra)
+            drows.extend({"platform": run.name, **d} for d in run.deployment_rows)
             for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
                 if len(part):
                     out.append(part.assign(platform=run.name)[["platform", *part.columns]])
@@ -102,7 +107,7 @@ class Results:
                 "requests_generated": len(reqs)}
         return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
-                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame())
+                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows))
 
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json."""
@@ -118,7 +123,10 @@ class Results:
                 self.replica_log.to_parquet(tmp / "replicas.parquet", index=False)
             self.summary.to_csv(tmp / "summary.csv", index=False)
             self.streams.to_csv(tmp / "streams.csv", index=False)
-            doc = {"meta": self.meta, "platforms": _records(self.summary), "streams": _records(self.streams)}
+            if len(self.deployments):
+                self.deployments.to_csv(tmp / "deployments.csv", index=False)
+            doc = {"meta": self.meta, "platforms": _records(self.summary), "streams": _records(self.streams),
+                   "deployments": _records(self.deployments)}
             (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default))
             (tmp / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
             np.savez_compressed(tmp / "itl_hist.npz", **{k: v for k, v in self.itl_hist.items()})

@@ -86,7 +86,7 @@ def _cmd_estimate(args) -> int:
 def _cmd_run(args) -> int:
     from infersim.scenario import load_scenario
     from infersim.sim.run import simulate
-    from infersim.tables import FLEET_COLUMNS, SUMMARY_COLUMNS, render
+    from infersim.tables import ECONOMICS_COLUMNS, FLEET_COLUMNS, SUMMARY_COLUMNS, render
     from infersim.units import parse_duration_s
 
     sc = load_scenario(args.file)
@@ -107,6 +107,8 @@ def _cmd_run(args) -> int:
         render(res.summary, SUMMARY_COLUMNS,
                title=f"{sc.name}: {res.meta['requests_generated']:,} requests over "
                      f"{res.scenario.duration:g}s simulated (warm-up {sc.warmup:g}s excluded)")
+        render(res.summary, ECONOMICS_COLUMNS, title="economics (whole run: what the customer pays, what serving "
+                                                     "costs the platform)")
         if "cost_usd" in res.summary.columns:
             render(res.summary, FLEET_COLUMNS, title="fleet (whole run; billed per the deployments' billing)")
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s")

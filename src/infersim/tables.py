@@ -52,6 +52,16 @@ FLEET_COLUMNS = [
     ("retried", "requests_retried", "int"),
 ]
 
+ECONOMICS_COLUMNS = [
+    ("platform", "platform", "str"),
+    ("customer $", "customer_usd", "num"), ("$/Mtok", "customer_usd_per_mtok", "num"),
+    ("$/Mtok out", "customer_usd_per_mtok_out", "num"), ("$/req", "customer_usd_per_request", "num"),
+    ("list in", "price_usd_per_mtok_in", "num"), ("list out", "price_usd_per_mtok_out", "num"),
+    ("cost $", "provider_cost_usd", "num"), ("cost $/Mtok", "provider_usd_per_mtok", "num"),
+    ("margin", "gross_margin", "pct"), ("idle", "idle_share", "pct"),
+    ("chips", "chips", "int"), ("racks", "racks", "num"), ("kW", "power_kw", "num"),
+]
+
 
 def render(df: pd.DataFrame, columns, title: str | None = None, console: Console | None = None) -> None:
     if console is None:
@@ -59,6 +69,8 @@ def render(df: pd.DataFrame, columns, title: str | None = None, console: Console
 
         console = Console() if sys.stdout.isatty() else Console(width=240)
     cols = [(h, k, t) for h, k, t in columns if k in df.columns]
+    if len(cols) <= 1:  # nothing but the key column: no table
+        return
     table = Table(title=title, show_lines=False, header_style="bold")
     for h, _k, t in cols:
         table.add_column(h, justify="left" if t == "str" else "right", no_wrap=True)

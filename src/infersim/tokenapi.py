@@ -231,3 +231,42 @@ def token_api_preset(name: str) -> TokenApiPreset:
         raise InfersimError(f"unknown token API preset '{name}'{suggest(name, presets)} "
                             f"(known: {', '.join(sorted(presets))})")
     return presets[name]
+
+
+# -- published per-token prices (catalog/data/token_prices.csv) ------------------------------------------------
+@dataclass(frozen=True)
+class PublishedPrice:
+    """One row of ``token_prices.csv``: a provider's price for a catalog model at a date, with its source."""
+
+    prices: TokenPrices
+    provider: str
+    model: str
+    as_of: str
+    model_id: str
+    source: str
+
+
+@cache
+def _price_rows() -> tuple[dict, ...]:
+    import csv
+    import io
+
+    text = (resources.files("infersim.catalog") / "data" / "token_prices.csv").read_text()
+    return tuple(csv.DictReader(io.StringIO(text)))
+
+
+def published_price(provider: str, model: str, *, exclude_ids: tuple[str, ...] = ("specdec",)) -> PublishedPrice | None:
+    """The latest published price of ``provider`` (e.g. ``Groq``, ``Cerebras``) for catalog ``model``, or None.
+
+    Rows are ``token_prices.csv`` (copied from ``shared/calibration/provider_prices.csv`` with a catalog
+    model id and an ISO ``as_of`` date). Among rows of the latest date the lowest output price wins, and model
+    ids containing any of ``exclude_ids`` are skipped (Groq's ``-specdec`` tier is a different product)."""
+    rows = [r for r in _price_rows() if r["provider"] == provider and r["catalog_model"] == model
+            and r["usd_per_1m_input"] and r["usd_per_1m_output"]
+            and not any(x in r["model_id"] for x in exclude_ids)]
+    if not rows:
+        return None
+    latest = max(r["as_of"] for r in rows)
+    r = min((r for r in rows if r["as_of"] == latest), key=lambda r: float(r["usd_per_1m_output"]))
+    return PublishedPrice(TokenPrices(float(r["usd_per_1m_input"]), float(r["usd_per_1m_output"])), provider, model,
+                          latest, r["model_id"], r["source"])

@@ -190,6 +190,17 @@ class GpuRoofline:
                  + (self.pp - 1) * self.pp_hop_s)
         return fixed + self.pp * np.maximum(compute, memory)
 
+    def verify_steps_s(self, n_seqs: int, tokens_per_seq: int, ctx_sums: np.ndarray) -> np.ndarray:
+        """Speculative verification passes (``perf.specdec``): ``n_seqs`` sequences each run
+        ``tokens_per_seq`` query tokens (k drafts + 1) over their context (total ``ctx_sums``, vectorised);
+        every position goes through the LM head. With ``tokens_per_seq`` = 1 this is ``decode_steps_s``."""
+        ctx = np.asarray(ctx_sums, dtype=float)
+        n, q = float(n_seqs), float(tokens_per_seq)
+        tokens = n * q
+        pairs = self._effective_pairs(q * ctx + n * q * (q + 1) / 2.0, tokens)
+        kv_read = self._effective_pairs(ctx, n)
+        return self._time(tokens, tokens, pairs, kv_read, n)[0]
+
     # -- floors used by tests -----------------------------------------------------------------------
     def weight_stream_floor_s(self) -> float:
         """Weights of one GPU read once at peak bandwidth: no decode step can be faster."""

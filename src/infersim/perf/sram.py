@@ -284,6 +284,22 @@ class SramPipeline:
         chain, busy, _ = self._decode(n_decode, ctx)
         return np.maximum(chain, busy)
 
+    def verify_steps_s(self, n_seqs: int, tokens_per_seq: int, ctx_sums: np.ndarray) -> np.ndarray:
+        """Speculative verification rounds (``perf.specdec``): like a decode round, but each sequence in a
+        micro-batch carries ``tokens_per_seq`` positions (k drafts + 1), so stage compute grows with
+        ``m x tokens_per_seq``; weights are still streamed once per micro-batch. ``tokens_per_seq`` = 1 is
+        ``decode_steps_s``."""
+        ctx = np.asarray(ctx_sums, dtype=float)
+        b, q = int(n_seqs), float(tokens_per_seq)
+        if b <= 0:
+            return np.zeros_like(ctx)
+        m = min(self.microbatch, -(-b // self.stages))
+        n_mb = -(-b // m)
+        ctx_mb = ctx / b * m
+        t = self.a_s + np.maximum(self.w_s + self.kv_s * (ctx_mb + m * q),
+                                  self.c_s * m * q + self.attn_s * (q * ctx_mb + m * q * (q + 1) / 2.0))
+        return np.maximum(self.stages * t + self._hop_chain(m * q), n_mb * t)
+
     # -- closed forms --------------------------------------------------------------------------------
     def token_latency_s(self, context_tokens: float = 0.0) -> float:
         """Seconds per output token of one sequence alone (= TPOT while the pipeline is not full)."""

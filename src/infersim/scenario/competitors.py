@@ -1,11 +1,9 @@
-"""Scenario schema of the competing platforms: SRAM-only systems (``lpu``, ``wafer``) and token APIs.
+"""Scenario schema of the competing platforms: SRAM-only systems (``lpu``, ``wafer``) and token APIs, and the
+speculative-decoding knob shared with GPU engines (``Speculative``).
 
-Not yet in ``scenario.platform.Platform``; to wire them in, extend the union::
-
-    Platform = Annotated[GpuFleet | LpuPlatform | WaferPlatform | TokenApiPlatform, Field(discriminator="kind")]
-
-and call ``check_competitor`` from ``scenario.loader.check_scenario`` for these kinds. The ``build_*`` methods
-turn a validated platform into the pure models the runner needs (``perf.sram.SramPipeline``,
+``scenario.platform.Platform`` is the discriminated union of ``GpuFleet`` and these kinds;
+``scenario.loader.check_scenario`` calls ``check_competitor`` on them. The ``build_*`` methods turn a
+validated platform into the pure models the simulators need (``perf.sram.SramPipeline``,
 ``tokenapi.TokenApiLatency``, ``tokenapi.RateLimiter``, ``tokenapi.TokenPrices``).
 """
 
@@ -29,6 +27,46 @@ Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
 class _M(BaseModel):
     model_config = STRICT
+
+
+class Speculative(_M):
+    """Speculative decoding (``perf.specdec``): ``method`` ``draft_model`` (a smaller model of the catalog runs
+    ``num_tokens`` decode steps per round on the same hardware) or ``ngram`` (prompt lookup: drafts copied
+    from the context, costing ``draft_overhead`` per round); the target verifies ``num_tokens + 1`` positions
+    per sequence per round and keeps each draft with i.i.d. probability ``acceptance_rate``."""
+
+    method: Literal["draft_model", "ngram"]
+    draft_model: str | None = None
+    num_tokens: int = Field(ge=1, le=16, description="tokens proposed per round (k)")
+    acceptance_rate: float = Field(ge=0, le=1, description="per-token acceptance probability (i.i.d.)")
+    draft_overhead: Seconds = Field(0.0, description="fixed seconds per round for drafting (n-gram lookup)")
+
+    @model_validator(mode="after")
+    def _draft(self):
+        if self.method == "draft_model" and not self.draft_model:
+            raise FieldError("draft_model", "method 'draft_model' needs 'draft_model' (a catalog model)")
+        if self.method == "ngram" and self.draft_model:
+            raise FieldError("draft_model", "method 'ngram' takes no 'draft_model'")
+        return self
+
+    def wrap_gpu(self, perf, catalog: Catalog, path: str = "engine.speculative"):
+        """``perf`` (a ``GpuRoofline``) wrapped for speculation; a draft model runs on the same GPUs at the
+        same precision and parallelism, with the target's engine parameters."""
+        from infersim.perf.gpu import GpuConfig, GpuRoofline
+        from infersim.perf.specdec import SpeculativeStep
+
+        draft = None
+        if self.draft_model:
+            cfg = perf.cfg
+            m = catalog.get_model(self.draft_model, path=f"{path}.draft_model")
+            draft = GpuRoofline(GpuConfig(cfg.hardware, m, cfg.precision, cfg.kv_precision, cfg.tp, cfg.pp), perf.p)
+        return SpeculativeStep(perf, self.build(draft))
+
+    def build(self, draft_step_model=None):
+        """The ``perf.specdec.SpecConfig`` (``draft_step_model``: the draft model's step model, if any)."""
+        from infersim.perf.specdec import SpecConfig
+
+        return SpecConfig(self.num_tokens, self.acceptance_rate, draft_step_model, self.draft_overhead)
 
 
 class Prices(_M):
@@ -193,12 +231,16 @@ class _SramPlatform(_M):
     max_in_flight: int | None = Field(None, ge=1, description="cap on sequences per replica (default: the "
                                                               "pipeline's slots, stages x micro-batch)")
     perf: SramOverrides = Field(default_factory=SramOverrides)
-    prices: Prices | None = Field(None, description="what customers are charged (revenue side)")
+    prices: Prices | None = Field(None, description="what customers are charged (revenue side; default: the "
+                                                    "provider's latest published price for the model)")
     cost: OwnedCost = Field(default_factory=OwnedCost)
-    queue_timeout: Seconds | None = None
+    queue_timeout: Seconds | None = Field(None, description="reject requests waiting longer than this for a "
+                                                            "pipeline slot (reason 'queue_timeout')")
+    speculative: Speculative | None = None
     streams: list[str] | None = Field(None, description="streams this platform serves (default: all)")
 
     units_field: ClassVar[str] = "chips"
+    provider: ClassVar[str] = "Groq"  # whose published token prices are the default (token_prices.csv)
 
     @property
     def units(self) -> int | None:
@@ -233,6 +275,40 @@ class _SramPlatform(_M):
         except CapacityError as exc:
             raise ScenarioError(str(exc), path=f"{path}.{self.units_field}") from None
 
+    def build_draft(self, pipe: SramPipeline, catalog: Catalog | None = None,
+                    path: str = "platform") -> SramPipeline | None:
+        """The draft model's own pipeline (its own units, fewest that hold it) for ``speculative.method``
+        ``draft_model``; None otherwise."""
+        if self.speculative is None or self.speculative.method != "draft_model":
+            return None
+        from infersim.catalog import default_catalog
+        from infersim.perf.sram import pipeline_for
+
+        cat = catalog or default_catalog()
+        m = cat.get_model(self.speculative.draft_model, path=f"{path}.speculative.draft_model")
+        return pipeline_for(m, pipe.cfg.hardware, precision=pipe.cfg.precision, kv_precision=pipe.cfg.kv_precision,
+                            kv_tokens=m.max_context, params=pipe.p, catalog=cat)
+
+    def build_step_model(self, pipe: SramPipeline, draft: SramPipeline | None = None):
+        """The step model the engine runs: the pipeline, wrapped for speculative decoding if set."""
+        if self.speculative is None:
+            return pipe
+        from infersim.perf.specdec import SpeculativeStep
+
+        return SpeculativeStep(pipe, self.speculative.build(draft))
+
+    def build_prices(self, model_id: str, path: str = "platform") -> TokenPrices:
+        """``prices`` if set, else the provider's latest published price for the model (token_prices.csv)."""
+        if self.prices is not None:
+            return self.prices.build()
+        from infersim.tokenapi import published_price
+
+        pub = published_price(self.provider, model_id)
+        if pub is None:
+            raise ScenarioError(f"no published {self.provider} price for '{model_id}' in token_prices.csv; set "
+                                "'prices' (input_usd_per_mtok, output_usd_per_mtok)", path=f"{path}.prices")
+        return pub.prices
+
     def max_seqs(self, pipe: SramPipeline) -> int:
         """Sequences a replica holds at once (the engine's sequence cap)."""
         return min(pipe.concurrency, self.max_in_flight or pipe.concurrency)
@@ -258,6 +334,7 @@ class WaferPlatform(_SramPlatform):
     systems: int | None = Field(None, ge=1, description="systems per replica (default: as many as needed)")
 
     units_field: ClassVar[str] = "systems"
+    provider: ClassVar[str] = "Cerebras"
 
 
 Competitor = LpuPlatform | WaferPlatform | TokenApiPlatform
@@ -275,7 +352,9 @@ def check_competitor(plat: Competitor, catalog: Catalog, path: str, stream_names
         if isinstance(plat, TokenApiPlatform):
             catalog.get_model(plat.model, path=f"{path}.model")
         else:
-            plat.build_pipeline(catalog, path)
+            pipe = plat.build_pipeline(catalog, path)
+            plat.build_draft(pipe, catalog, path)
+            plat.build_prices(pipe.cfg.model.id, path)
     except ScenarioError as exc:
         problems.extend(exc.problems or [exc])
     return problems

@@ -356,6 +356,11 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             check(resolve_trace, s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
     for pi, plat in enumerate(sc.platforms):
         n_plat = len(problems)
+        if plat.kind in ("lpu", "wafer", "token_api"):
+            from infersim.scenario.competitors import check_competitor
+
+            problems.extend(check_competitor(plat, cat, f"platforms[{pi}]", stream_names))
+            continue
         for di, dep in enumerate(getattr(plat, "deployments", [])):
             where = f"platforms[{pi}].deployments[{di}]"
             for si, name in enumerate(dep.streams or []):

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from infersim.catalog import PRECISIONS
 from infersim.errors import FieldError, first_repeat
+from infersim.scenario.competitors import LpuPlatform, Speculative, TokenApiPlatform, WaferPlatform
 from infersim.scenario.fleet import Autoscaling, Billing, ColdStart, Failures, Pool
 from infersim.scenario.types import STRICT, Seconds
 
@@ -48,6 +49,8 @@ class Engine(_M):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     kv_precision: Literal["auto", *PRECISIONS] = "auto"  # type: ignore[valid-type]
     perf: PerfOverrides = Field(default_factory=PerfOverrides)
+    speculative: Speculative | None = Field(None, description="speculative decoding (draft model or n-gram), "
+                                                              "see infersim.perf.specdec")
 
 
 class RoundRobin(_M):
@@ -163,4 +166,4 @@ class GpuFleet(_M):
         return self
 
 
-Platform = Annotated[GpuFleet, Field(discriminator="kind")]
+Platform = Annotated[GpuFleet | LpuPlatform | WaferPlatform | TokenApiPlatform, Field(discriminator="kind")]

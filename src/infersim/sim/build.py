@@ -61,5 +61,8 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     blocks = mem.kv_capacity_tokens // eng.block_size
     if blocks < 1:
         raise ScenarioError("no room for a single KV-cache block", path=path)
-    return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, GpuRoofline(cfg, params), mem,
+    perf = GpuRoofline(cfg, params)
+    if eng.speculative is not None:  # speculative decoding: a step-model variant (perf/specdec.py)
+        perf = eng.speculative.wrap_gpu(perf, catalog, f"{path}.engine.speculative")
+    return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, perf, mem,
                            eng.max_num_seqs, eng.max_batched_tokens, eng.block_size, eng.prefix_caching, blocks)

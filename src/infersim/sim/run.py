@@ -13,11 +13,14 @@ from infersim.scenario.loader import scenario_catalog
 from infersim.scenario.schema import Scenario
 from infersim.sim.gpu_fleet import simulate_gpu_fleet
 from infersim.sim.platform_run import PlatformRun
+from infersim.sim.sram_platform import simulate_sram
+from infersim.sim.token_api_platform import simulate_token_api
 from infersim.workload.generate import generate
 
 __all__ = ["SIMULATORS", "PlatformRun", "simulate"]
 
-SIMULATORS = {"gpu_fleet": simulate_gpu_fleet}
+SIMULATORS = {"gpu_fleet": simulate_gpu_fleet, "lpu": simulate_sram, "wafer": simulate_sram,
+              "token_api": simulate_token_api}
 
 
 def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,

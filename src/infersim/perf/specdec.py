@@ -1,0 +1,130 @@
+"""Speculative decoding as a performance-model variant: the same step interface, amortised per token.
+
+A speculative *round* on ``B`` decoding sequences: a drafter proposes ``k`` tokens per sequence (a small
+draft model running ``k`` decode steps, or an n-gram / prompt-lookup matcher whose cost is a fixed
+``draft_overhead_s``), then the target model *verifies* all ``k + 1`` positions of every sequence in one
+forward pass (``verify_steps_s`` of the base model: ``B x (k + 1)`` query tokens over each sequence's
+context). With i.i.d. per-token acceptance ``a`` the number of tokens a round emits per sequence
+(accepted drafts plus the target's own next token) has the expectation (Leviathan et al. 2023, eq. 1)::
+
+    E[tokens per round] = (1 - a^(k+1)) / (1 - a)        (= k + 1 when a = 1)
+
+**We use the expectation, not per-round draws.** The engine advances each decoding sequence one token
+per step; this wrapper makes a decode-only step last ``round_s / E``, so a sequence's tokens come out at
+the average speculative rate and the engine keeps its O(1) events per request (fast-forward intact).
+The spread of per-round accepted tokens (a truncated geometric) is therefore not visible in ITL
+percentiles; TPOT means and throughput are exact under the i.i.d. assumption.
+
+Steps that also carry prompt chunks run the chunks and the verification of every decode in one pass; the
+engine then counts one token per decode, so the step's time is divided by the *token-weighted* speed-up
+``E_eff = (n_prefill + B x E) / (n_prefill + B)`` (this keeps the total tokens per second of the step
+right; the decodes are slightly slow and the chunk slightly fast in such a step). Draft-model weights and
+KV are not subtracted from the target's KV memory (a 1-8B draft is small next to the target); the
+token budget of a step counts one token per decode, as without speculation.
+
+At small batch a verification pass costs about one decode step (memory-bound: weights are read once for
+all ``k + 1`` positions), so TPOT falls by about ``E / (1 + draft share)``; at large batch the pass is
+compute-bound and costs about ``k + 1`` decode steps, so throughput *falls* by about ``E / (k + 1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from infersim.errors import InfersimError
+from infersim.perf.base import StepTime
+
+
+def expected_tokens_per_round(acceptance: float, k: int) -> float:
+    """Expected tokens one sequence emits per speculative round with ``k`` proposals and i.i.d. per-token
+    acceptance probability ``acceptance`` in [0, 1]: (1 - a^(k+1)) / (1 - a); 1 when a = 0, k + 1 when 1."""
+    a, k = float(acceptance), int(k)
+    if not 0.0 <= a <= 1.0 or k < 1:
+        raise InfersimError(f"speculative decoding needs acceptance in [0, 1] and k >= 1, got {a}, {k}")
+    if a >= 1.0:
+        return float(k + 1)
+    return (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+@dataclass(frozen=True)
+class SpecConfig:
+    """``k`` tokens proposed per round, per-token ``acceptance`` (i.i.d.), and the drafter: ``draft``, a step
+    model of the draft model on the same hardware (its ``decode_steps_s`` is run ``k`` times per round), or
+    None for n-gram / prompt-lookup drafting, which costs ``draft_overhead_s`` seconds per round."""
+
+    k: int
+    acceptance: float
+    draft: object | None = None
+    draft_overhead_s: float = 0.0
+
+    @property
+    def tokens_per_round(self) -> float:
+        return expected_tokens_per_round(self.acceptance, self.k)
+
+
+class SpeculativeStep:
+    """Wraps a step model with ``verify_steps_s`` (``GpuRoofline``, ``SramPipeline``): same interface,
+    times per emitted token (module docstring). Other attributes are the base model's."""
+
+    def __init__(self, base, spec: SpecConfig):
+        if not hasattr(base, "verify_steps_s"):
+            raise InfersimError(f"{type(base).__name__} has no verification model for speculative decoding")
+        self.base, self.spec = base, spec
+        self.k = int(spec.k)
+        self.tokens_per_round = spec.tokens_per_round
+
+    def __getattr__(self, name):  # cfg, units, weight_stream_floor_s, ... of the base model
+        return getattr(self.base, name)
+
+    def draft_s(self, n_decode: int, ctx_sums) -> np.ndarray:
+        """Seconds of the drafting part of a round for ``n_decode`` sequences at total contexts ``ctx_sums``."""
+        ctx = np.asarray(ctx_sums, dtype=float)
+        if self.spec.draft is None:
+            return np.full(ctx.shape, float(self.spec.draft_overhead_s))
+        d = self.spec.draft
+        out = np.full(ctx.shape, float(self.spec.draft_overhead_s))
+        for j in range(self.k):
+            out = out + d.decode_steps_s(n_decode, ctx + n_decode * j)
+        return out
+
+    def round_s(self, n_decode: int, ctx_sums) -> np.ndarray:
+        """Seconds of whole decode-only rounds (draft + verification), vectorised over ``ctx_sums``."""
+        ctx = np.asarray(ctx_sums, dtype=float)
+        return self.draft_s(n_decode, ctx) + self.base.verify_steps_s(n_decode, self.k + 1, ctx)
+
+    def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
+        """Seconds per emitted token of decode-only steps: ``round_s / E``."""
+        if n_decode <= 0:
+            return np.zeros_like(np.asarray(ctx_sums, dtype=float))
+        return self.round_s(n_decode, ctx_sums) / self.tokens_per_round
+
+    def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
+               prefill_ctx_sum=0.0) -> float:
+        """One engine step; decodes are verified ``k + 1`` positions each and the step is divided by the
+        token-weighted speed-up (module docstring)."""
+        if n_decode <= 0:
+            return self.base.step_s(n_prefill_tokens, prefill_pairs, n_prefill_seqs, 0, 0.0, prefill_ctx_sum)
+        if n_prefill_seqs <= 0 or n_prefill_tokens <= 0:
+            return float(self.decode_steps_s(n_decode, np.array([float(decode_ctx_sum)]))[0])
+        q = self.k + 1
+        verify_pairs = q * float(decode_ctx_sum) + n_decode * q * (q + 1) / 2.0
+        t = self.base.step_s(n_prefill_tokens + n_decode * q, prefill_pairs + verify_pairs,
+                             n_prefill_seqs + n_decode, 0, 0.0, prefill_ctx_sum + decode_ctx_sum)
+        t += float(self.draft_s(n_decode, np.array([float(decode_ctx_sum)]))[0])
+        e_eff = (n_prefill_tokens + n_decode * self.tokens_per_round) / (n_prefill_tokens + n_decode)
+        return t / e_eff
+
+    def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
+        """The base model's parts, scaled so that ``total_s`` equals ``step_s`` (reporting only)."""
+        from infersim.perf.base import prefill_pairs
+
+        pt = np.asarray(prefill_tokens, dtype=float)
+        pc = np.asarray(prefill_context, dtype=float)
+        dc = np.asarray(decode_context, dtype=float)
+        pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
+        total = self.step_s(float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()), float(pc.sum()))
+        b = self.base.step(pt, pc, dc)
+        f = total / b.total_s if b.total_s > 0 else 1.0
+        return StepTime(total, b.compute_s * f, b.memory_s * f, b.comm_s * f, b.overhead_s * f)

@@ -1,0 +1,116 @@
+"""What every platform simulator shares: feeding the request stream and ending the run (mechanism).
+
+``Arrivals`` replays the workload on a SimPy clock: open-loop rows at their ``arrival_s``, closed-loop
+streams as ``concurrency`` clients that send their next request ``think_time`` after the previous one
+left (finished or rejected). It calls ``dispatch(rid)`` for each arrival; the platform calls
+``done(rid)`` when a request leaves. ``run(horizon_s)`` stops when every request has left or at the
+horizon. ``replica_sampler`` records the per-replica timeline columns of engine replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from infersim.engine.recorder import IN_FLIGHT, Recorder
+from infersim.workload.generate import Requests
+
+
+class Arrivals:
+    """Open-loop and closed-loop arrivals of ``reqs`` (``arrival`` holds the times actually used, seconds)."""
+
+    def __init__(self, env, reqs: Requests, duration_s: float, dispatch: Callable[[int], None]):
+        self.env, self.reqs, self.duration_s, self.dispatch = env, reqs, float(duration_s), dispatch
+        self.closed = {s: (conc, think) for s, conc, think in reqs.closed_loop}
+        self.closed_queues: dict[int, list[int]] = {}
+        if self.closed:
+            idx = np.flatnonzero(np.isnan(reqs.arrival_s))
+            for s in self.closed:
+                self.closed_queues[s] = list(idx[reqs.stream[idx] == s][::-1])
+        self.arrival = reqs.arrival_s.copy()
+        n_open = int(np.count_nonzero(~np.isnan(self.arrival)))
+        self.expected = n_open + sum(len(q) for q in self.closed_queues.values())
+        self.n_done = 0
+        self.end_event = env.event()
+
+    def done(self, rid: int) -> None:
+        """A request left the platform (finished or rejected): closed-loop clients send their next one."""
+        self.n_done += 1
+        s = int(self.reqs.stream[rid])
+        if s in self.closed_queues:
+            self._next_closed(s, self.closed[s][1])
+        if self.n_done >= self.expected and not self.end_event.triggered:
+            self.end_event.succeed()
+
+    def _next_closed(self, s: int, think: float) -> None:
+        q = self.closed_queues[s]
+        env = self.env
+        if not q or env.now >= self.duration_s:
+            return
+        rid = q.pop()
+
+        def fire(_e=None, rid=rid):
+            self.arrival[rid] = env.now
+            self.dispatch(rid)
+
+        if think > 0:
+            env.timeout(think).callbacks.append(fire)
+        else:
+            fire()
+
+    def _open_loop(self):
+        order = np.flatnonzero(~np.isnan(self.reqs.arrival_s))
+        times = self.reqs.arrival_s[order]
+        now = 0.0
+        for rid, t in zip(order.tolist(), times.tolist(), strict=True):
+            if t > now:
+                yield self.env.timeout(t - now)
+                now = t
+            self.dispatch(rid)
+
+    def start(self) -> None:
+        """Schedule the open-loop arrivals and the closed-loop clients' first requests."""
+        self.env.process(self._open_loop())
+        for s, (conc, _think) in self.closed.items():
+            for _ in range(conc):
+                self._next_closed(s, 0.0)
+        if self.expected == 0:
+            self.end_event.succeed()
+
+    def run(self, horizon_s: float) -> float:
+        """Run until every request left or ``horizon_s``; returns the end time (seconds)."""
+        env = self.env
+        env.run(until=env.any_of([self.end_event, env.timeout(horizon_s)]))
+        return float(env.now)
+
+    def finish(self, rec: Recorder, in_flight, end_s: float) -> None:
+        """Mark ``in_flight`` ids and any arrived request without an outcome as in flight; store arrivals."""
+        rec.mark_in_flight(in_flight)
+        arrived = ~np.isnan(self.arrival) & (self.arrival <= end_s)
+        rec.outcome[arrived & (rec.outcome == 0)] = IN_FLIGHT
+        rec.arrival_s = self.arrival
+
+
+def replica_sampler(env, replicas: list, deployment_of: list[int], dt_s: float, rows: dict[str, list],
+                    progress: Callable[[float], None] | None = None):
+    """A SimPy process appending every ``dt_s`` one row per engine replica to ``rows`` (columns t_s,
+    deployment, replica, busy (share of the interval running steps), kv_usage, running, waiting)."""
+    last_busy = [0.0] * len(replicas)
+    for k in ("t_s", "deployment", "replica", "busy", "kv_usage", "running", "waiting"):
+        rows.setdefault(k, [])
+    while True:
+        yield env.timeout(dt_s)
+        now = env.now
+        for i, r in enumerate(replicas):
+            b = r.busy_s + (now - r.plan_start if r.busy else 0.0)
+            rows["t_s"].append(now)
+            rows["deployment"].append(deployment_of[i])
+            rows["replica"].append(r.id)
+            rows["busy"].append(min(max((b - last_busy[i]) / dt_s, 0.0), 1.0))
+            rows["kv_usage"].append(r.kv_usage)
+            rows["running"].append(r.n_active)
+            rows["waiting"].append(len(r.waiting))
+            last_busy[i] = b
+        if progress:
+            progress(now)

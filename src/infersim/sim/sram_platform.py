@@ -1,0 +1,168 @@
+"""Simulate an ``lpu`` or ``wafer`` platform: fixed replicas of SRAM-pipeline systems (mechanism).
+
+Each replica runs the same continuous-batching engine as a GPU replica (``engine.replica.Replica``) with
+the SRAM-pipeline performance model (``perf.sram.SramPipeline``, optionally wrapped for speculative
+decoding) behind the step interface. Fixed capacity is the point: a replica holds at most
+``max_seqs`` sequences (the pipeline's slots, stages x micro-batch, or ``max_in_flight``), so per-user
+speed does not depend on load until the slots are full; the rest wait in the platform's FIFO queue
+(``fleet.deployment.Deployment`` with ``replica_concurrency``) and are rejected with reason
+``queue_timeout`` after ``queue_timeout``. Assumptions: no prefix caching (the KV left in SRAM after the
+weights is small; neither vendor documents prompt caching for these systems); a prompt enters the pipeline
+whole (``max_batched_tokens`` = the model's context), as a pipeline streams a prompt's micro-batches
+through its stages rather than chunking it across rounds.
+
+Economics (``summary_extra``): revenue at per-token prices (``prices`` or the provider's published price);
+provider cost = owned systems for the whole run (list price amortised, power, hosting:
+``perf.sram.owned_cost_breakdown``); footprint = chips (LPU chips or wafer systems, draft pipeline
+included), racks (``footprint.units_per_rack`` of the profile) and kW at TDP. ``replicas_for_slo`` is the
+M/M/c sizing of ``perf.sram.systems_for_load`` for the arrival rate and mean lengths the platform saw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from infersim.catalog import Hardware, Model
+from infersim.economics import economics_fields
+from infersim.engine.recorder import FINISHED, Recorder
+from infersim.errors import CapacityError
+from infersim.fleet.deployment import Deployment
+from infersim.perf.sram import profile_for, systems_for_load
+from infersim.scenario import platform as schema
+from infersim.scenario.schema import Scenario
+from infersim.sim.drive import Arrivals, replica_sampler
+from infersim.sim.platform_run import PlatformRun
+from infersim.workload.generate import Requests
+
+BLOCK_TOKENS = 16  # KV bookkeeping granularity in SRAM (assumption: vLLM's block size; SRAM has no pages)
+SLO_QUANTILE = 0.95  # replicas_for_slo holds this quantile of TTFT within the SLO
+
+
+@dataclass(frozen=True)
+class EngineKnobs:
+    """The engine parameters the replica reads from a profile, for a pipeline: no API hop, no mixed-step
+    limit, decodes join every round (a pipeline interleaves prompt and decode micro-batches)."""
+
+    schedule_delay_s: float = 0.0
+    mixed_prefill_tokens: float = 0.0
+    prefill_priority: float = 0.0
+
+
+@dataclass(frozen=True)
+class SramSetup:
+    """What ``engine.replica.Replica`` needs for one SRAM-pipeline replica (the GPU ``DeploymentSetup``'s
+    fields that the engine reads)."""
+
+    name: str
+    hardware: Hardware
+    model: Model
+    perf: object
+    max_num_seqs: int
+    max_batched_tokens: int
+    block_size: int
+    prefix_caching: bool
+    kv_blocks: int
+    params: EngineKnobs = EngineKnobs()
+
+
+def served_streams(names, streams: list[str] | None) -> np.ndarray:
+    """Boolean per stream index: served by a platform whose ``streams`` filter is ``streams`` (None = all)."""
+    return np.array([streams is None or n in streams for n in names], dtype=bool)
+
+
+def simulate_sram(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float, timeline_dt: float,
+                  progress: Callable[[float], None] | None) -> PlatformRun:
+    path = f"platforms.{plat.name}"
+    pipe = plat.build_pipeline(catalog, path)
+    draft = plat.build_draft(pipe, catalog, path)
+    prices = plat.build_prices(pipe.cfg.model.id, path)
+    model = pipe.cfg.model
+    max_seqs = plat.max_seqs(pipe)
+    setup = SramSetup(plat.name, pipe.cfg.hardware, model, plat.build_step_model(pipe, draft), max_seqs,
+                      model.max_context + max_seqs, BLOCK_TOKENS, False,
+                      max(pipe.kv_capacity_tokens // BLOCK_TOKENS, 1))
+    spec = schema.Deployment(name=plat.name, model=model.id, hardware=pipe.cfg.hardware.id, replicas=plat.replicas,
+                             replica_concurrency=max_seqs, queue_timeout=plat.queue_timeout,
+                             load_balancer={"kind": "least_outstanding"})
+    env = simpy.Environment()
+    rec = Recorder(len(reqs))
+    serves = served_streams(reqs.stream_names, plat.streams)
+
+    def dispatch(rid: int) -> None:
+        if not serves[reqs.stream[rid]]:
+            rec.reject(rid, "no_deployment", env.now)
+            arrivals.done(rid)
+            return
+        rec.deployment[rid] = 0
+        dep.submit(rid)
+
+    arrivals = Arrivals(env, reqs, sc.duration, dispatch)
+    dep = Deployment(env, setup, spec, reqs, rec, 0, arrivals.done, seed=seed, platform=plat.name,
+                     chain_full=reqs.chain_full)
+    arrivals.start()
+    rows: dict[str, list] = {}
+    env.process(replica_sampler(env, dep.replicas, [0] * len(dep.replicas), timeline_dt, rows, progress))
+    end_s = arrivals.run(horizon_s)
+    arrivals.finish(rec, [rid for r in dep.replicas for rid in r.in_flight()] + dep.queued(), end_s)
+    tl = pd.DataFrame(rows)
+    if len(tl):
+        tl["deployment"] = plat.name
+    extra = sram_summary(sc, plat, pipe, draft, prices, reqs, rec, serves, end_s)
+    return PlatformRun(name=plat.name, kind=plat.kind, recorder=rec, end_s=end_s, deployments=[plat.name],
+                       timeline=tl, summary_extra=extra,
+                       deployment_rows=[{"deployment": plat.name, "model": model.id, **extra}])
+
+
+def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: Recorder, serves: np.ndarray,
+                 end_s: float) -> dict:
+    """Economics, footprint and sizing of an SRAM platform's run (see the module docstring)."""
+    fin = rec.outcome == FINISHED
+    tok_in = float(reqs.input_tokens[fin].sum())
+    tok_out = float(reqs.output_tokens[fin].sum())
+    hw = pipe.cfg.hardware
+    units = pipe.units + (draft.units if draft is not None else 0)
+    per_hour = plat.replicas * plat.cost.usd_per_hour(hw, units)
+    out = economics_fields(customer_usd=prices.cost_usd(tok_in, tok_out).item(),
+                           provider_cost_usd=per_hour * end_s / 3600.0, input_tokens=tok_in, output_tokens=tok_out,
+                           requests=int(fin.sum()))
+    chips = plat.replicas * units
+    per_rack = float(profile_for(hw).doc.get("footprint", {}).get("units_per_rack", math.nan))
+    out.update({
+        "price_usd_per_mtok_in": prices.input_usd_per_mtok, "price_usd_per_mtok_out": prices.output_usd_per_mtok,
+        "chips": chips, "racks": math.ceil(chips / per_rack - 1e-9) if per_rack > 0 else math.nan,
+        "power_kw": chips * (plat.cost.tdp_w if plat.cost.tdp_w is not None else hw.tdp_w) / 1e3,
+        "replicas": plat.replicas, "units_per_replica": units, "pipeline_slots": plat.max_seqs(pipe),
+        "owned_usd_per_hour": per_hour,
+    })
+    out.update(replicas_for_slo(sc, pipe, reqs, rec, serves))
+    return out
+
+
+def replicas_for_slo(sc: Scenario, pipe, reqs: Requests, rec: Recorder, serves: np.ndarray) -> dict:
+    """``replicas_for_slo``: fewest replicas for the arrival rate the platform saw (served streams, requests
+    per second of ``duration``) at the mean input/output lengths, with the ``SLO_QUANTILE`` of TTFT within the
+    tightest TTFT target and TPOT within the tightest TPOT target of the served streams (no target: no
+    limit, i.e. the fewest replicas that keep the queue stable). Erlang-C sizing (``systems_for_load``):
+    Poisson arrivals, so burstier traffic needs more. ``nan`` when no replica count can meet it (an idle
+    replica already misses the SLO, or a request does not fit its KV cache)."""
+    arrival = rec.arrival_s
+    mine = serves[reqs.stream] & ~np.isnan(arrival) & (arrival < sc.duration)
+    out = {"replicas_for_slo": math.nan, "slo_sizing_rate_req_s": float(mine.sum() / sc.duration)}
+    if not mine.any():
+        return out
+    slos = [s.slo for s, ok in zip(sc.workload.streams, serves, strict=True) if ok]
+    ttft = min((s.ttft for s in slos if s.ttft is not None), default=math.inf)
+    tpot = min((s.tpot for s in slos if s.tpot is not None), default=math.inf)
+    try:
+        size = systems_for_load(pipe, out["slo_sizing_rate_req_s"], int(round(reqs.input_tokens[mine].mean())),
+                                int(round(reqs.output_tokens[mine].mean())), ttft, tpot, quantile=SLO_QUANTILE)
+    except CapacityError:
+        return out
+    out["replicas_for_slo"] = size.replicas
+    return out

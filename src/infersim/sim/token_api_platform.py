@@ -1,0 +1,104 @@
+"""Simulate a ``token_api`` platform: a black-box API with per-request latencies, rate limits and prices.
+
+The provider's fleet is much larger than one customer's traffic, so latencies do not depend on this
+workload's load (unless the preset has a ``load_curve``, measured on a dedicated cluster: then the medians
+follow the number of this platform's requests in flight at admission). Per request, in arrival order:
+
+1. a stream the platform does not serve is rejected (``no_deployment``); a prompt + output longer than the
+   model's context is rejected (``context_length``);
+2. the rate limiter (requests and tokens per minute, token buckets) admits it or rejects it
+   (``rate_limited``);
+3. TTFT = median x exp(sigma x z1) and per-user speed = median x exp(sigma x z2), with z1, z2 standard
+   normals drawn once per request id from the platform's seeded stream ``rng(seed, "platform", name,
+   "latency")`` (the same request gets the same draws in every run); first token at arrival + TTFT, finish at
+   first token + (output - 1) / speed. One event per admitted request.
+
+Economics: revenue = per-token prices x tokens of finished requests. What serving costs the provider is
+not known from outside (``provider_cost_usd`` is nan), and there is no hardware footprint to report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import simpy
+
+from infersim.economics import economics_fields
+from infersim.engine.recorder import FINISHED, Recorder
+from infersim.rng import rng
+from infersim.scenario.schema import Scenario
+from infersim.sim.drive import Arrivals
+from infersim.sim.platform_run import PlatformRun
+from infersim.sim.sram_platform import served_streams
+from infersim.workload.generate import Requests
+
+
+def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float,
+                       timeline_dt: float, progress: Callable[[float], None] | None) -> PlatformRun:
+    latency = plat.build_latency()
+    prices = plat.build_prices()
+    limiter = plat.build_rate_limiter()
+    count_out = plat.rate_limits.count_output_tokens if plat.rate_limits is not None else True
+    max_context = catalog.get_model(plat.model, path=f"platforms.{plat.name}.model").max_context
+    n = len(reqs)
+    g = rng(seed, "platform", plat.name, "latency")
+    z_ttft, z_speed = g.standard_normal(n), g.standard_normal(n)
+    env = simpy.Environment()
+    rec = Recorder(n)
+    serves = served_streams(reqs.stream_names, plat.streams)
+    state = {"in_flight": 0}
+    t_in, t_out = reqs.input_tokens, reqs.output_tokens
+
+    def dispatch(rid: int) -> None:
+        now = env.now
+        need = int(t_in[rid] + t_out[rid])
+        if not serves[reqs.stream[rid]]:
+            reason = "no_deployment"
+        elif need > max_context:
+            reason = "context_length"
+        elif limiter is not None and not limiter.admit(now, need if count_out else int(t_in[rid])):
+            reason = "rate_limited"
+        else:
+            reason = ""
+        if reason:
+            rec.reject(rid, reason, now)
+            arrivals.done(rid)
+            return
+        rec.deployment[rid] = 0
+        lat = latency.at_concurrency(state["in_flight"] + 1) if latency.load_curve is not None else latency
+        ttft = lat.ttft.median * math.exp(lat.ttft.sigma * z_ttft[rid])
+        tpot = 1.0 / (lat.speed.median * math.exp(lat.speed.sigma * z_speed[rid]))
+        out = int(t_out[rid])
+        state["in_flight"] += 1
+
+        def finish(_e, rid=rid, t1=now + ttft, tpot=tpot, out=out):
+            rec.first_token(rid, t1)
+            rec.finish(rid, env.now)
+            if out > 1:
+                rec.itl_one(tpot, out - 1)
+            state["in_flight"] -= 1
+            arrivals.done(rid)
+
+        env.timeout(ttft + (out - 1) * tpot).callbacks.append(finish)
+
+    arrivals = Arrivals(env, reqs, sc.duration, dispatch)
+    arrivals.start()
+    if progress is not None:
+        def ticks():
+            while True:
+                yield env.timeout(timeline_dt)
+                progress(env.now)
+        env.process(ticks())
+    end_s = arrivals.run(horizon_s)
+    arrivals.finish(rec, [], end_s)
+    fin = rec.outcome == FINISHED
+    tok_in, tok_out = float(t_in[fin].sum()), float(t_out[fin].sum())
+    extra = economics_fields(customer_usd=prices.cost_usd(tok_in, tok_out).item(), provider_cost_usd=math.nan,
+                             input_tokens=tok_in, output_tokens=tok_out, requests=int(fin.sum()))
+    extra.update({"price_usd_per_mtok_in": prices.input_usd_per_mtok,
+                  "price_usd_per_mtok_out": prices.output_usd_per_mtok,
+                  "rate_limited_total": int(limiter.rejected) if limiter is not None else 0})
+    return PlatformRun(name=plat.name, kind=plat.kind, recorder=rec, end_s=end_s, deployments=[plat.name],
+                       summary_extra=extra, deployment_rows=[{"deployment": plat.name, "model": plat.model, **extra}])
+

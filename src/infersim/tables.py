@@ -77,3 +77,40 @@ def render(df: pd.DataFrame, columns, title: str | None = None, console: Console
     for _, row in df.iterrows():
         table.add_row(*[str(row[k]) if t == "str" else fmt(row[k], t) for _h, k, t in cols])
     console.print(table)
+
+
+def _present(df: pd.DataFrame, key: str) -> bool:
+    return key in df.columns and not df[key].isna().all()
+
+
+def comparison_sections(df: pd.DataFrame, sections) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The (title, rows) sections of a transposed comparison, keeping only metrics some platform has."""
+    out = []
+    for title, cols in sections:
+        rows = [(h, k, t) for h, k, t in cols if k != "platform" and _present(df, k)]
+        if rows:
+            out.append((title, rows))
+    return out
+
+
+def render_comparison(df: pd.DataFrame, sections, title: str | None = None, console: Console | None = None) -> None:
+    """A side-by-side table: one column per platform, one row per metric, grouped in titled sections.
+
+    ``sections`` is a list of ``(section title, columns)`` with columns as in ``SUMMARY_COLUMNS``; metrics that
+    no platform reports are left out, and a platform lacking one shows ``-``.
+    """
+    if console is None:
+        import sys
+
+        console = Console() if sys.stdout.isatty() else Console(width=160)
+    table = Table(title=title, header_style="bold", show_lines=False)
+    table.add_column("metric", justify="left", no_wrap=True)
+    for name in df["platform"]:
+        table.add_column(str(name), justify="right", no_wrap=True)
+    for i, (sec, rows) in enumerate(comparison_sections(df, sections)):
+        table.add_row(f"[bold]{sec}[/bold]", *[""] * len(df), end_section=False)
+        for j, (h, k, t) in enumerate(rows):
+            last = j == len(rows) - 1 and i < len(sections) - 1
+            table.add_row(f"  {h}", *[fmt(v, t) for v in df[k]] if k in df.columns else ["-"] * len(df),
+                          end_section=last)
+    console.print(table)

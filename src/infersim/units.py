@@ -89,6 +89,8 @@ def format_duration(seconds: float) -> str:
     if seconds != seconds:  # NaN
         return "-"
     a = abs(seconds)
+    if a == 0:
+        return "0s"
     if a < 1e-3:
         return f"{seconds * 1e6:.0f}us"
     if a < 1:

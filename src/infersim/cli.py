@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     from infersim.calibrate.cli import add_parser as add_calibrate
 
     add_calibrate(sub)
+    from infersim.sweep.cli import add_parser as add_sweep
+
+    add_sweep(sub)
     return p
 
 

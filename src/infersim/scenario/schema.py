@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from infersim.errors import FieldError, first_repeat
 from infersim.scenario.platform import Platform
+from infersim.scenario.sweep import Sweep
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 from infersim.scenario.workload import Workload
 
@@ -30,6 +31,7 @@ class Scenario(BaseModel):
     catalog: list[str] = Field(default_factory=list, description="extra catalog files (hardware/models)")
     workload: Workload
     platforms: list[Platform] = Field(min_length=1)
+    sweep: Sweep | None = Field(None, description="parameter sweep for 'infersim sweep' (ignored by run)")
 
     @property
     def base_dir(self) -> str:

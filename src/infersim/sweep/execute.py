@@ -1,0 +1,203 @@
+"""Running sweep units: one simulation per point x replication, on this process, local processes or Dask.
+
+An executor's ``map(fn, tasks)`` yields ``(task, record)`` pairs as units finish (in any order). ``record`` is
+the dict made by ``run_guarded``: ``status`` ``ok`` with the platform rows, or ``failed`` with the error message
+(an exception in the unit, or a lost worker). Interrupts (``KeyboardInterrupt``) are never recorded: they
+propagate, and the executor cancels what has not started and shuts its workers down.
+
+Results do not depend on the executor: a unit is a pure function of its scenario and seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from infersim.scenario.schema import Scenario
+
+__all__ = ["DaskExecutor", "LocalExecutor", "SerialExecutor", "Task", "make_executor", "run_guarded",
+           "simulate_unit", "summary_rows"]
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit to run: the point's validated ``scenario`` with ``seed``; ``key`` as in ``plan.Unit``."""
+
+    key: str
+    point: int
+    replication: int
+    seed: int
+    scenario: Scenario
+    base_dir: str
+
+
+def summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """``Results.summary`` as ``[{"platform": name, <numeric column>: float|int, ...}]`` (booleans and text dropped)."""
+    cols = [c for c in summary.columns if c != "platform" and pd.api.types.is_numeric_dtype(summary[c])
+            and not pd.api.types.is_bool_dtype(summary[c])]
+    rows = []
+    for rec in summary[["platform", *cols]].to_dict(orient="records"):
+        row = {"platform": str(rec.pop("platform"))}
+        for c, v in rec.items():
+            row[c] = int(v) if isinstance(v, int | np.integer) else float(v)
+        rows.append(row)
+    return rows
+
+
+def simulate_unit(task: Task) -> list[dict[str, Any]]:
+    """Simulate ``task.scenario`` with ``task.seed``; the summary's numeric columns, a dict per platform."""
+    from infersim.sim.run import simulate
+
+    res = simulate(task.scenario, seed=task.seed, base_dir=task.base_dir)
+    return summary_rows(res.summary)
+
+
+def run_guarded(fn: Callable[[Task], list[dict]], task: Task) -> dict[str, Any]:
+    """``fn(task)`` as a record; an ``Exception`` becomes ``status: failed`` with its message (not an interrupt)."""
+    t0 = time.perf_counter()
+    try:
+        rows = fn(task)
+    except Exception as exc:  # a failing point is recorded and the sweep goes on
+        return failed_record(task, exc, time.perf_counter() - t0)
+    return {"key": task.key, "status": "ok", "error": "", "rows": rows, "wall_s": time.perf_counter() - t0}
+
+
+def failed_record(task: Task, exc: BaseException, wall_s: float = math.nan) -> dict[str, Any]:
+    msg = f"{type(exc).__name__}: {exc}".strip()
+    if len(msg) > MAX_ERROR_CHARS:
+        msg = msg[:MAX_ERROR_CHARS] + "..."
+    return {"key": task.key, "status": "failed", "error": msg, "rows": [], "wall_s": wall_s}
+
+
+class SerialExecutor:
+    """Runs units one after another in this process (tests, debugging, profiling)."""
+
+    workers = 1
+
+    def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        for t in tasks:
+            yield t, run_guarded(fn, t)
+
+
+class LocalExecutor:
+    """A pool of ``workers`` local processes (default: every core), started from a fork server.
+
+    At most ``4 x workers`` units are queued at a time, so a sweep of a million points does not hold a
+    million futures. A worker that dies (out of memory, killed) fails the units it was given; they are
+    recorded as failed and run again on resume.
+    """
+
+    def __init__(self, workers: int | None = None):
+        self.workers = int(workers or os.cpu_count() or 1)
+
+    def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["infersim.sim.run", "infersim.sweep.execute"])
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        it, pending = iter(tasks), {}
+        window = 4 * self.workers
+        try:
+            for t in it:
+                pending[pool.submit(run_guarded, fn, t)] = t
+                if len(pending) >= window:
+                    break
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    t = pending.pop(fut)
+                    try:
+                        rec = fut.result()
+                    except Exception as exc:  # the worker was lost (BrokenProcessPool) or could not unpickle
+                        rec = failed_record(t, exc)
+                    yield t, rec
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        pending[pool.submit(run_guarded, fn, nxt)] = nxt
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Units as tasks on a Dask distributed cluster: the scheduler at ``address``, or a ``LocalCluster`` of
+    ``workers`` single-threaded workers (processes, or threads when ``processes=False``) started and stopped here.
+
+    Workers need the same infersim installed (``pip install 'infersim[dask]'``).
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, processes: bool = True):
+        self.address, self.processes = address, processes
+        self.workers = int(workers or os.cpu_count() or 1)
+
+    def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            from infersim.errors import InfersimError
+
+            raise InfersimError("--executor dask needs dask.distributed: pip install 'infersim[dask]'") from None
+        cluster = None
+        if self.address:
+            try:
+                client = Client(self.address, timeout="20s")
+            except OSError as exc:
+                from infersim.errors import InfersimError
+
+                raise InfersimError(f"--scheduler {self.address}: cannot connect ({exc})") from None
+        else:
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+        it, pending = iter(tasks), {}
+        window = max(16, 4 * sum(client.nthreads().values()))
+        queue = as_completed()
+
+        def submit(t: Task) -> None:
+            fut = client.submit(run_guarded, fn, t, pure=False)
+            pending[fut.key] = (fut, t)
+            queue.add(fut)
+
+        try:
+            for t in it:
+                submit(t)
+                if len(pending) >= window:
+                    break
+            for fut in queue:
+                _, t = pending.pop(fut.key)
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # KilledWorker, lost connection, unpicklable result
+                    rec = failed_record(t, exc)
+                yield t, rec
+                nxt = next(it, None)
+                if nxt is not None:
+                    submit(nxt)
+        finally:
+            if pending:
+                client.cancel([f for f, _ in pending.values()])
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def make_executor(kind: str = "local", *, workers: int | None = None, scheduler: str | None = None):
+    """``local`` (processes; one worker runs in a pool too), ``dask`` (``scheduler`` address or a LocalCluster),
+    or ``serial`` (this process)."""
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "dask":
+        return DaskExecutor(scheduler, workers)
+    return LocalExecutor(workers)

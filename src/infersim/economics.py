@@ -13,6 +13,11 @@ GPU fleet billed per GPU-minute with a token API billed per token. Conventions:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
 
 #: summary field -> meaning (units in the name). Every simulator fills what applies; a missing one is ``nan``.
 SUMMARY_FIELDS: dict[str, str] = {
@@ -64,3 +69,97 @@ def economics_fields(*, customer_usd: float, provider_cost_usd: float, input_tok
         "provider_usd_per_request": provider_cost_usd / requests if requests else math.nan,
         "gross_margin": margin(customer_usd, provider_cost_usd),
     }
+
+
+# -- GPU-fleet pricing (pure arithmetic; see docs/economics.md) -------------------------------------------------
+HOURS_PER_YEAR = 8760.0
+HOURS_PER_MONTH = 730.0  # 8760 / 12
+
+
+@dataclass(frozen=True)
+class PriceList:
+    """``catalog/data/baseten_prices.yaml``: customer USD per GPU-minute and provider on-demand USD per
+    GPU-hour by hardware id, the reserved/spot factors on the provider rate, the default spot interruption
+    rate and GPUs per rack. Every figure's source is in the file."""
+
+    customer_usd_per_gpu_minute: dict[str, float]
+    provider_usd_per_gpu_hour: dict[str, float]
+    reserved_factor: float
+    spot_factor: float
+    spot_interruption_mtbf_gpu_hours: float
+    gpus_per_rack: int
+
+
+@cache
+def price_list() -> PriceList:
+    """The shipped price list (package data, read once)."""
+    raw = yaml.safe_load((resources.files("infersim.catalog") / "data" / "baseten_prices.yaml").read_text())
+    return PriceList({k: float(v["usd_per_gpu_minute"]) for k, v in raw["customer_usd_per_gpu_minute"].items()},
+                     {k: float(v["usd_per_gpu_hour"]) for k, v in raw["provider_usd_per_gpu_hour"].items()},
+                     float(raw["reserved_factor"]), float(raw["spot_factor"]),
+                     float(raw["spot_interruption_mtbf_gpu_hours"]), int(raw["gpus_per_rack"]))
+
+
+def customer_usd_per_gpu_minute(hardware_id: str, fallback_usd_per_gpu_hour: float | None,
+                                overrides: dict[str, float] | None = None) -> tuple[float, str]:
+    """Customer price per GPU-minute and where it came from (``override``, ``price_list`` or ``fallback``:
+    the deployment's / catalog's USD per GPU-hour / 60; ``nan`` with ``none`` when nothing is known)."""
+    if overrides and hardware_id in overrides:
+        return float(overrides[hardware_id]), "override"
+    pl = price_list().customer_usd_per_gpu_minute
+    if hardware_id in pl:
+        return pl[hardware_id], "price_list"
+    if fallback_usd_per_gpu_hour is None or math.isnan(fallback_usd_per_gpu_hour):
+        return math.nan, "none"
+    return fallback_usd_per_gpu_hour / 60.0, "fallback"
+
+
+def provider_usd_per_gpu_hour(hardware_id: str, catalog_usd_per_hour: float | None, kind: str = "on_demand",
+                              overrides: dict[str, float] | None = None) -> float:
+    """Provider rental rate per GPU-hour: override, else the price list's on-demand rate, else the
+    catalog's; times ``reserved_factor``/``spot_factor`` for ``kind`` reserved/spot. ``nan`` if unknown."""
+    pl = price_list()
+    if overrides and hardware_id in overrides:
+        rate = float(overrides[hardware_id])
+    elif hardware_id in pl.provider_usd_per_gpu_hour:
+        rate = pl.provider_usd_per_gpu_hour[hardware_id]
+    else:
+        rate = math.nan if catalog_usd_per_hour is None else float(catalog_usd_per_hour)
+    return rate * {"reserved": pl.reserved_factor, "spot": pl.spot_factor}.get(kind, 1.0)
+
+
+def owned_usd_per_hour(list_price_usd: float, tdp_w: float, units: float = 1, *, amortization_years: float = 4.0,
+                       pue: float = 1.3, usd_per_kwh: float = 0.08,
+                       hosting_usd_per_kw_month: float = 150.0) -> dict[str, float]:
+    """USD per hour of owning ``units`` chips running all hours, by part (``capex``, ``power``, ``hosting``,
+    ``total``): list price straight-line over ``amortization_years`` (no residual value, no cost of capital);
+    electricity at ``tdp_w`` x ``pue`` x ``usd_per_kwh``; colocation ``hosting_usd_per_kw_month`` per kW of
+    IT load (730 h a month). ASSUMPTIONS (the same as ``perf.sram.owned_cost_breakdown``): 4 years, PUE 1.3,
+    $0.08/kWh, $150/kW-month; host servers, networking and staff excluded."""
+    if amortization_years <= 0 or units < 0:
+        raise ValueError("amortization_years must be > 0 and units >= 0")
+    kw = units * tdp_w / 1e3
+    parts = {"capex": units * list_price_usd / (amortization_years * HOURS_PER_YEAR),
+             "power": kw * pue * usd_per_kwh, "hosting": kw * hosting_usd_per_kw_month / HOURS_PER_MONTH}
+    parts["total"] = parts["capex"] + parts["power"] + parts["hosting"]
+    return parts
+
+
+def billed_usd(segments_s, unit_s: float, usd_per_gpu_hour: float, gpus: int) -> float:
+    """Cost of replica time billed per ``unit_s``: each segment (seconds, one replica's contiguous billed
+    stretch) rounded up to whole units, times ``gpus`` x ``usd_per_gpu_hour``. One replica billed per
+    minute for 61 s costs 2 minutes."""
+    from infersim.fleet.billing import billed_seconds
+
+    return sum(billed_seconds(d, unit_s) for d in segments_s) * gpus * usd_per_gpu_hour / 3600.0
+
+
+def commitment_usd(gpus: int, usd_per_gpu_hour: float, duration_s: float) -> float:
+    """A reserved (or owned) block of ``gpus`` paid for ``duration_s`` whether used or idle."""
+    return gpus * usd_per_gpu_hour * max(duration_s, 0.0) / 3600.0
+
+
+def footprint(gpus: int, tdp_w: float, gpus_per_rack: int | None = None) -> dict[str, float]:
+    """``chips``, ``racks`` (gpus / gpus per rack, fractional) and ``power_kw`` (chips at TDP)."""
+    per_rack = gpus_per_rack or price_list().gpus_per_rack
+    return {"chips": gpus, "racks": gpus / per_rack, "power_kw": gpus * tdp_w / 1e3}

@@ -3,7 +3,9 @@
 A replica accrues cost while it is in a billed stage. Each contiguous billed segment of one replica's life
 is rounded up to whole billing units (per minute by default: 61 s billed cost 2 minutes). Price is
 ``usd_per_replica_hour`` = GPU price x GPUs per replica; ``nan`` when no price is known (costs are then
-``nan``, GPU-hours are still counted).
+``nan``, GPU-hours are still counted). ``segments`` keeps each closed segment's raw length so another price
+and billing unit can be applied afterwards (the provider's side, ``infersim.economics.billed_usd``);
+clocks in ``also`` receive the same stage changes (e.g. a provider clock billing other stages).
 """
 
 from __future__ import annotations
@@ -33,8 +35,12 @@ class BillingClock:
         self.raw_s: dict[int, float] = {}  # key -> billed seconds before rounding
         self.rounded_s: dict[int, float] = {}  # key -> billed seconds after rounding per segment
         self.closed_rounded_s = 0.0
+        self.segments: dict[int, list[float]] = {}  # key -> raw length of each closed segment, seconds
+        self.also: list[BillingClock] = []  # further clocks fed the same stage changes (other stages/units)
 
     def enter(self, key: int, stage: str, t: float) -> None:
+        for c in self.also:
+            c.enter(key, stage, t)
         billed = stage in self.stages
         if billed and key not in self.open:
             self.open[key] = t
@@ -42,6 +48,8 @@ class BillingClock:
             self._close(key, t)
 
     def stop(self, key: int, t: float) -> None:
+        for c in self.also:
+            c.stop(key, t)
         if key in self.open:
             self._close(key, t)
 
@@ -49,6 +57,7 @@ class BillingClock:
         d = t - self.open.pop(key)
         r = billed_seconds(d, self.unit)
         self.raw_s[key] = self.raw_s.get(key, 0.0) + d
+        self.segments.setdefault(key, []).append(d)
         self.rounded_s[key] = self.rounded_s.get(key, 0.0) + r
         self.closed_rounded_s += r
 

@@ -28,6 +28,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from infersim.errors import FieldError
+from infersim.scenario.routing import PoolPricing
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 
 Window = Annotated[Seconds, Field(ge=10, le=3600)]
@@ -137,3 +138,5 @@ class Pool(_M):
     name: str
     hardware: str
     limit_gpus: int = Field(ge=0)
+    pricing: PoolPricing = Field(default_factory=PoolPricing, description="on_demand, reserved, spot or owned "
+                                                                          "(infersim.scenario.routing)")

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from infersim.catalog import PRECISIONS
-from infersim.errors import FieldError, first_repeat
+from infersim.errors import FieldError, first_repeat, suggest
 from infersim.scenario.competitors import LpuPlatform, Speculative, TokenApiPlatform, WaferPlatform
 from infersim.scenario.fleet import Autoscaling, Billing, ColdStart, Failures, Pool
+from infersim.scenario.routing import Economics, Router
 from infersim.scenario.types import STRICT, Seconds
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
@@ -48,6 +49,10 @@ class Engine(_M):
     prefix_caching: bool = True
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     kv_precision: Literal["auto", *PRECISIONS] = "auto"  # type: ignore[valid-type]
+    profile: str | None = Field(
+        None, description="engine profile file (YAML with a 'params' mapping, e.g. written by 'infersim calibrate "
+                          "--fit'), relative to the scenario's directory; replaces the shipped profile of 'kind' "
+                          "(parameters it omits keep the shipped values); 'perf' overrides still apply on top")
     perf: PerfOverrides = Field(default_factory=PerfOverrides)
     speculative: Speculative | None = Field(None, description="speculative decoding (draft model or n-gram), "
                                                               "see infersim.perf.specdec")
@@ -145,6 +150,9 @@ class GpuFleet(_M):
     name: str
     deployments: list[Deployment] = Field(min_length=1)
     pools: list[Pool] = Field(default_factory=list, description="GPU capacity per cloud/region")
+    router: Router | None = Field(None, description="picks a deployment per request (infersim.routing); "
+                                                    "default: the first deployment serving the stream")
+    economics: Economics = Field(default_factory=Economics, description="customer pricing and provider cost")
 
     @model_validator(mode="after")
     def _names(self):
@@ -163,7 +171,29 @@ class GpuFleet(_M):
                 if name not in pool_names:
                     raise FieldError(f"deployments[{di}].pools[{k}]", f"unknown pool '{name}' (expected one "
                                      f"of: {', '.join(pool_names) or 'none defined in the platform'})")
+        if self.router is not None:
+            _check_router(self.router, names)
         return self
+
+
+def _check_router(r, names: list[str]) -> None:
+    """Router names must be deployments of the platform (paths relative to the platform)."""
+    for k, name in enumerate(r.deployments or []):
+        if name not in names:
+            raise FieldError(f"router.deployments[{k}]", f"unknown deployment '{name}'{suggest(name, names)} "
+                             f"(expected one of: {', '.join(names)})")
+    j = first_repeat(r.deployments or [])
+    if j is not None:
+        raise FieldError(f"router.deployments[{j}]", f"deployment '{r.deployments[j]}' listed twice")
+    if r.kind == "fixed" and r.to not in (r.deployments or names):
+        raise FieldError("router.to", f"unknown deployment '{r.to}'{suggest(r.to, names)} (expected one of: "
+                         f"{', '.join(r.deployments or names)})")
+    n = len(r.deployments or names)
+    if r.kind == "cascade" and n < 2:
+        raise FieldError("router.deployments", "a cascade needs at least two deployments (cheapest first)")
+    if r.token_api is not None and not r.spills:
+        raise FieldError("router.token_api", "a token API takes spilled requests only: set 'max_waiting' "
+                         "and/or 'max_ttft'")
 
 
 Platform = Annotated[GpuFleet | LpuPlatform | WaferPlatform | TokenApiPlatform, Field(discriminator="kind")]

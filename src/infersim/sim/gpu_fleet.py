@@ -1,7 +1,10 @@
 """Simulate a ``gpu_fleet`` platform: deployments of GPU replicas (fixed or autoscaled) on one SimPy clock.
 
-Arrivals (open-loop times, or closed-loop clients) are dispatched to a deployment by stream, then to a
-replica by the deployment's load balancer; the recorder keeps the per-request columns.
+Arrivals (open-loop times, or closed-loop clients) are dispatched to a deployment by the platform's
+``router`` (``infersim.routing.dispatch``) or, without one, to the first deployment serving the request's
+stream; then to a replica by the deployment's load balancer; the recorder keeps the per-request columns.
+The run's economics and routing outputs (``summary_extra``, ``deployment_rows``) come from
+``infersim.sim.fleet_economics``.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import simpy
 from infersim.engine.recorder import IN_FLIGHT, Recorder
 from infersim.fleet import collect as fleet_collect
 from infersim.fleet.autoscaled import AutoscaledDeployment
+from infersim.fleet.billing import BillingClock
 from infersim.fleet.deployment import Deployment
+from infersim.routing.dispatch import RoutedDispatch
 from infersim.scenario.schema import Scenario
 from infersim.sim.build import deployment_setup
+from infersim.sim.fleet_economics import PROVIDER_STAGES, SpotAwareDeployment, fleet_outputs, spot_pools
 from infersim.sim.platform_run import PlatformRun
 from infersim.workload.generate import Requests
 
@@ -49,17 +55,27 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
             end_event.succeed()
 
     chain_full = reqs.chain_full
+    routed: list[RoutedDispatch] = []
+    leg_done = (lambda rid: routed[0].leg_done(rid)) if plat.router is not None else on_done
+    spot = spot_pools(plat)
+    prov_unit = plat.economics.provider_billing_unit
     deps: list[Deployment] = []
     next_id = 0
     pools = fleet_collect.build_pools(plat, catalog)
     scaled_ids = iter(range(sum(s.replicas for s in plat.deployments if s.autoscaling is None), 2**31 - 1))
     for di, spec in enumerate(plat.deployments):
-        setup = deployment_setup(spec, catalog, path=f"platforms.{plat.name}.deployments[{di}]")
+        setup = deployment_setup(spec, catalog, path=f"platforms.{plat.name}.deployments[{di}]",
+                                 base_dir=sc.base_dir)
         if spec.autoscaling is not None:  # replicas come and go; ids from a shared counter after the fixed ones
-            deps.append(AutoscaledDeployment(env, setup, spec, reqs, rec, scaled_ids.__next__, on_done, seed=seed,
-                                             platform=plat.name, pools=pools, chain_full=chain_full))
+            cls, kw = (SpotAwareDeployment, {"spot": spot}) if spot and set(spec.pools or ()) & set(spot) else (
+                AutoscaledDeployment, {})
+            d = cls(env, setup, spec, reqs, rec, scaled_ids.__next__, leg_done, seed=seed, platform=plat.name,
+                    pools=pools, chain_full=chain_full, **kw)
+            d.provider_bill = BillingClock(prov_unit, PROVIDER_STAGES, float("nan"), setup.config.gpus)
+            d.bill.also.append(d.provider_bill)
+            deps.append(d)
             continue
-        deps.append(Deployment(env, setup, spec, reqs, rec, next_id, on_done, seed=seed, platform=plat.name,
+        deps.append(Deployment(env, setup, spec, reqs, rec, next_id, leg_done, seed=seed, platform=plat.name,
                                chain_full=chain_full))
         next_id += spec.replicas
     stream_names = list(reqs.stream_names)
@@ -70,7 +86,16 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
                 route[si] = di
                 break
 
+    if plat.router is not None:
+        tasks = {si: s.task for si, s in enumerate(sc.workload.streams)}
+        routed.append(RoutedDispatch(env, plat.router, plat, deps, [d.setup.model for d in deps], reqs, rec, arrival,
+                                     on_done, tasks=tasks, streams=list(sc.workload.streams), catalog=catalog,
+                                     seed=seed))
+
     def dispatch(rid: int) -> None:
+        if routed:
+            routed[0].dispatch(rid)
+            return
         d = route[reqs.stream[rid]]
         if d < 0:
             rec.reject(rid, "no_deployment", env.now)
@@ -140,6 +165,8 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     env.run(until=env.any_of([end_event, guard]))
     end_s = env.now
     in_flight = [rid for r in all_replicas for rid in r.in_flight()] + [q for d in deps for q in d.queued()]
+    if routed:
+        in_flight += routed[0].in_flight()
     rec.mark_in_flight(in_flight)
     # arrived but never reached a replica (cannot happen without queues; kept for safety)
     arrived = ~np.isnan(arrival) & (arrival <= end_s)
@@ -153,9 +180,12 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         tl = (pd.concat([tl, rep_tl], ignore_index=True) if len(tl) else rep_tl).sort_values(
             ["t_s", "replica"], kind="stable", ignore_index=True)
     tl["deployment"] = [plat.deployments[d].name or plat.deployments[d].model for d in tl["deployment"]]
+    summary_extra, deployment_rows = fleet_outputs(sc, plat, reqs, rec, deps, fleet["fleet_stats"], end_s, catalog,
+                                                   routed[0] if routed else None)
+    api = [routed[0].api.name] if routed and routed[0].api is not None else []
     return PlatformRun(
-        name=plat.name, kind=plat.kind, recorder=rec,
-        deployments=[d.setup.name for d in deps], setups=[d.setup for d in deps],
+        name=plat.name, kind=plat.kind, recorder=rec, summary_extra=summary_extra, deployment_rows=deployment_rows,
+        deployments=[d.setup.name for d in deps] + api, setups=[d.setup for d in deps],
         replicas_per_deployment=[st["peak_replicas"] for st in fleet["fleet_stats"]], timeline=tl,
         prefix_hit_blocks=sum(r.kv.hit_blocks for r in all_replicas + scaled),
         prefix_lookup_blocks=sum(r.kv.lookup_blocks for r in all_replicas + scaled), end_s=end_s, **fleet)

@@ -1,0 +1,245 @@
+"""Applying a router's decisions inside a ``gpu_fleet`` run (mechanism, on the SimPy clock).
+
+``RoutedDispatch.dispatch(rid)`` builds the policy's ``RouteView`` (the request's noisy difficulty estimate,
+each candidate's capability for the request's task class and its current load), asks the policy, and hands
+the request to the chosen deployment or to the external token API (``TokenApiLeg``).
+
+Cascades reuse the request's row: when the first leg finishes and the judge rejects it (decided at
+dispatch by ``cascade_outcome`` from the request's own uniform draw), the row is reset to pending
+(first token and finish cleared) and the same request id is submitted to the next deployment after the
+judge's delay; the platform's ``on_done`` is called once, when the last leg ends. So one row per request
+still holds: TTFT is the time to the *final* answer's first token and E2E covers both legs; the first leg's
+deployment is kept in ``first_deployment``. A request rejected on its first leg is not escalated.
+
+Per request the dispatcher keeps ``p_ok`` (expected P(acceptable) of the answer the request ends with),
+``first_deployment`` and ``escalated``/``spilled`` flags, for the routing outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from infersim.engine.recorder import FINISHED
+from infersim.rng import rng
+from infersim.routing.quality import QualityModel
+from infersim.routing.routers import (
+    ROUTERS,
+    Candidate,
+    RouteView,
+    Spill,
+    cascade_outcome,
+    estimate_difficulty,
+)
+from infersim.tokenapi import RateLimiter, TokenPrices, token_api_preset
+
+TTFT_EWMA = 0.1  # weight of the newest TTFT in a target's moving average (ASSUMPTION: ~ the last 10 requests)
+
+
+def quality_model(spec) -> QualityModel:
+    """The router's ``quality`` block applied over the defaults."""
+    q = spec.quality
+    base = QualityModel()
+    offsets = {**base.offsets, **q.offsets}
+    return QualityModel(c0=base.c0 if q.c0 is None else q.c0,
+                        c1_per_decade=q.c1_per_decade or base.c1_per_decade, slope=q.slope or base.slope,
+                        offsets=offsets, capability=dict(q.capability))
+
+
+def beta_moments(a: float, b: float) -> tuple[float, float]:
+    """Mean and standard deviation of Beta(a, b)."""
+    m = a / (a + b)
+    return m, math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+
+class TokenApiLeg:
+    """An external token API as a routing target: rate limits at admission (input + output tokens count,
+    as most APIs reserve max output), TTFT and output speed drawn per request from the preset's latency
+    model at the API's current concurrency; no queueing (the provider's fleet is much larger)."""
+
+    def __init__(self, env, spec, reqs, rec, index: int, on_done, *, seed: int, platform: str):
+        self.env, self.reqs, self.rec, self.index, self.on_done = env, reqs, rec, index, on_done
+        self.preset = token_api_preset(spec.preset)
+        pp = self.preset.prices
+        self.prices = TokenPrices(
+            spec.input_usd_per_mtok if spec.input_usd_per_mtok is not None else (pp.input_usd_per_mtok if pp else
+                                                                                  math.nan),
+            spec.output_usd_per_mtok if spec.output_usd_per_mtok is not None else (pp.output_usd_per_mtok if pp else
+                                                                                    math.nan))
+        self.limiter = (RateLimiter(spec.requests_per_minute, spec.tokens_per_minute)
+                        if spec.requests_per_minute or spec.tokens_per_minute else None)
+        self.rng = rng(seed, "platform", platform, "token_api", spec.preset)
+        self.name = f"api:{spec.preset}"
+        self.active: set[int] = set()
+        self.submitted = 0
+
+    def submit(self, rid: int) -> None:
+        now = self.env.now
+        self.submitted += 1
+        out = int(self.reqs.output_tokens[rid])
+        if self.limiter is not None and not self.limiter.admit(now, float(self.reqs.input_tokens[rid] + out)):
+            self.rec.reject(rid, "rate_limited", now)
+            self.on_done(rid)
+            return
+        lat = self.preset.latency.at_concurrency(len(self.active) + 1)
+        ttft, tpot = lat.sample_latencies(1, self.rng)
+        t_first, step = float(ttft[0]), float(tpot[0])
+        self.active.add(rid)
+        self.env.timeout(t_first + (out - 1) * step).callbacks.append(
+            lambda _e: self._finish(rid, now + t_first, step, out))
+
+    def _finish(self, rid: int, t_first: float, step: float, out: int) -> None:
+        self.active.discard(rid)
+        self.rec.first_token(rid, t_first)
+        if out > 1:
+            self.rec.itl_one(step, out - 1)
+        self.rec.finish(rid, self.env.now)
+        self.on_done(rid)
+
+
+def _load(d) -> tuple[int, int, int]:
+    """(waiting to start, in flight, ready replicas) of a fixed or autoscaled deployment."""
+    if hasattr(d, "ready_engines"):  # autoscaled
+        engines = d.ready_engines
+        return d.queue_len + sum(len(e.waiting) + e.pending for e in engines), d.n_inflight, len(engines)
+    reps = d.replicas
+    waiting = d.queue_len + sum(len(r.waiting) + r.pending for r in reps)
+    return waiting, d.queue_len + sum(r.outstanding for r in reps), len(reps)
+
+
+class RoutedDispatch:
+    """Routes every request of a platform with its ``router`` block. ``models``: per deployment the catalog
+    model; ``tasks``: per stream index its task class (None = general); ``streams``: the scenario's streams
+    (for their difficulty distributions)."""
+
+    def __init__(self, env, spec, plat, deps, models, reqs, rec, arrival, on_done, *, tasks, streams, catalog,
+                 seed: int):
+        self.env, self.spec, self.deps, self.reqs, self.rec = env, spec, deps, reqs, rec
+        self.arrival, self.on_done_final = arrival, on_done
+        names = [d.name or d.model for d in plat.deployments]
+        order = spec.deployments or names
+        self.cand_dep = [names.index(n) for n in order]
+        self.quality = quality_model(spec)
+        n = len(reqs)
+        self.api = None
+        if spec.token_api is not None:
+            self.api = TokenApiLeg(env, spec.token_api, reqs, rec, len(deps), self._leg_done, seed=seed,
+                                   platform=plat.name)
+        # capability per (stream, candidate); the API last
+        task_list = [tasks[i] for i in range(len(reqs.stream_names))]
+        caps = []
+        for t in task_list:
+            row = [self.quality.model_capability(models[di].id, models[di].total_params_b, t) for di in self.cand_dep]
+            if self.api is not None:
+                row.append(self._api_capability(spec.token_api, catalog, t))
+            caps.append(row)
+        self.caps = np.asarray(caps, float).reshape(len(task_list), -1)
+        self.dep_caps = np.asarray([[self.quality.model_capability(m.id, m.total_params_b, t) for m in models]
+                                    for t in task_list], float).reshape(len(task_list), -1)
+        self.strongest = int(np.argmax(self.caps[0, :len(self.cand_dep)]))
+        # the router's difficulty estimates, per stream from its own Beta moments
+        est = np.empty(n)
+        r = rng(seed, "platform", plat.name, "router", "difficulty")
+        for si in range(len(reqs.stream_names)):
+            idx = np.flatnonzero(reqs.stream == si)
+            m, sd = beta_moments(*streams[si].difficulty)
+            est[idx] = estimate_difficulty(reqs.difficulty[idx], spec.accuracy, sd, m, r)
+        self.est = est
+        self.u = rng(seed, "platform", plat.name, "router", "judge").random(n)
+        spill = Spill(spec.max_waiting, spec.max_ttft) if spec.spills else None
+        cls = ROUTERS[spec.kind]
+        if spec.kind == "threshold":
+            self.policy = cls(spec.threshold, self.quality, spill)
+        elif spec.kind == "cascade":
+            self.policy = cls(self.quality, spill)
+        else:
+            self.policy = cls(order.index(spec.to) if spec.kind == "fixed" else 0, self.quality, spill)
+        self.spills = spill is not None
+        self.p_ok = np.full(n, np.nan)
+        self.first_dep = np.full(n, -1, np.int16)
+        self.escalated = np.zeros(n, bool)
+        self.spilled = np.zeros(n, bool)
+        self.pending: dict[int, int] = {}  # rid -> candidate index of its second leg
+        self.leg_start = np.zeros(n)
+        self.ttft = [math.nan] * len(deps)
+
+    def _api_capability(self, t_spec, catalog, task) -> float:
+        if t_spec.capability is not None:
+            return t_spec.capability + self.quality.offsets.get(task or "general", 0.0)
+        try:
+            m = catalog.get_model(token_api_preset(t_spec.preset).model)
+        except Exception:  # noqa: BLE001 - an API model missing from the catalog has no size: no quality figure
+            return math.nan
+        return self.quality.model_capability(m.id, m.total_params_b, task)
+
+    # -- routing -------------------------------------------------------------------------------------
+    def _candidates(self, s: int) -> tuple[Candidate, ...]:
+        caps = self.caps[s]
+        out = []
+        for ci, di in enumerate(self.cand_dep):
+            if self.spills:
+                w, f, ready = _load(self.deps[di])
+                out.append(Candidate(str(di), float(caps[ci]), w, f, ready, self.ttft[di]))
+            else:
+                out.append(Candidate(str(di), float(caps[ci])))
+        if self.api is not None:
+            out.append(Candidate(self.api.name, float(caps[-1]), 0, len(self.api.active), 1, math.nan, True))
+        return tuple(out)
+
+    def dispatch(self, rid: int) -> None:
+        s = int(self.reqs.stream[rid])
+        route = self.policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
+        d_true = float(self.reqs.difficulty[rid])
+        q = self.quality.p_acceptable
+        self.spilled[rid] = route.spilled
+        if route.escalate_to >= 0:
+            esc, p = cascade_outcome(float(q(self.caps[s, route.target], d_true)),
+                                     float(q(self.caps[s, route.escalate_to], d_true)), self.spec.recall,
+                                     self.spec.false_escalation, float(self.u[rid]))
+            if esc:
+                self.pending[rid] = route.escalate_to
+            self.p_ok[rid] = p
+        else:
+            c = self.caps[s, route.target]
+            self.p_ok[rid] = float(q(c, d_true)) if not math.isnan(c) else math.nan
+        self._submit(rid, route.target)
+        self.first_dep[rid] = self.rec.deployment[rid]
+
+    def _submit(self, rid: int, cand: int) -> None:
+        self.leg_start[rid] = self.env.now
+        if cand >= len(self.cand_dep):
+            self.rec.deployment[rid] = self.api.index
+            self.api.submit(rid)
+            return
+        d = self.cand_dep[cand]
+        self.rec.deployment[rid] = d
+        self.deps[d].submit(rid)
+
+    def leg_done(self, rid: int) -> None:
+        """Deployments call this when a request leaves them (finished or rejected)."""
+        self._leg_done(rid)
+
+    def _leg_done(self, rid: int) -> None:
+        rec = self.rec
+        d = int(rec.deployment[rid])
+        if rec.outcome[rid] == FINISHED and d < len(self.deps) and not math.isnan(rec.first_token_s[rid]):
+            t = rec.first_token_s[rid] - self.leg_start[rid]
+            old = self.ttft[d]
+            self.ttft[d] = t if math.isnan(old) else (1 - TTFT_EWMA) * old + TTFT_EWMA * t
+        nxt = self.pending.pop(rid, None)
+        if nxt is not None and rec.outcome[rid] == FINISHED:
+            self.escalated[rid] = True
+            rec.outcome[rid] = 0
+            rec.first_token_s[rid] = np.nan
+            rec.finish_s[rid] = np.nan
+            self.env.timeout(self.spec.judge).callbacks.append(lambda _e: self._submit(rid, nxt))
+            return
+        if nxt is not None:  # the first leg was rejected: the request ends there
+            self.p_ok[rid] = 0.0
+        self.on_done_final(rid)
+
+    def in_flight(self) -> list[int]:
+        """Requests at the token API or waiting for the judge at the end of the run."""
+        api = list(self.api.active) if self.api is not None else []
+        return api + [r for r in np.flatnonzero(self.escalated).tolist() if self.rec.outcome[r] == 0]

@@ -289,3 +289,127 @@ def test_sram_platform_schema():
     with pytest.raises(ValidationError):
         LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", chips=0)
     assert math.isfinite(gp.token_latency_s())
+
+
+# -- the platforms in a scenario ------------------------------------------------------------------------------
+from conftest import scenario  # noqa: E402
+from infersim.sim.run import simulate  # noqa: E402
+from infersim.tokenapi import published_price  # noqa: E402
+
+GROQ_8B = {"name": "groq", "kind": "lpu", "model": "llama-3.1-8b", "chips": 64}
+CEREBRAS_8B = {"name": "cb", "kind": "wafer", "model": "llama-3.1-8b", "systems": 1}
+FW_8B = {"name": "fw", "kind": "token_api", "model": "llama-3.1-8b", "preset": "fireworks/llama-3.1-8b"}
+
+
+def _sc(*platforms, **changes):
+    """BASE's workload (fixed 500 in / 50 out, Poisson) with these platforms instead of BASE's GPU fleet."""
+    sc = scenario(**changes)
+    from conftest import BASE
+    from infersim.scenario.loader import load_scenario
+
+    data = sc.model_dump(mode="json", exclude_none=True)
+    data["platforms"] = list(platforms)
+    data.pop("drain", None)
+    assert BASE["drain"] == 600
+    return load_scenario("test.yaml", data={**data, "drain": 600})
+
+
+def test_competitor_platforms_validate_and_errors_name_the_path():
+    sc = _sc(GROQ_8B, CEREBRAS_8B, FW_8B)
+    assert [p.kind for p in sc.platforms] == ["lpu", "wafer", "token_api"]
+    with pytest.raises(ScenarioError, match=r"platforms\[0\]\.model: unknown model 'llama-3.1-8c'"):
+        _sc({**GROQ_8B, "model": "llama-3.1-8c"})
+    with pytest.raises(ScenarioError, match=r"platforms\[0\]\.streams\[0\]: unknown stream 'x'"):
+        _sc({**CEREBRAS_8B, "streams": ["x"]})
+    with pytest.raises(ScenarioError, match=r"platforms\[0\]\.prices: no published Groq price for 'qwen2.5-coder-7b'"):
+        _sc({**GROQ_8B, "model": "qwen2.5-coder-7b", "chips": None})
+    with pytest.raises(ScenarioError, match=r"platforms\[0\]\.speculative\.draft_model: unknown model"):
+        _sc({**GROQ_8B, "speculative": {"method": "draft_model", "draft_model": "tiny", "num_tokens": 4,
+                                        "acceptance_rate": 0.7}})
+
+
+def test_published_price_defaults():
+    assert published_price("Groq", "llama-3.1-8b").prices == TokenPrices(0.05, 0.08)
+    assert published_price("Cerebras", "llama-3.1-70b").prices == TokenPrices(0.6, 0.6)
+    # Groq's -specdec tier is another product: the default is the plain one
+    assert published_price("Groq", "llama-3.3-70b").prices == TokenPrices(0.59, 0.79)
+    assert published_price("Groq", "qwen2.5-coder-7b") is None
+
+
+def test_identical_requests_and_adding_a_platform_changes_no_other():
+    changes = {"workload.streams[0].arrival.rate": 8, "duration": 30}
+    alone = simulate(_sc(GROQ_8B, **changes))
+    both = simulate(_sc(FW_8B, GROQ_8B, CEREBRAS_8B, **changes))
+    r = both.requests
+    cols = ["request_id", "arrival_s", "input_tokens", "output_tokens", "stream"]
+    per = [r[r["platform"] == n][cols].reset_index(drop=True) for n in ("fw", "groq", "cb")]
+    for other in per[1:]:
+        assert per[0].equals(other)
+    a = alone.requests.drop(columns="platform").reset_index(drop=True)
+    b = r[r["platform"] == "groq"].drop(columns="platform").reset_index(drop=True)
+    assert np.array_equal(a.to_numpy(), b.to_numpy())
+    sa = alone.summary.iloc[0].drop("platform")
+    sb = both.summary.set_index("platform").loc["groq"]
+    for k, v in sa.items():
+        assert (v == sb[k]) or (isinstance(v, float) and math.isnan(v) and math.isnan(sb[k])), k
+
+
+def test_sram_speed_independent_of_load_until_pipelines_full_then_a_burst_queues():
+    # 64 LPU chips hold Llama 3.1 8B at int8 with 64 pipeline slots (32 stages x micro-batch 2)
+    slots = pipeline_for("llama-3.1-8b", "groq-lpu", units=64).concurrency
+    base = {"workload.streams[0].output_tokens.value": 400, "duration": 20}
+    light = simulate(_sc(GROQ_8B, **base, **{"workload.streams[0].arrival.rate": 0.5})).summary.iloc[0]
+    mid = simulate(_sc(GROQ_8B, **base, **{"workload.streams[0].arrival.rate": 20})).summary.iloc[0]
+    # 20 req/s x ~0.55 s each = ~11 sequences in flight, well under the 64 slots: the same per-user speed but
+    # for the rounds that also carry a prompt's micro-batches (they share stage time: +3 % here)
+    assert mid["tpot_p50_s"] == pytest.approx(light["tpot_p50_s"], rel=0.05)
+    assert light["output_tok_s_per_user"] == pytest.approx(
+        pipeline_for("llama-3.1-8b", "groq-lpu", units=64).output_tok_s_per_user(700), rel=0.05)
+    # a burst of 4 x slots at once: the first `slots` start at once, the rest wait for a slot, some too long
+    burst = {"kind": "closed_loop", "concurrency": 4 * slots, "requests": 4 * slots}
+    res = simulate(_sc({**GROQ_8B, "queue_timeout": 1.0}, **base, **{"workload.streams[0].arrival": burst}))
+    s = res.summary.iloc[0]
+    req = res.requests
+    assert s["pipeline_slots"] == slots
+    assert (req["reason"] == "queue_timeout").sum() == s["rejected"] > 0
+    fin = req[req["outcome"] == "finished"].sort_values("ttft_s")
+    assert fin["ttft_s"].iloc[slots] > 10 * fin["ttft_s"].iloc[0]  # the first request after the slots waited
+    assert fin["ttft_s"].iloc[slots] < 1.0 + 1e-9
+
+
+def test_sram_economics_footprint_and_sizing():
+    changes = {"workload.streams[0].arrival.rate": 4, "duration": 30}
+    s = simulate(_sc({**GROQ_8B, "replicas": 2}, **changes)).summary.iloc[0]
+    hours = s["sim_end_s"] / 3600
+    assert s["chips"] == 128 and s["racks"] == 2 and s["power_kw"] == pytest.approx(128 * 0.3)
+    assert s["provider_cost_usd"] == pytest.approx(2 * owned_cost_usd_per_hour("groq-lpu", 64) * hours)
+    assert s["price_usd_per_mtok_out"] == 0.08  # Groq's published Llama 3.1 8B price (token_prices.csv)
+    tokens_in, tokens_out = s["input_tok_s"], s["output_tok_s"]
+    assert tokens_out / tokens_in == pytest.approx(50 / 500)
+    assert s["gross_margin"] == pytest.approx(1 - s["provider_cost_usd"] / s["customer_usd"])
+    # sizing: a light load needs one replica; a heavy one more, as the M/M/c sizing says for that rate
+    assert s["replicas_for_slo"] == 1
+    # 150 req/s x ~0.55 s = ~80 sequences wanted at once, over one replica's 64 slots
+    heavy = simulate(_sc(GROQ_8B, **{"workload.streams[0].arrival.rate": 150, "duration": 10,
+                                     "workload.streams[0].output_tokens.value": 400,
+                                     "workload.streams[0].slo": {"ttft": 0.5}})).summary.iloc[0]
+    want = systems_for_load(pipeline_for("llama-3.1-8b", "groq-lpu", units=64), heavy["slo_sizing_rate_req_s"],
+                            500, 400, 0.5, math.inf).replicas
+    assert heavy["replicas_for_slo"] == want > 1
+    assert heavy["slo_attainment"] < 0.9  # and indeed one replica misses the SLO at that load
+
+
+def test_token_api_rate_limits_latency_and_prices():
+    lim = {**FW_8B, "rate_limits": {"requests_per_minute": 60, "burst": "10s"}}  # 1 req/s, 10 requests deep
+    res = simulate(_sc(lim, **{"workload.streams[0].arrival.rate": 5, "duration": 60, "drain": 60}))
+    s, req = res.summary.iloc[0], res.requests
+    limited = (req["reason"] == "rate_limited").sum()
+    assert limited == s["rate_limited_total"] and limited > 0
+    assert (req["outcome"] == "finished").sum() == pytest.approx(10 + 60, abs=3)  # burst + 1/s refill
+    fin = req[req["outcome"] == "finished"]
+    assert fin["ttft_s"].median() == pytest.approx(0.3, rel=0.2)  # the preset's median (an assumption)
+    assert (1 / fin["tpot_s"]).median() == pytest.approx(288, rel=0.1)  # provider_speeds.csv 2024-09-10 row
+    assert s["customer_usd"] == pytest.approx((fin["input_tokens"].sum() + fin["output_tokens"].sum()) * 0.10 / 1e6)
+    assert math.isnan(s["provider_cost_usd"])
+    again = simulate(_sc(lim, **{"workload.streams[0].arrival.rate": 5, "duration": 60, "drain": 60}))
+    assert again.requests["finish_s"].equals(req["finish_s"])

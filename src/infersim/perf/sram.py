@@ -423,12 +423,14 @@ class LoadSizing:
 
 
 def systems_for_load(pipe: SramPipeline, rate_req_s: float, input_tokens: int, output_tokens: int,
-                     slo_ttft_s: float, slo_tpot_s: float, *, quantile: float = 0.95) -> LoadSizing:
+                     slo_ttft_s: float, slo_tpot_s: float, *, quantile: float = 0.95,
+                     max_slots: int | None = None) -> LoadSizing:
     """Fewest replicas of ``pipe`` that serve Poisson arrivals at ``rate_req_s`` with the ``quantile`` of
     TTFT under ``slo_ttft_s`` and TPOT under ``slo_tpot_s``.
 
     Approximation (M/M/c with Erlang C): each replica has ``c = max_in_flight(I + O)`` slots, each serving
-    one request at full per-user speed for ``S = prefill_s(I) + (O - 1) x TPOT``; requests beyond ``c``
+    one request at full per-user speed for ``S = prefill_s(I) + (O - 1) x TPOT`` (``max_slots`` caps ``c``,
+    e.g. a platform's ``max_in_flight``); requests beyond ``c``
     wait. With ``A = λ S / R`` per replica, ``P(wait > t) = C(c, A) exp(-(c - A) t / S)``; the TTFT quantile
     is ``prefill_s + `` the wait quantile. Exponential service overstates the spread of fixed-length
     requests (conservative); prompt micro-batches competing with decodes for stage time are ignored.
@@ -439,6 +441,8 @@ def systems_for_load(pipe: SramPipeline, rate_req_s: float, input_tokens: int, o
         raise InfersimError("rate_req_s must be >= 0 and quantile in (0, 1)")
     i, o = int(input_tokens), max(int(output_tokens), 1)
     c = pipe.max_in_flight(i + o)
+    if max_slots is not None:
+        c = min(c, int(max_slots))
     if c < 1:
         raise CapacityError(f"one request of {i + o} tokens does not fit the {pipe.kv_capacity_tokens:,}-token "
                             f"KV cache of {pipe.units}x {pipe.cfg.hardware.id}")

@@ -140,11 +140,12 @@ def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: R
         "replicas": plat.replicas, "units_per_replica": units, "pipeline_slots": plat.max_seqs(pipe),
         "owned_usd_per_hour": per_hour,
     })
-    out.update(replicas_for_slo(sc, pipe, reqs, rec, serves))
+    out.update(replicas_for_slo(sc, pipe, reqs, rec, serves, plat.max_seqs(pipe)))
     return out
 
 
-def replicas_for_slo(sc: Scenario, pipe, reqs: Requests, rec: Recorder, serves: np.ndarray) -> dict:
+def replicas_for_slo(sc: Scenario, pipe, reqs: Requests, rec: Recorder, serves: np.ndarray,
+                     max_slots: int | None = None) -> dict:
     """``replicas_for_slo``: fewest replicas for the arrival rate the platform saw (served streams, requests
     per second of ``duration``) at the mean input/output lengths, with the ``SLO_QUANTILE`` of TTFT within the
     tightest TTFT target and TPOT within the tightest TPOT target of the served streams (no target: no
@@ -161,7 +162,8 @@ def replicas_for_slo(sc: Scenario, pipe, reqs: Requests, rec: Recorder, serves: 
     tpot = min((s.tpot for s in slos if s.tpot is not None), default=math.inf)
     try:
         size = systems_for_load(pipe, out["slo_sizing_rate_req_s"], int(round(reqs.input_tokens[mine].mean())),
-                                int(round(reqs.output_tokens[mine].mean())), ttft, tpot, quantile=SLO_QUANTILE)
+                                int(round(reqs.output_tokens[mine].mean())), ttft, tpot, quantile=SLO_QUANTILE,
+                                max_slots=max_slots)
     except CapacityError:
         return out
     out["replicas_for_slo"] = size.replicas

@@ -102,7 +102,9 @@ def _cmd_run(args) -> int:
     wall = time.perf_counter() - t0
     out = Path(args.out) if args.out else Path("results") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     res.meta["wall_s"] = wall
+    res.meta["scenario_file"] = str(Path(args.file).resolve())
     res.save(out)
+    chart_note = _default_charts(out) if not args.no_charts else ""
     if not args.quiet:
         render(res.summary, SUMMARY_COLUMNS,
                title=f"{sc.name}: {res.meta['requests_generated']:,} requests over "
@@ -111,8 +113,21 @@ def _cmd_run(args) -> int:
                                                      "costs the platform)")
         if "cost_usd" in res.summary.columns:
             render(res.summary, FLEET_COLUMNS, title="fleet (whole run; billed per the deployments' billing)")
-        print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s")
+        print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
+
+
+def _default_charts(out: Path) -> str:
+    """Write the run's default charts after its tables; a chart failure is reported, never loses the tables."""
+    from infersim.report import write_default_charts
+
+    try:
+        cs = write_default_charts(out)
+    except Exception as exc:  # the tables are saved; a chart bug must not turn the run into a failure
+        print(f"infersim: charts not written ({type(exc).__name__}: {exc}); the tables in {out}/ are complete",
+              file=sys.stderr)
+        return ""
+    return f"; charts in {cs.out_dir}/ ({len(cs.data)} drawn)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int)
     r.add_argument("--duration", help="override the scenario's duration, e.g. 90s or 10m")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--no-charts", action="store_true", help="do not draw the default charts into OUT/charts/")
     r.set_defaults(fn=_cmd_run)
 
     v = sub.add_parser("validate", help="check scenario files without running them")
@@ -160,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from infersim.sweep.cli import add_parser as add_sweep
 
     add_sweep(sub)
+    from infersim.report.cli import add_parsers as add_report
+
+    add_report(sub)
     return p
 
 

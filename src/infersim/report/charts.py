@@ -1,0 +1,272 @@
+"""Charts of one run (a directory from ``infersim run --out``). Each function draws from the results tables,
+writes ``<out_dir>/<name>.png`` and ``.svg`` and returns the DataFrame it plotted (``attrs['paths']``,
+``attrs['notes']``). A chart that the tables cannot support raises ``ChartSkipped`` with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infersim.errors import InfersimError
+from infersim.report.load import RunDir
+from infersim.report.stats import pareto_mask
+from infersim.report.style import TALL, WIDE, footnote, new_figure, save_figure, series_style
+
+#: Cost columns for "cost vs latency", in order of preference: what the customer pays per million tokens,
+#: what serving costs the platform per million tokens, then the fleet's whole-run bill.
+COST_COLUMNS = (("customer_usd_per_mtok", "customer $ per million tokens (USD)"),
+                ("provider_usd_per_mtok", "provider cost $ per million tokens (USD)"),
+                ("cost_usd", "fleet cost of the run (USD)"))
+CDF_QUANTILES = np.linspace(0.0, 1.0, 1001)
+
+
+class ChartSkipped(InfersimError):
+    """The tables hold nothing this chart could show (the message says why)."""
+
+
+def _finish(df: pd.DataFrame, fig, out_dir: Path, name: str, notes: list[str]) -> pd.DataFrame:
+    if notes:
+        footnote(fig, "; ".join(notes), lines=1 + len("; ".join(notes)) // 150)
+    df.attrs["paths"] = [str(p) for p in save_figure(fig, out_dir, name)]
+    df.attrs["notes"] = list(notes)
+    return df
+
+
+def pick_cost_column(summary: pd.DataFrame) -> tuple[str, str] | None:
+    """The first of ``COST_COLUMNS`` with a finite value for some platform: (column, axis label)."""
+    for col, label in COST_COLUMNS:
+        if col in summary.columns and np.isfinite(pd.to_numeric(summary[col], errors="coerce")).any():
+            return col, label
+    return None
+
+
+def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
+    """Empirical CDFs of TTFT and E2E (seconds, log axis) per platform, over finished requests that arrived
+    in the measurement window (the rows the summary's percentiles use, so the curve at 0.99 is
+    ``ttft_p99_s``). Returned: platform, metric (ttft_s | e2e_s), cdf, value_s at 1001 evenly spaced
+    quantiles (numpy's linear interpolation, as the summary)."""
+    req = run.window_requests()
+    if not len(req):
+        raise ChartSkipped("no finished requests in the measurement window")
+    fig, axes = new_figure(WIDE, 1, 2, sharey=True)
+    rows, notes = [], []
+    slos = {s.get("name"): s.get("slo") or {} for s in run.scenario.get("workload", {}).get("streams", [])}
+    for ax, (metric, title, slo_key) in zip(axes[0], (("ttft_s", "Time to first token", "ttft"),
+                                                     ("e2e_s", "End-to-end latency", "e2e")), strict=True):
+        for i, plat in enumerate(run.platforms):
+            v = req.loc[req["platform"] == plat, metric].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            if not v.size:
+                notes.append(f"{plat}: no finished requests for {metric}")
+                continue
+            qv = np.quantile(v, CDF_QUANTILES)
+            rows.append(pd.DataFrame({"platform": plat, "metric": metric, "cdf": CDF_QUANTILES, "value_s": qv}))
+            st = series_style(i)
+            ax.plot(np.maximum(qv, 1e-4), CDF_QUANTILES, color=st["color"], linestyle=st["linestyle"],
+                    marker=st["marker"], markevery=[500, 900, 990], lw=1.8, ms=6, label=plat)
+        for sname, slo in slos.items():
+            if slo.get(slo_key):
+                ax.axvline(slo[slo_key], color="#555555", lw=0.9, ls=(0, (2, 2)))
+                ax.annotate(f"SLO {sname}", (slo[slo_key], 0.02), rotation=90, fontsize=8, color="#333333",
+                            xytext=(3, 0), textcoords="offset points", va="bottom")
+        ax.set_xscale("log")
+        ax.set_title(title)
+        ax.set_xlabel(f"{'TTFT' if metric == 'ttft_s' else 'E2E latency'} (seconds, log scale)")
+        ax.set_ylim(0, 1.005)
+        ax.axhline(0.99, color="#999999", lw=0.6)
+    axes[0][0].set_ylabel("share of finished requests at or below")
+    lo, hi = run.window()
+    fig.suptitle(f"Latency distribution per platform (requests arriving {lo:g}-{hi:g} s)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", title="platform")
+    if not rows:
+        raise ChartSkipped("no finished requests with a latency")
+    return _finish(pd.concat(rows, ignore_index=True), fig, out_dir, "latency_cdf", notes)
+
+
+def _label_points(ax, xs, ys, labels) -> None:
+    for x, y, s in zip(xs, ys, labels, strict=True):
+        ax.annotate(s, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=9)
+
+
+def cost_latency(run: RunDir, out_dir: Path, latency: str = "ttft_p99_s") -> pd.DataFrame:
+    """Cost (``pick_cost_column``) against a latency percentile (seconds; default p99 TTFT), one point per
+    platform; the Pareto frontier (cheaper or faster than every other, both minimised) is joined and marked.
+    Returned: platform, latency_s, cost, cost_column, pareto."""
+    s = run.summary
+    picked = pick_cost_column(s)
+    if picked is None:
+        raise ChartSkipped("no cost column (" + ", ".join(c for c, _ in COST_COLUMNS) + ") has a value")
+    if latency not in s.columns:
+        raise ChartSkipped(f"summary has no '{latency}'")
+    col, label = picked
+    df = pd.DataFrame({"platform": s["platform"], "latency_s": pd.to_numeric(s[latency], errors="coerce"),
+                       "cost": pd.to_numeric(s[col], errors="coerce"), "cost_column": col})
+    notes = [f"{p}: no {col if not math.isfinite(c) else latency}, not shown"
+             for p, c, lat in zip(df["platform"], df["cost"], df["latency_s"], strict=True)
+             if not (math.isfinite(c) and math.isfinite(lat))]
+    df["pareto"] = pareto_mask(df["latency_s"], df["cost"])
+    fig, axes = new_figure(WIDE)
+    ax = axes[0][0]
+    _draw_cost_latency(ax, df, "platform")
+    ax.set_xlabel(f"{_latency_label(latency)} (seconds, log scale)")
+    ax.set_ylabel(label)
+    ax.set_title(f"Cost vs {_latency_label(latency)} per platform (lower-left is better)")
+    return _finish(df, fig, out_dir, "cost_latency", notes)
+
+
+def _latency_label(col: str) -> str:
+    parts = col.removesuffix("_s").split("_")
+    return f"{parts[0].upper()} {parts[1]}" if len(parts) == 2 else col
+
+
+def _draw_cost_latency(ax, df: pd.DataFrame, label_col: str) -> None:
+    ok = np.isfinite(df["latency_s"]) & np.isfinite(df["cost"])
+    plats = list(dict.fromkeys(df["platform"]))
+    for i, plat in enumerate(plats):
+        g = df[ok & (df["platform"] == plat)]
+        st = series_style(i)
+        ax.scatter(g["latency_s"], g["cost"], s=60, color=st["color"], marker=st["marker"], label=plat,
+                   edgecolor="black", linewidth=0.6, zorder=3)
+    front = df[ok & df["pareto"]].sort_values("latency_s")
+    if len(front):
+        ax.plot(front["latency_s"], front["cost"], drawstyle="steps-post", color="black", lw=1.2, ls="--",
+                marker="o", ms=15, mfc="none", mew=1.2, zorder=4, label="Pareto frontier (circled)")
+    if ok.sum() <= 12:
+        _label_points(ax, df.loc[ok, "latency_s"], df.loc[ok, "cost"], df.loc[ok, label_col].astype(str))
+    ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.15)
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+
+
+def usd_per_mtok(run: RunDir, out_dir: Path) -> pd.DataFrame:
+    """Customer price and provider cost in $ per million tokens (input + output of finished requests) per
+    platform, as horizontal bars. A single run has no confidence interval for these: the bill is one
+    realisation of the fleet, so ``ci_lo``/``ci_hi`` are nan and the chart says so (sweep over ``seed`` with
+    replications for one). Returned: platform, measure, usd_per_mtok, ci_lo, ci_hi."""
+    s = run.summary
+    measures = [(c, lbl) for c, lbl in (("customer_usd_per_mtok", "customer pays"),
+                                        ("provider_usd_per_mtok", "costs the platform"))
+                if c in s.columns and np.isfinite(pd.to_numeric(s[c], errors="coerce")).any()]
+    if not measures:
+        raise ChartSkipped("no customer_usd_per_mtok or provider_usd_per_mtok in the summary")
+    rows = [{"platform": p, "measure": c, "usd_per_mtok": float(v), "ci_lo": math.nan, "ci_hi": math.nan}
+            for c, _ in measures for p, v in zip(s["platform"], pd.to_numeric(s[c], errors="coerce"), strict=True)]
+    df = pd.DataFrame(rows)
+    notes = ["single run: no confidence interval (one realisation of the bill); "
+             "run 'infersim sweep --set seed=... --replications R' for one"]
+    notes += [f"{r.platform}: no {r.measure}" for r in df.itertuples() if not math.isfinite(r.usd_per_mtok)]
+    fig = draw_bars(df, "platform", measures, "Dollars per million tokens per platform (input + output, whole run)")
+    return _finish(df, fig, out_dir, "usd_per_mtok", notes)
+
+
+def draw_bars(df: pd.DataFrame, label_col: str, measures, title: str):
+    """Horizontal bars of ``usd_per_mtok`` per ``label_col`` and measure, with ``ci_lo``/``ci_hi`` whiskers
+    where finite; returns the figure."""
+    labels = list(dict.fromkeys(df[label_col]))
+    fig, axes = new_figure((WIDE[0], max(3.2, min(9.0, 1.2 + 0.45 * len(labels) * len(measures)))))
+    ax = axes[0][0]
+    h = 0.8 / len(measures)
+    y = np.arange(len(labels))
+    for k, (col, lbl) in enumerate(measures):
+        g = df[df["measure"] == col].set_index(label_col).reindex(labels)
+        v = g["usd_per_mtok"].to_numpy(dtype=float)
+        err = np.vstack([v - g["ci_lo"].to_numpy(float), g["ci_hi"].to_numpy(float) - v])
+        st = series_style(k)
+        ax.barh(y + (k - (len(measures) - 1) / 2) * h, np.nan_to_num(v), height=h * 0.9, color=st["color"],
+                hatch=("", "//", "..")[k % 3], edgecolor="black", lw=0.6, label=lbl,
+                xerr=np.where(np.isfinite(err), err, 0) if np.isfinite(err).any() else None, capsize=4)
+        for yy, vv in zip(y + (k - (len(measures) - 1) / 2) * h, v, strict=True):
+            if math.isfinite(vv):
+                ax.annotate(f"${vv:,.3g}", (vv, yy), xytext=(4, 0), textcoords="offset points", va="center",
+                            fontsize=9)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("USD per million tokens")
+    ax.set_title(title)
+    ax.margins(x=0.18)
+    ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    return fig
+
+
+def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd.DataFrame:
+    """Four panels over simulated time (seconds): workload arrivals (req/s, from requests.parquet), replicas
+    by state, queued requests, and $ accrued, per platform (deployments summed). Autoscaled deployments come
+    from fleet.parquet; platforms with fixed replicas only from timeline.parquet (replicas sampled, ``waiting``
+    summed as queue; no $ series). Returned long table: platform, series, t_s, value."""
+    fleet, tl, req = run.fleet, run.timeline, run.requests
+    if not len(fleet) and not len(tl):
+        raise ChartSkipped("no fleet.parquet or timeline.parquet samples (no replicas to show)")
+    rows, notes = [], []
+    # workload: arrivals per second, each request once
+    arr = req.drop_duplicates("request_id")["arrival_s"].to_numpy(dtype=float)
+    if bin_s is None:
+        span = float(np.nanmax(arr)) if arr.size else 1.0
+        bin_s = max(1.0, float(np.ceil(span / 120)))
+    edges = np.arange(0.0, (np.nanmax(arr) if arr.size else 0.0) + 2 * bin_s, bin_s)
+    cnt, _ = np.histogram(arr, edges)
+    full = edges[1:] <= (np.nanmax(arr) if arr.size else 0.0) + 1e-9  # a partial last bin would read low
+    rows.append(pd.DataFrame({"platform": "(workload)", "series": "arrivals_per_s",
+                              "t_s": (edges[:-1] + bin_s / 2)[full], "value": (cnt / bin_s)[full]}))
+    fl_plats = set(fleet["platform"].astype(str)) if len(fleet) else set()
+    for plat in run.platforms:
+        if plat in fl_plats:
+            g = fleet[fleet["platform"].astype(str) == plat].groupby("t_s", sort=True)
+            sums = g[["ready", "starting", "loading", "draining", "queued", "cost_usd"]].sum()
+            sums["not_ready"] = sums["starting"] + sums["loading"]
+            for ser in ("ready", "not_ready", "draining", "queued", "cost_usd"):
+                rows.append(pd.DataFrame({"platform": plat, "series": ser, "t_s": sums.index, "value":
+                                          sums[ser].to_numpy(dtype=float)}))
+        elif len(tl) and (tl["platform"].astype(str) == plat).any():
+            g = tl[tl["platform"].astype(str) == plat].groupby("t_s", sort=True)
+            rows.append(pd.DataFrame({"platform": plat, "series": "ready", "t_s": g.size().index,
+                                      "value": g.size().to_numpy(dtype=float)}))
+            rows.append(pd.DataFrame({"platform": plat, "series": "queued", "t_s": g.size().index,
+                                      "value": g["waiting"].sum().to_numpy(dtype=float)}))
+            notes.append(f"{plat}: fixed replicas, no $ timeline (see summary cost_usd)")
+        else:
+            notes.append(f"{plat}: no replica samples (not a GPU fleet)")
+    df = pd.concat(rows, ignore_index=True)
+    fig, axes = new_figure(TALL, 4, 1, sharex=True)
+    a0, a1, a2, a3 = axes[:, 0]
+    w = df[df["series"] == "arrivals_per_s"]
+    a0.step(w["t_s"], w["value"], where="mid", color="black", lw=1.4)
+    a0.set_ylabel("arrivals\n(requests/s)")
+    a0.set_title(f"Workload arrivals ({bin_s:g} s bins)", fontsize=11, loc="left")
+    states = (("ready", "-", "ready"), ("not_ready", "--", "starting or loading"), ("draining", ":", "draining"))
+    for i, plat in enumerate(run.platforms):
+        st = series_style(i)
+        p = df[df["platform"] == plat]
+        every = max(1, len(p[p["series"] == "ready"]) // 12)
+        for ser, ls, lbl in states:
+            s = p[p["series"] == ser]
+            if len(s) and (ser == "ready" or s["value"].any()):
+                a1.step(s["t_s"], s["value"], where="post", color=st["color"], ls=ls, lw=1.6,
+                        marker=st["marker"] if ser == "ready" else None, markevery=every, ms=5,
+                        label=f"{plat}: {lbl}")
+        for ax, ser in ((a2, "queued"), (a3, "cost_usd")):
+            s = p[p["series"] == ser]
+            if len(s):
+                ax.plot(s["t_s"], s["value"], color=st["color"], ls=st["linestyle"], marker=st["marker"],
+                        markevery=every, ms=5, lw=1.6, label=plat)
+    a1.set_ylabel("replicas")
+    a1.set_title("Replicas by state", fontsize=11, loc="left")
+    a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
+    a2.set_ylabel("queued\n(requests)")
+    a2.set_title("Requests waiting for a replica", fontsize=11, loc="left")
+    a3.set_ylabel("accrued\n(USD)")
+    a3.set_title("Fleet cost accrued (autoscaled deployments)", fontsize=11, loc="left")
+    a3.set_xlabel("simulated time (seconds)")
+    for ax in (a2, a3):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
+    fig.suptitle("Fleet over time: load, replicas, queue and cost")
+    return _finish(df, fig, out_dir, "fleet_timeline", notes)
+
+
+RUN_CHARTS = {"latency_cdf": latency_cdf, "cost_latency": cost_latency, "usd_per_mtok": usd_per_mtok,
+              "fleet_timeline": fleet_timeline}

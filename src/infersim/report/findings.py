@@ -1,0 +1,212 @@
+"""Key findings stated as numbers with their confidence intervals (pure; tables in, sentences out).
+
+Single run: latency percentiles get a paired bootstrap over request ids (``stats.paired_bootstrap_quantile``,
+``N_BOOT`` resamples): it measures how much the percentile depends on which requests happened to arrive in
+this run, not seed-to-seed variation of the system. SLO attainment gets a Wilson score interval (requests
+treated as independent). $ per million tokens gets no interval: the bill is one realisation of the fleet
+(a sweep over ``seed`` with replications gives one). Sweep: means across replications with 95 % t intervals;
+differences between platforms are paired by replication (the same seed serves every platform).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from infersim.report.load import RunDir, SweepDir
+from infersim.report.stats import paired_bootstrap_quantile, percentile_ci, t_interval, tornado
+
+SLO_TARGET = 0.95
+N_BOOT = 400
+COST_PREFERENCE = (("customer_usd_per_mtok", "customer $ per million tokens"),
+                   ("provider_usd_per_mtok", "provider cost $ per million tokens"),
+                   ("cost_usd", "fleet cost of the run ($)"))
+
+
+def fmt_value(col: str, v) -> str:
+    """How the report prints a value of summary column ``col`` (percent for shares, 3 significant digits)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, str):
+        return v
+    v = float(v)
+    if "usd" in col and "margin" not in col:
+        return f"${v:,.0f}" if abs(v) >= 1000 else f"${v:.3g}"
+    if col in ("slo_attainment", "utilization", "gross_margin", "idle_share", "prefix_hit_rate") or \
+            col.startswith(("slo_attainment_", "utilization_", "gross_margin_")):
+        return f"{100 * v:.1f}%"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def _ci(col: str, lo: float, hi: float) -> str:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "no CI"
+    return f"95% CI {fmt_value(col, lo)} to {fmt_value(col, hi)}"
+
+
+def wilson(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (nan when n == 0)."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return mid - half, mid + half
+
+
+def _cost_col(cols, finite) -> tuple[str, str] | None:
+    for c, lbl in COST_PREFERENCE:
+        if c in cols and finite(c):
+            return c, lbl
+    return None
+
+
+def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataFrame]:
+    """Findings for one run, and the table of intervals behind them (platform, metric, value, ci_lo, ci_hi,
+    method)."""
+    s = run.summary.copy()
+    out, rows = [], []
+    num = {c: pd.to_numeric(s[c], errors="coerce") for c in s.columns if c not in ("platform", "kind")}
+    # latency percentiles: paired bootstrap over requests
+    req = run.window_requests()
+    boots = {}
+    if len(req) and "ttft_s" in req.columns:
+        wide = req.pivot_table(index="request_id", columns="platform", values="ttft_s", aggfunc="first",
+                               observed=True)
+        wide = wide.reindex(columns=[p for p in run.platforms if p in wide.columns])
+        boots = paired_bootstrap_quantile({p: wide[p].to_numpy(dtype=float) for p in wide.columns}, 0.99,
+                                          n_boot=n_boot, seed=0)
+    p99 = dict(zip(s["platform"], num.get("ttft_p99_s", pd.Series(np.nan, index=s.index)), strict=True))
+    for p, v in p99.items():
+        lo, hi = percentile_ci(boots.get(p, []))
+        rows.append({"platform": p, "metric": "ttft_p99_s", "value": v, "ci_lo": lo, "ci_hi": hi,
+                     "method": f"paired bootstrap over requests ({n_boot} resamples)"})
+    finite_p99 = {p: v for p, v in p99.items() if math.isfinite(v)}
+    if finite_p99:
+        fastest = min(finite_p99, key=finite_p99.get)
+        parts = [f"{p} {fmt_value('ttft_p99_s', v)} s ({_ci('ttft_p99_s', *percentile_ci(boots.get(p, [])))})"
+                 for p, v in sorted(finite_p99.items(), key=lambda kv: kv[1])]
+        out.append("p99 time to first token: " + "; ".join(parts) + ".")
+        for p, v in sorted(finite_p99.items(), key=lambda kv: kv[1]):
+            if p == fastest:
+                continue
+            gap = v - finite_p99[fastest]
+            lo, hi = (percentile_ci(boots[p] - boots[fastest]) if p in boots and fastest in boots
+                      else (math.nan, math.nan))
+            out.append(f"p99 TTFT gap, {p} minus {fastest}: {fmt_value('x', gap)} s ({_ci('x', lo, hi)}; "
+                       f"paired bootstrap over the same requests).")
+    # SLO attainment: Wilson interval
+    if "slo_attainment" in num and "requests" in num:
+        parts = []
+        for p, a, n in zip(s["platform"], num["slo_attainment"], num["requests"], strict=True):
+            if math.isfinite(a) and n > 0:
+                lo, hi = wilson(a * n, n)
+                rows.append({"platform": p, "metric": "slo_attainment", "value": a, "ci_lo": lo, "ci_hi": hi,
+                             "method": "Wilson score interval over requests"})
+                parts.append(f"{p} {fmt_value('slo_attainment', a)} ({_ci('slo_attainment', lo, hi)})")
+        if parts:
+            out.append("Share of requests meeting every SLO of their stream: " + "; ".join(parts) + ".")
+    # cost: cheapest at SLO, no interval from one run
+    picked = _cost_col(num, lambda c: np.isfinite(num[c]).any())
+    if picked is None:
+        out.append("No cost figure ($ per million tokens or fleet cost) in this run's summary: cost findings "
+                   "skipped.")
+    else:
+        col, lbl = picked
+        cost = dict(zip(s["platform"], num[col], strict=True))
+        att = dict(zip(s["platform"], num.get("slo_attainment", pd.Series(np.nan, index=s.index)), strict=True))
+        ok = {p: c for p, c in cost.items() if math.isfinite(c) and att.get(p, 0) >= SLO_TARGET}
+        pool, qual = (ok, f"among platforms meeting their SLOs for at least {SLO_TARGET:.0%} of requests") if ok \
+            else ({p: c for p, c in cost.items() if math.isfinite(c)},
+                  f"no platform meets its SLOs for {SLO_TARGET:.0%} of requests; over all platforms")
+        ranked = sorted(pool.items(), key=lambda kv: kv[1])
+        best, bv = ranked[0]
+        msg = f"Cheapest by {lbl} ({qual}): {best} at {fmt_value(col, bv)}"
+        if len(ranked) > 1:
+            nxt, nv = ranked[1]
+            msg += (f", {fmt_value(col, nv - bv)} less than {nxt} ({fmt_value(col, nv)}; "
+                    f"{nv / bv:.2f}x)" if bv > 0 else f"; next {nxt} at {fmt_value(col, nv)}")
+        out.append(msg + ". No confidence interval from a single run: the bill is one realisation of the fleet; "
+                         "a sweep over seed with replications gives one.")
+        for p, c in cost.items():
+            rows.append({"platform": p, "metric": col, "value": c, "ci_lo": math.nan, "ci_hi": math.nan,
+                         "method": "single run: none"})
+    return out, pd.DataFrame(rows, columns=["platform", "metric", "value", "ci_lo", "ci_hi", "method"])
+
+
+def _paired_diff(points: pd.DataFrame, metric: str, a: str, b: str, point) -> tuple[float, float, float, int]:
+    """Mean and t interval of metric(a) - metric(b) at ``point``, paired by replication."""
+    g = points[points["point"] == point].pivot_table(index="replication", columns="platform", values=metric,
+                                                     aggfunc="first", observed=True)
+    if a not in g.columns or b not in g.columns:
+        return math.nan, math.nan, math.nan, 0
+    return t_interval((g[a] - g[b]).to_numpy(dtype=float))
+
+
+def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
+    """Findings for a sweep on ``metric`` (and p99 TTFT when present): each platform's range across points
+    with CIs, who is best how often and by how much (paired by replication), and the parameter that moves the
+    metric most (tornado)."""
+    s, pts = sw.summary, sw.points
+    out = []
+    params = [p for p in sw.parameters if p in s.columns]
+
+    def where(row) -> str:
+        return ", ".join(f"{p} = {row[p]}" for p in params) or f"point {row['point']}"
+
+    for m in dict.fromkeys([metric, "ttft_p99_s"]):
+        if f"{m}_mean" not in s.columns:
+            continue
+        for plat, g in s.groupby("platform", sort=False):
+            g = g[np.isfinite(pd.to_numeric(g[f"{m}_mean"], errors="coerce"))]
+            if not len(g):
+                continue
+            lo_r, hi_r = g.loc[g[f"{m}_mean"].idxmin()], g.loc[g[f"{m}_mean"].idxmax()]
+            out.append(f"{plat}: {m} ranges from {fmt_value(m, lo_r[f'{m}_mean'])} "
+                       f"({_ci(m, lo_r.get(f'{m}_ci_lo', math.nan), lo_r.get(f'{m}_ci_hi', math.nan))}) at "
+                       f"{where(lo_r)} to {fmt_value(m, hi_r[f'{m}_mean'])} "
+                       f"({_ci(m, hi_r.get(f'{m}_ci_lo', math.nan), hi_r.get(f'{m}_ci_hi', math.nan))}) at "
+                       f"{where(hi_r)}.")
+        plats = list(dict.fromkeys(s["platform"]))
+        if len(plats) > 1 and m in pts.columns:
+            lower_better = not m.startswith(("slo_attainment", "throughput", "output_tok", "gross_margin",
+                                             "goodput"))
+            best_counts: dict[str, int] = {}
+            diffs = []
+            for point, g in s.groupby("point", sort=True):
+                g = g[np.isfinite(pd.to_numeric(g[f"{m}_mean"], errors="coerce"))].sort_values(
+                    f"{m}_mean", ascending=lower_better)
+                if len(g) < 2:
+                    continue
+                b, r = g["platform"].iloc[0], g["platform"].iloc[1]
+                best_counts[b] = best_counts.get(b, 0) + 1
+                diffs.append((point, b, r, *_paired_diff(pts, m, r, b, point)))
+            if best_counts:
+                top = max(best_counts, key=best_counts.get)
+                n_pts = sum(best_counts.values())
+                word = "lowest" if lower_better else "highest"
+                d = [x for x in diffs if x[1] == top]
+                gaps = [x[3] for x in d if math.isfinite(x[3])]
+                msg = f"{top} has the {word} {m} at {best_counts[top]} of {n_pts} sweep points"
+                if gaps:
+                    k = int(np.argmin(np.abs(gaps)))
+                    point, _, r, mean, lo, hi, n = [x for x in d if math.isfinite(x[3])][k]
+                    msg += (f"; its narrowest lead: {r} minus {top} = {fmt_value(m, mean)} at point {point} "
+                            f"({_ci(m, lo, hi)}, paired by replication, n = {n})")
+                out.append(msg + ".")
+    swept = [p for p in params if p in pts.columns and pts[p].nunique() > 1]
+    if swept and metric in pts.columns:
+        tor = tornado(pts, swept, metric)
+        for plat, g in tor.groupby("platform", sort=False):
+            r = g.iloc[0]
+            out.append(f"{plat}: {r['parameter']} moves {metric} most, from {fmt_value(metric, r['at_low'])} at "
+                       f"{r['low_value']} to {fmt_value(metric, r['at_high'])} at {r['high_value']} (other "
+                       f"parameters averaged; swing {fmt_value(metric, r['swing'])}).")
+    if not out:
+        out.append(f"The sweep summary holds no finite values of {metric}.")
+    return out

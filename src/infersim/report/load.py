@@ -1,0 +1,236 @@
+"""Reading a results directory: a run (``infersim run --out``) or a sweep (``infersim sweep --out``).
+
+Reporting reads only these tables, never the simulation. A run directory holds ``summary.csv`` (a row per
+platform), ``requests.parquet``, ``timeline.parquet``, optional ``fleet.parquet``, ``scenario.json`` and
+``summary.json`` (meta). A sweep directory holds ``sweep.json``, ``points.parquet`` (a row per point x
+replication x platform) and ``summary.parquet`` (a row per point x platform, ``M_mean``/``M_ci_lo``/``M_ci_hi``
+per metric). Missing or malformed inputs raise ``InfersimError`` naming the directory or file and what was
+expected (the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infersim.errors import InfersimError, suggest
+
+RUN_MARKER = "summary.csv"
+SWEEP_MARKER = "sweep.json"
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    """A Parquet or CSV table; a missing or unreadable file raises naming it."""
+    if not path.exists():
+        raise InfersimError(f"{path}: missing ({what})")
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except Exception as exc:  # pyarrow/pandas raise many kinds for a corrupt file
+        raise InfersimError(f"{path}: cannot read ({what}): {exc}") from None
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.exists():
+        raise InfersimError(f"{path}: missing ({what})")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InfersimError(f"{path}: cannot read ({what}): {exc}") from None
+    if not isinstance(doc, dict):
+        raise InfersimError(f"{path}: expected a JSON object ({what})")
+    return doc
+
+
+@dataclass
+class RunDir:
+    """A run's output directory; tables are read on first use."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+    kind = "run"
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """A row per platform (``summary.csv``); ``platform`` as str."""
+        df = _read_table(self.path / "summary.csv", "the run's summary table, a row per platform")
+        if "platform" not in df.columns:
+            raise InfersimError(f"{self.path / 'summary.csv'}: expected a 'platform' column")
+        df["platform"] = df["platform"].astype(str)
+        return df
+
+    @cached_property
+    def requests(self) -> pd.DataFrame:
+        """A row per platform x request (``requests.parquet``)."""
+        return _read_table(self.path / "requests.parquet", "a row per platform x request")
+
+    @cached_property
+    def timeline(self) -> pd.DataFrame:
+        """Per-replica samples (``timeline.parquet``); empty when absent."""
+        p = self.path / "timeline.parquet"
+        return _read_table(p, "per-replica samples") if p.exists() else pd.DataFrame()
+
+    @cached_property
+    def fleet(self) -> pd.DataFrame:
+        """Autoscaled deployments over time (``fleet.parquet``); empty when the run had none."""
+        p = self.path / "fleet.parquet"
+        return _read_table(p, "autoscaled deployments over time") if p.exists() else pd.DataFrame()
+
+    @cached_property
+    def doc(self) -> dict:
+        """``summary.json`` (meta, platforms, streams, deployments); empty when absent."""
+        p = self.path / "summary.json"
+        return _read_json(p, "run summary") if p.exists() else {}
+
+    @property
+    def meta(self) -> dict:
+        return self.doc.get("meta", {}) or {}
+
+    @cached_property
+    def scenario(self) -> dict:
+        """The validated scenario as saved (``scenario.json``); empty when absent."""
+        p = self.path / "scenario.json"
+        return _read_json(p, "the validated scenario") if p.exists() else {}
+
+    @property
+    def scenario_file(self) -> Path | None:
+        """The scenario YAML the run came from, when recorded and still present."""
+        f = self.meta.get("scenario_file")
+        return Path(f) if f and Path(f).exists() else None
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self.summary["platform"])
+
+    def window(self) -> tuple[float, float]:
+        """The measurement window ``[warmup, duration)`` in seconds (from meta, else scenario)."""
+        m, sc = self.meta, self.scenario
+        w = m.get("warmup_s", sc.get("warmup", 0.0)) or 0.0
+        d = m.get("duration_s", sc.get("duration", math.inf))
+        return float(w), float(d if d is not None else math.inf)
+
+    def window_requests(self, finished_only: bool = True) -> pd.DataFrame:
+        """Requests that arrived in the measurement window (the rows the summary's percentiles use)."""
+        r = self.requests
+        lo, hi = self.window()
+        m = (r["arrival_s"] >= lo) & (r["arrival_s"] < hi)
+        if finished_only:
+            m &= r["outcome"].astype(str) == "finished"
+        out = r[m].copy()
+        out["platform"] = out["platform"].astype(str)
+        return out
+
+
+@dataclass
+class SweepDir:
+    """A sweep's output directory (contract: ``sweep.json``, ``points.parquet``, ``summary.parquet``)."""
+
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+    kind = "sweep"
+
+    @cached_property
+    def spec(self) -> dict:
+        doc = _read_json(self.path / SWEEP_MARKER, "the sweep's description")
+        if not isinstance(doc.get("parameters"), list):
+            raise InfersimError(f"{self.path / SWEEP_MARKER}: expected a 'parameters' list")
+        return doc
+
+    def _table(self, stem: str, what: str) -> pd.DataFrame:
+        pq = self.path / f"{stem}.parquet"
+        df = _read_table(pq if pq.exists() else self.path / f"{stem}.csv", what)
+        for col in ("point", "platform"):
+            if col not in df.columns:
+                raise InfersimError(f"{self.path / stem}.parquet: expected a '{col}' column ({what})")
+        df["platform"] = df["platform"].astype(str)
+        return df
+
+    @cached_property
+    def points(self) -> pd.DataFrame:
+        """A row per point x replication x platform; failed rows dropped (counted in ``notes``)."""
+        df = self._table("points", "a row per point x replication x platform")
+        if "status" in df.columns:
+            bad = df["status"].astype(str) != "ok"
+            if bad.any():
+                self.notes.append(f"{int(bad.sum())} failed point x replication x platform rows left out "
+                                  f"(see points.csv 'error')")
+            df = df[~bad]
+        return df.reset_index(drop=True)
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """A row per point x platform with ``M_mean``, ``M_ci_lo``, ``M_ci_hi`` per metric."""
+        return self._table("summary", "a row per point x platform")
+
+    @property
+    def parameters(self) -> list[str]:
+        """Swept parameter paths, in the sweep's order (the column names in both tables)."""
+        return [str(p["path"]) for p in self.spec["parameters"]]
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(dict.fromkeys(self.summary["platform"]))
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metrics with a mean column in the summary table."""
+        return [c[:-5] for c in self.summary.columns if c.endswith("_mean")]
+
+    @property
+    def scenario_file(self) -> Path | None:
+        f = self.spec.get("scenario")
+        return Path(f) if f and Path(f).exists() else None
+
+    @cached_property
+    def scenario(self) -> dict:
+        """The base scenario as plain data (loaded from its YAML when it still exists; else empty)."""
+        f = self.scenario_file
+        if f is None:
+            return {}
+        try:
+            from infersim.scenario import load_scenario
+
+            return json.loads(load_scenario(f).model_dump_json())
+        except InfersimError as exc:
+            self.notes.append(f"scenario {f} no longer loads ({str(exc).splitlines()[0]}); not described")
+            return {}
+
+    def check_metric(self, metric: str) -> str:
+        """``metric`` if the sweep has it; else raise listing the ones it has."""
+        have = self.metrics
+        if metric not in have:
+            raise InfersimError(f"{self.path}: no metric '{metric}' in the sweep{suggest(metric, have)} "
+                                f"(has: {', '.join(have)})")
+        return metric
+
+
+def open_results(path: str | Path) -> RunDir | SweepDir:
+    """The run or sweep directory at ``path`` (a sweep when it holds ``sweep.json``); raises naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise InfersimError(f"{p}: no such results directory (expected the --out directory of "
+                            f"'infersim run' or 'infersim sweep')")
+    if not p.is_dir():
+        raise InfersimError(f"{p}: not a directory (expected the --out directory of 'infersim run' or "
+                            f"'infersim sweep')")
+    if (p / SWEEP_MARKER).exists():
+        return SweepDir(p)
+    if (p / RUN_MARKER).exists():
+        return RunDir(p)
+    raise InfersimError(f"{p}: not a results directory: expected {RUN_MARKER} (from 'infersim run --out') "
+                        f"or {SWEEP_MARKER} (from 'infersim sweep --out')")
+
+
+def finite(values) -> np.ndarray:
+    """Float array with the non-finite entries removed."""
+    a = np.asarray(values, dtype=float)
+    return a[np.isfinite(a)]

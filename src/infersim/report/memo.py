@@ -1,0 +1,258 @@
+"""The memo report: ``report.md`` and a self-contained ``report.html`` (charts embedded as base64 PNG).
+
+Both are rendered from one list of blocks (heading, paragraph, list, table, image, quote), so they say the
+same thing. Sections: the scenario in plain words, the comparison table, key findings with confidence
+intervals (method stated), the charts, assumptions and sources (the scenario file's header comments and
+every catalog number used, with its source), and how the numbers were computed. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infersim.report.api import ChartSet, default_metric, write_charts
+from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
+from infersim.report.findings import N_BOOT, SLO_TARGET, fmt_value, run_findings, sweep_findings
+from infersim.report.load import RunDir, SweepDir, open_results
+
+#: Comparison-table columns (summary column, header with units), shown when the summary has them.
+TABLE_COLUMNS = (
+    ("kind", "kind"), ("ttft_p50_s", "TTFT p50 (s)"), ("ttft_p99_s", "TTFT p99 (s)"),
+    ("tpot_p50_s", "TPOT p50 (s)"), ("e2e_p99_s", "E2E p99 (s)"), ("slo_attainment", "SLO met"),
+    ("output_tok_s_per_user", "tok/s per user"), ("throughput_req_s", "req/s"), ("output_tok_s", "out tok/s"),
+    ("utilization", "utilization"), ("peak_replicas", "peak replicas"), ("gpu_hours", "GPU-h"),
+    ("cost_usd", "fleet cost"), ("customer_usd_per_mtok", "customer $/Mtok"),
+    ("provider_usd_per_mtok", "provider $/Mtok"), ("gross_margin", "gross margin"), ("chips", "chips"),
+    ("finished", "finished"), ("rejected", "rejected"),
+)
+SWEEP_TABLE_METRICS = ("ttft_p99_s", "slo_attainment", "customer_usd_per_mtok", "provider_usd_per_mtok",
+                       "cost_usd")
+MAX_SWEEP_ROWS = 60
+CHART_CAPTIONS = {
+    "latency_cdf": "Latency distributions (finished requests in the measurement window).",
+    "cost_latency": "Cost against p99 time to first token; circled points are on the Pareto frontier.",
+    "usd_per_mtok": "Dollars per million tokens (input + output of finished requests, whole run).",
+    "fleet_timeline": "The fleet over time: workload, replicas by state, queue, money spent.",
+    "sweep_lines": "The chosen metric against each swept value (other parameters averaged), 95% CI bands.",
+    "sweep_heatmap": "The chosen metric over two swept values.",
+    "tornado": "Which swept parameters move the chosen metric most.",
+}
+
+
+# -- blocks -> markdown / html ---------------------------------------------------------------------------------
+def _md_inline(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def _html_inline(s: str) -> str:
+    t = html.escape(s)
+    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+
+
+def to_markdown(blocks: list[tuple]) -> str:
+    """Render blocks as GitHub-flavoured Markdown (images referenced by relative path)."""
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind == "h":
+            out.append("#" * b[1] + " " + b[2])
+        elif kind == "p":
+            out.append(b[1])
+        elif kind == "ul":
+            out.append("\n".join(f"- {x}" for x in b[1]))
+        elif kind == "quote":
+            out.append("\n".join(f"> {x}" if x else ">" for x in b[1]))
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            lines = ["| " + " | ".join(_md_inline(h) for h in head) + " |",
+                     "|" + "|".join(":--" if i == 0 else "--:" for i in range(len(head))) + "|"]
+            lines += ["| " + " | ".join(_md_inline(str(c)) for c in r) + " |" for r in rows]
+            out.append("\n".join(lines))
+        elif kind == "img":
+            out.append(f"![{b[3]}]({b[2]})\n\n*{b[3]}*")
+    return "\n\n".join(out) + "\n"
+
+
+CSS = """body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111;
+line-height:1.45}table{border-collapse:collapse;font-size:0.88em;margin:1em 0}th,td{border:1px solid #bbb;
+padding:3px 7px;text-align:right}th:first-child,td:first-child{text-align:left}th{background:#eee}
+img{max-width:100%;border:1px solid #ddd}figcaption{font-style:italic;color:#333;margin-bottom:1.5em}
+blockquote{color:#333;border-left:3px solid #999;margin-left:0;padding-left:1em;font-size:0.9em}"""
+
+
+def to_html(blocks: list[tuple], title: str) -> str:
+    """Render blocks as one HTML page with every image embedded (base64 PNG): no external files."""
+    out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"]
+    for b in blocks:
+        kind = b[0]
+        if kind == "h":
+            out.append(f"<h{b[1]}>{_html_inline(b[2])}</h{b[1]}>")
+        elif kind == "p":
+            out.append(f"<p>{_html_inline(b[1])}</p>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_html_inline(x)}</li>" for x in b[1]) + "</ul>")
+        elif kind == "quote":
+            out.append("<blockquote>" + "<br>".join(html.escape(x) for x in b[1]) + "</blockquote>")
+        elif kind == "table":
+            head, rows = b[1], b[2]
+            t = ["<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+            t += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+            out.append("".join(t) + "</tbody></table>")
+        elif kind == "img":
+            data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
+            out.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(b[3])}'>"
+                       f"<figcaption>{html.escape(b[3])}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+# -- sections --------------------------------------------------------------------------------------------------
+def comparison_table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, rows, missing columns) of the run comparison table; values through ``fmt_value``."""
+    cols = [(c, h) for c, h in TABLE_COLUMNS if c in summary.columns
+            and (c == "kind" or pd.to_numeric(summary[c], errors="coerce").notna().any())]
+    missing = [c for c, _ in TABLE_COLUMNS if c not in dict(cols)]
+    head = ["platform"] + [h for _, h in cols]
+    rows = [[str(r["platform"])] + [fmt_value(c, r[c]) for c, _ in cols] for _, r in summary.iterrows()]
+    return head, rows, missing
+
+
+def sweep_table(sw: SweepDir, metric: str) -> tuple[list[str], list[list[str]], str]:
+    """(header, rows, note) for a sweep: point x platform, swept values, metric means with 95% CIs."""
+    s = sw.summary
+    params = [p for p in sw.parameters if p in s.columns]
+    mets = [m for m in dict.fromkeys([metric, *SWEEP_TABLE_METRICS]) if f"{m}_mean" in s.columns]
+    head = ["platform", "point", *params, "n", *[f"{m} mean [95% CI]" for m in mets]]
+    rows = []
+    for _, r in s.sort_values(["point", "platform"]).head(MAX_SWEEP_ROWS).iterrows():
+        cells = [str(r["platform"]), str(r["point"]), *[str(r[p]) for p in params], str(r.get("n", ""))]
+        for m in mets:
+            lo, hi = r.get(f"{m}_ci_lo", np.nan), r.get(f"{m}_ci_hi", np.nan)
+            ci = f" [{fmt_value(m, lo)}, {fmt_value(m, hi)}]" if pd.notna(lo) and pd.notna(hi) else ""
+            cells.append(fmt_value(m, r[f"{m}_mean"]) + ci)
+        rows.append(cells)
+    note = f"First {MAX_SWEEP_ROWS} of {len(s)} rows; all rows in summary.csv." if len(s) > MAX_SWEEP_ROWS else ""
+    return head, rows, note
+
+
+def _sources_blocks(entries: list[dict]) -> list[tuple]:
+    blocks: list[tuple] = []
+    for e in entries:
+        blocks.append(("h", 3, e["title"]))
+        if e["numbers"]:
+            blocks.append(("table", ["number used", "value"], [[k, v] for k, v in e["numbers"]]))
+        items = [f"source ({k}): {v}" for k, v in e["sources"]]
+        items += [f"ASSUMPTION: {a}" for a in e["assumptions"]]
+        if e.get("notes"):
+            items.append(f"note: {e['notes']}")
+        if items:
+            blocks.append(("ul", items))
+    return blocks
+
+
+def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -> tuple[str, list[tuple]]:
+    """The report's title and blocks."""
+    sc = res.scenario
+    name = sc.get("name") or (res.spec.get("scenario_name") if isinstance(res, SweepDir) else None) or res.path.name
+    kind = "sweep" if isinstance(res, SweepDir) else "run"
+    title = f"infersim {kind} report: {name}"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    b: list[tuple] = [("h", 1, title),
+                      ("p", f"Results directory `{res.path}`; report generated {now} by infersim. Every number "
+                            f"below is read from the results tables in that directory.")]
+    notes: list[str] = []
+    d = describe_scenario(sc)
+    b += [("h", 2, "The scenario"), *[("p", x) for x in d["overview"]]]
+    if d["streams"]:
+        b += [("h", 3, "Workload"), ("ul", d["streams"])]
+    if d["platforms"]:
+        b += [("h", 3, "Platforms"), ("ul", d["platforms"])]
+    if isinstance(res, SweepDir):
+        sp = res.spec
+        metric = metric or default_metric(res)
+        b += [("h", 3, "The sweep"),
+              ("ul", [f"{p['path']}: {', '.join(str(v) for v in p.get('values', []))}" for p in sp["parameters"]]
+               + [f"sampling {sp.get('sampling', '?')}, {sp.get('points', '?')} points, "
+                  f"{sp.get('replications', '?')} replications per point (each with its own seed)"])]
+        head, rows, note = sweep_table(res, metric)
+        b += [("h", 2, "Comparison"), ("table", head, rows)] + ([("p", note)] if note else [])
+        b += [("h", 2, "Key findings"), ("ul", sweep_findings(res, metric)),
+              ("p", "Intervals are 95% Student-t intervals across replications; differences between platforms "
+                    "are paired by replication (every platform serves the identical requests of a seed).")]
+    else:
+        head, rows, missing = comparison_table(res.summary)
+        b += [("h", 2, "Comparison"), ("table", head, rows)]
+        if missing:
+            b.append(("p", "Not in this run's summary (left out): " + ", ".join(missing) + "."))
+        found, _ = run_findings(res)
+        b += [("h", 2, "Key findings"), ("ul", found),
+              ("p", f"Method: p99 intervals are percentile-bootstrap intervals ({N_BOOT} resamples of the request "
+                    "ids, the same resample for every platform); they show how much the percentile depends on "
+                    "which requests arrived in this run, not how much another seed would change it. SLO shares "
+                    "use a Wilson score interval. 'At SLO' means at least "
+                    f"{SLO_TARGET:.0%} of requests met every SLO of their stream.")]
+    b.append(("h", 2, "Charts"))
+    for n, df in charts.data.items():
+        png = charts.paths(n)
+        cap = CHART_CAPTIONS.get(n, n) + (" " + "; ".join(df.attrs.get("notes", [])) + "."
+                                          if df.attrs.get("notes") else "")
+        b.append(("img", str(png), f"charts/{n}.png", cap))
+    if charts.skipped:
+        b.append(("ul", [f"chart {n} not drawn: {why}" for n, why in charts.skipped.items()]))
+    b.append(("h", 2, "Assumptions and sources"))
+    header = scenario_header(res.scenario_file)
+    if header:
+        b += [("p", f"Stated in the scenario file `{res.scenario_file}`:"), ("quote", header)]
+    else:
+        b.append(("p", "The scenario file's own comments are not available (its path was not recorded or the "
+                       "file moved); the catalog entries below are."))
+    entries = catalog_sources(sc, res.scenario_file, notes)
+    b += _sources_blocks(entries)
+    if notes or charts.notes:
+        b += [("h", 3, "Notes"), ("ul", notes + charts.notes)]
+    b += [("h", 2, "How the numbers were computed"),
+          ("ul", ["Latency, SLO and throughput: requests that arrived in the measurement window [warm-up, "
+                  "duration); TTFT = first token - arrival, E2E = finish - arrival; percentiles by linear "
+                  "interpolation over finished requests; rejected and unfinished requests count as SLO misses.",
+                  "Money: whole run (warm-up and drain included), divided by the input + output tokens of the "
+                  "requests that finished in the whole run (infersim.economics).",
+                  "Pareto frontier: platforms (or sweep points) that no other is both cheaper and faster than.",
+                  "Tornado (sweeps): for each parameter, the metric's mean at its lowest and highest value with "
+                  "the other parameters averaged over; parameters with more than 12 sampled values use their "
+                  "bottom and top quintile."])]
+    return title, b
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(results: str | Path | RunDir | SweepDir, metric: str | None = None) -> tuple[Path, Path]:
+    """Draw the charts, then write ``report.md`` and ``report.html`` into the results directory (each
+    atomically). ``metric``: the sweep metric (default as in ``write_charts``). Returns both paths."""
+    res = results if isinstance(results, RunDir | SweepDir) else open_results(results)
+    charts = write_charts(res, metric=metric)
+    title, blocks = build_blocks(res, charts, metric)
+    md, page = res.path / "report.md", res.path / "report.html"
+    html_text = to_html(blocks, title)
+    _atomic_write(md, to_markdown(blocks))
+    _atomic_write(page, html_text)
+    return md, page

@@ -1,0 +1,80 @@
+"""Chart style shared by every chart: readable in black-and-white print and for colour-blind readers.
+
+Series are told apart by three redundant channels: colour from the Okabe-Ito palette (Okabe & Ito, "Color
+Universal Design", 2008), marker shape and line style (or hatch for bars). Figures have a fixed size in
+inches at ``DPI`` so a PNG is exactly ``figsize x DPI`` pixels. matplotlib is imported lazily with the Agg
+backend: nothing in the simulation imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+#: Okabe-Ito colours, most distinct first (black last: it is the text colour).
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (8, 2)))
+HATCHES = ("", "//", "..", "xx", "\\\\", "++", "oo", "--")
+DPI = 150
+WIDE = (9.0, 5.4)  # inches: 1350 x 810 px
+TALL = (9.0, 9.0)  # inches: 1350 x 1350 px
+
+
+def series_style(i: int) -> dict:
+    """Colour, marker and line style of the ``i``-th series (cycles after 8)."""
+    return {"color": OKABE_ITO[i % 8], "marker": MARKERS[i % 8], "linestyle": LINESTYLES[i % 8]}
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend with the report's rc settings."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "legend.fontsize": 10,
+        "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+        "svg.fonttype": "none", "hatch.linewidth": 0.8,
+    })
+    return plt
+
+
+def new_figure(size: tuple[float, float] = WIDE, nrows: int = 1, ncols: int = 1, **kw):
+    """A figure of exactly ``size`` inches with constrained layout; returns (fig, axes)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=size, dpi=DPI, layout="constrained", squeeze=False, **kw)
+    return fig, axes
+
+
+def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
+    """Write ``<name>.png`` and ``<name>.svg`` into ``out_dir``, each atomically (temp file, then rename);
+    closes the figure. Returns the two paths."""
+    plt = pyplot()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    try:
+        for ext in ("png", "svg"):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}", dir=out_dir)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fig.savefig(fh, format=ext, dpi=DPI)
+                os.replace(tmp, out_dir / f"{name}.{ext}")
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            paths.append(out_dir / f"{name}.{ext}")
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def footnote(fig, text: str, lines: int = 1) -> None:
+    """Small grey text along the bottom of the figure (method, skipped series); the axes make room."""
+    if not text:
+        return
+    h = 0.03 * lines + 0.01
+    fig.get_layout_engine().set(rect=(0, h, 1, 1 - h))
+    fig.text(0.01, 0.008, text, fontsize=8.5, color="#333333", va="bottom", ha="left")

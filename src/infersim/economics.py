@@ -72,8 +72,8 @@ def economics_fields(*, customer_usd: float, provider_cost_usd: float, input_tok
 
 
 # -- GPU-fleet pricing (pure arithmetic; see docs/economics.md) -------------------------------------------------
-HOURS_PER_YEAR = 8760.0
-HOURS_PER_MONTH = 730.0  # 8760 / 12
+HOURS_PER_YEAR = 8766.0  # 365.25 x 24 (as perf.sram)
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0  # 730.5
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def owned_usd_per_hour(list_price_usd: float, tdp_w: float, units: float = 1, *,
     """USD per hour of owning ``units`` chips running all hours, by part (``capex``, ``power``, ``hosting``,
     ``total``): list price straight-line over ``amortization_years`` (no residual value, no cost of capital);
     electricity at ``tdp_w`` x ``pue`` x ``usd_per_kwh``; colocation ``hosting_usd_per_kw_month`` per kW of
-    IT load (730 h a month). ASSUMPTIONS (the same as ``perf.sram.owned_cost_breakdown``): 4 years, PUE 1.3,
+    IT load (730.5 h a month). ASSUMPTIONS (the same as ``perf.sram.owned_cost_breakdown``): 4 years, PUE 1.3,
     $0.08/kWh, $150/kW-month; host servers, networking and staff excluded."""
     if amortization_years <= 0 or units < 0:
         raise ValueError("amortization_years must be > 0 and units >= 0")

@@ -6,7 +6,7 @@ Defaults and sources (see ``docs/economics.md``):
 - ``accuracy`` 0.8: ASSUMPTION. Correlation between the router's difficulty estimate and the truth; learned
   routers are far from perfect (routing.csv RouterBench row: predictive routers often do not beat a
   non-predictive one; LLMRank reaches 89 % of oracle utility).
-- ``threshold`` 0.7: calibrated so that the default quality model and difficulty mix give ~95 % of the
+- ``threshold`` 0.75: calibrated so that the default quality model and difficulty mix give ~95 % of the
   strongest model's quality (routing.csv RouteLLM row); see ``infersim.routing.quality``.
 - cascade judge: ``recall`` 0.9, ``false_escalation`` 0.1: ASSUMPTION (routing.csv RouterBench row: cascade
   gains depend on judge accuracy; no figure published for a typical judge).
@@ -92,7 +92,7 @@ class ThresholdRouterSpec(_Router):
     """RouteLLM-style: the cheapest deployment whose predicted P(acceptable) >= ``threshold``."""
 
     kind: Literal["threshold"]
-    threshold: float = Field(0.7, gt=0, lt=1)
+    threshold: float = Field(0.75, gt=0, lt=1)
 
 
 class CascadeRouterSpec(_Router):

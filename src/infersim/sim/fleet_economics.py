@@ -29,7 +29,7 @@ import numpy as np
 
 from infersim import economics as econ
 from infersim.engine.recorder import FINISHED, REJECTED
-from infersim.fleet.autoscaled import AutoscaledDeployment
+from infersim.fleet.autoscaled import DRAINING, READY, AutoscaledDeployment
 from infersim.rng import rng
 from infersim.routing.dispatch import quality_model
 from infersim.routing.quality import QualityModel
@@ -54,9 +54,9 @@ class SpotAwareDeployment(AutoscaledDeployment):
             from infersim.scenario.fleet import Failures
 
             spec = spec.model_copy(update={"failures": Failures()})
-        super().__init__(env, setup, spec, *args, **kwargs)
-        self.spot = spot
+        self.spot = spot  # set before the base class starts the warm replicas
         self.spot_rng = rng(kwargs["seed"], "platform", kwargs["platform"], "spot", setup.name)
+        super().__init__(env, setup, spec, *args, **kwargs)
         self.stats["spot_interruptions"] = 0
 
     def _ready(self, s, warm: bool = False) -> None:
@@ -67,7 +67,8 @@ class SpotAwareDeployment(AutoscaledDeployment):
             self.env.timeout(ttf).callbacks.append(lambda _e: self._interrupt(s) if s.gen == g else None)
 
     def _interrupt(self, s) -> None:
-        self.stats["spot_interruptions"] += 1
+        if s.state in (READY, DRAINING):
+            self.stats["spot_interruptions"] += 1
         self.fail_replica(s)
 
 

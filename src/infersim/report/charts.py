@@ -113,7 +113,7 @@ def cost_latency(run: RunDir, out_dir: Path, latency: str = "ttft_p99_s") -> pd.
     fig, axes = new_figure(WIDE)
     ax = axes[0][0]
     _draw_cost_latency(ax, df, "platform")
-    ax.set_xlabel(f"{_latency_label(latency)} (seconds, log scale)")
+    ax.set_xlabel(f"{_latency_label(latency)} (seconds{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_ylabel(label)
     ax.set_title(f"Cost vs {_latency_label(latency)} per platform (lower-left is better)")
     return _finish(df, fig, out_dir, "cost_latency", notes)
@@ -138,7 +138,12 @@ def _draw_cost_latency(ax, df: pd.DataFrame, label_col: str) -> None:
                 marker="o", ms=15, mfc="none", mew=1.2, zorder=4, label="Pareto frontier (circled)")
     if ok.sum() <= 12:
         _label_points(ax, df.loc[ok, "latency_s"], df.loc[ok, "cost"], df.loc[ok, label_col].astype(str))
-    ax.set_xscale("log")
+    xs = df.loc[ok, "latency_s"]
+    if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 10:  # log only when latencies span a decade
+        from matplotlib.ticker import FuncFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.margins(x=0.15, y=0.15)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
@@ -180,16 +185,17 @@ def draw_bars(df: pd.DataFrame, label_col: str, measures, title: str):
         ax.barh(y + (k - (len(measures) - 1) / 2) * h, np.nan_to_num(v), height=h * 0.9, color=st["color"],
                 hatch=("", "//", "..")[k % 3], edgecolor="black", lw=0.6, label=lbl,
                 xerr=np.where(np.isfinite(err), err, 0) if np.isfinite(err).any() else None, capsize=4)
-        for yy, vv in zip(y + (k - (len(measures) - 1) / 2) * h, v, strict=True):
+        ends = np.fmax(v, g["ci_hi"].to_numpy(float))  # label past the whisker
+        for yy, vv, end in zip(y + (k - (len(measures) - 1) / 2) * h, v, ends, strict=True):
             if math.isfinite(vv):
-                ax.annotate(f"${vv:,.3g}", (vv, yy), xytext=(4, 0), textcoords="offset points", va="center",
+                ax.annotate(f"${vv:,.3g}", (end, yy), xytext=(5, 0), textcoords="offset points", va="center",
                             fontsize=9)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlabel("USD per million tokens")
     ax.set_title(title)
     ax.margins(x=0.18)
-    ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     return fig
 
 

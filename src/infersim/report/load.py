@@ -168,8 +168,13 @@ class SweepDir:
 
     @cached_property
     def summary(self) -> pd.DataFrame:
-        """A row per point x platform with ``M_mean``, ``M_ci_lo``, ``M_ci_hi`` per metric."""
-        return self._table("summary", "a row per point x platform")
+        """A row per point x platform with ``M_mean``, ``M_ci_lo``, ``M_ci_hi`` per metric; rows of points
+        without a single ok replication (empty platform, n = 0) are dropped and counted in ``notes``."""
+        df = self._table("summary", "a row per point x platform")
+        empty = (df["platform"].isin(["", "nan"])) | (df["n"] == 0 if "n" in df.columns else False)
+        if empty.any():
+            self.notes.append(f"{int(empty.sum())} sweep point(s) had no successful replication and are left out")
+        return df[~empty].reset_index(drop=True)
 
     @property
     def parameters(self) -> list[str]:
@@ -192,10 +197,17 @@ class SweepDir:
 
     @cached_property
     def scenario(self) -> dict:
-        """The base scenario as plain data (loaded from its YAML when it still exists; else empty)."""
+        """The base scenario as plain data: ``scenario.json`` in the sweep directory when present, else its
+        YAML as it reads now (noted: it may have changed since the sweep ran); else empty."""
+        saved = self.path / "scenario.json"
+        if saved.exists():
+            return _read_json(saved, "the sweep's base scenario")
         f = self.scenario_file
         if f is None:
+            self.notes.append(f"scenario file {self.spec.get('scenario')!r} not found from here; not described")
             return {}
+        self.notes.append(f"scenario described from {f} as it reads now (the sweep directory holds no copy); "
+                          f"platforms in the results: {', '.join(self.platforms)}")
         try:
             from infersim.scenario import load_scenario
 

@@ -40,6 +40,16 @@ def metric_label(metric: str) -> str:
     return metric
 
 
+def metric_short(metric: str) -> str:
+    """A short title form of a metric's label (no units in brackets)."""
+    return metric_label(metric).split(" (")[0].capitalize()
+
+
+def short_param(path: str) -> str:
+    """The last name of a dotted parameter path (``platforms[0].deployments[1].replicas`` -> ``replicas``)."""
+    return path.split(".")[-1]
+
+
 def _swept(res: SweepDir, min_values: int = 2) -> list[str]:
     pts = res.points
     return [p for p in res.parameters if p in pts.columns and pts[p].nunique() >= min_values]
@@ -88,6 +98,8 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                 ax.plot(x, g["ci_hi"], color=st["color"], lw=0.7, ls=":")
             if cats:
                 ax.set_xticks(range(len(cats)), cats)
+            elif g["value"].nunique() <= 8:
+                ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
         ax.set_xlabel(p, fontsize=9.5)
         if k % ncols == 0:
             ax.set_ylabel(metric_label(metric))
@@ -95,7 +107,7 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
         axes[k // ncols][k % ncols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", title="platform")
-    fig.suptitle(f"{metric_label(metric)} vs swept values (mean, 95% CI band across replications)")
+    fig.suptitle(f"{metric_short(metric)} vs each swept value (95% CI bands)")
     df = pd.concat(frames, ignore_index=True)[["platform", "parameter", "value", "mean", "ci_lo", "ci_hi", "n"]]
     if (df["n"] < 2).all():
         notes.append("one replication per point: no CI bands")
@@ -130,18 +142,19 @@ def sweep_heatmap(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                       fontsize=8.5, rotation=30)
         ax.set_yticks(range(grid.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in grid.index],
                       fontsize=8.5)
-        mid = (vmin + vmax) / 2
         for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if math.isfinite(v):
-                ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=8,
-                        color="black" if v > mid else "white")
+                red, green, blue, _ = im.cmap(im.norm(v))
+                light = 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.5  # text contrasting the cell
+                ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=10, fontweight="bold",
+                        color="black" if light else "white")
         ax.set_title(plat, fontsize=11)
         ax.set_xlabel(p2, fontsize=9)
         ax.set_ylabel(p1, fontsize=9)
     for k in range(len(plats), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     fig.colorbar(im, ax=axes.ravel().tolist(), label=metric_label(metric), shrink=0.9)
-    fig.suptitle(f"Mean {metric_label(metric)} over two swept values")
+    fig.suptitle(f"{metric_short(metric)} over two swept values (mean across replications)")
     return _finish(df, fig, out_dir, "sweep_heatmap", notes)
 
 
@@ -164,22 +177,26 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
         g = df[df["platform"] == plat].iloc[::-1]
         y = np.arange(len(g))
         base = float(g["base"].iloc[0]) if len(g) else 0.0
-        ax.barh(y, g["at_low"] - base, left=base, height=0.6, color=OKABE_ITO[5], hatch="//", edgecolor="black",
+        ax.barh(y, g["at_low"] - base, left=base, height=0.6, color=OKABE_ITO[1], hatch="//", edgecolor="black",
                 lw=0.6, label="at lowest value")
         ax.barh(y, g["at_high"] - base, left=base, height=0.6, color=OKABE_ITO[0], edgecolor="black", lw=0.6,
                 alpha=0.85, label="at highest value")
         ax.axvline(base, color="black", lw=1)
+        for yy, lo_v, hi_v in zip(y, g["at_low"], g["at_high"], strict=True):
+            for v in (lo_v, hi_v):
+                ax.annotate(f"{v:.3g}", (v, yy), xytext=(4 if v >= base else -4, 0), textcoords="offset points",
+                            ha="left" if v >= base else "right", va="center", fontsize=8.5)
         ax.set_yticks(y, [f"{p}\n({lo:g} → {hi:g})" if isinstance(lo, int | float) else f"{p}\n({lo} → {hi})"
                           for p, lo, hi in zip(g["parameter"], g["low_value"], g["high_value"], strict=True)],
                       fontsize=8.5)
         ax.set_title(plat, fontsize=11)
         ax.set_xlabel(metric_label(metric))
-        ax.margins(x=0.15)
+        ax.margins(x=0.25)
         if k == 0:
-            ax.legend(loc="lower right", fontsize=8.5, framealpha=0.9)
+            fig.legend(loc="outside right upper", fontsize=9)
     for k in range(len(plats), axes.size):
         axes.ravel()[k].set_visible(False)
-    fig.suptitle(f"What moves {metric_label(metric)} most (tornado)")
+    fig.suptitle(f"What moves {metric_short(metric).lower()} most")
     return _finish(df, fig, out_dir, "tornado", notes)
 
 
@@ -199,7 +216,7 @@ def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str =
     fig, axes = new_figure(WIDE)
     ax = axes[0][0]
     _draw_cost_latency(ax, df, "label")
-    ax.set_xlabel("mean p99 TTFT across replications (seconds, log scale)")
+    ax.set_xlabel(f"mean p99 TTFT across replications (seconds{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_ylabel(dict(COST_COLUMNS)[col] + ", mean")
     ax.set_title("Cost vs p99 TTFT per sweep point and platform (lower-left is better)")
     return _finish(df, fig, out_dir, "cost_latency", list(res.notes))
@@ -216,7 +233,11 @@ def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFram
     if not measures:
         raise ChartSkipped("sweep summary has no customer_usd_per_mtok_mean or provider_usd_per_mtok_mean")
     params = [p for p in res.parameters if p in s.columns]
-    lab = s["platform"] + " @ " + s[params].astype(str).agg(", ".join, axis=1) if params else s["platform"]
+    short = [short_param(p) for p in params]
+    lab = (s["platform"] + " @ " + s[params].apply(lambda r: ", ".join(f"{n}={v:g}" if isinstance(v, float)
+                                                                       else f"{n}={v}"
+                                                                       for n, v in zip(short, r, strict=True)),
+                                                   axis=1)) if params else s["platform"]
     rows = []
     for c, _ in measures:
         rows.append(pd.DataFrame({"label": lab, "platform": s["platform"], "point": s["point"], "measure": c,
@@ -234,7 +255,7 @@ def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFram
     df["label"] = df["label"].astype(str)
     notes.append("whiskers: 95% t interval across replications" if np.isfinite(df["ci_lo"]).any()
                  else "one replication per point: no confidence interval")
-    fig = draw_bars(df, "label", measures, "Dollars per million tokens per sweep point (mean across replications)")
+    fig = draw_bars(df, "label", measures, "$ per million tokens per sweep point (mean, 95% CI)")
     return _finish(df, fig, out_dir, "usd_per_mtok", notes)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,17 @@ def test_grid_size_values_and_order_exact():
     assert [pt.columns[RATE] for pt in plan.points[::3]] == [1.0, 2.0, 3.0, 4.0]
     assert plan.values_listing() == [{"path": RATE, "values": [1.0, 2.0, 3.0, 4.0]},
                                      {"path": REPL, "values": [1, 2, 3]}]
+
+
+def test_integer_ranges_follow_the_field_type():
+    plan = build_plan("t.yaml", [f"{RATE}=1:3:5", f"{REPL}=1:4:4"], data=tiny())
+    assert sorted({pt.raw[RATE] for pt in plan.points}) == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert sorted({pt.raw[REPL] for pt in plan.points}) == [1, 2, 3, 4]
+    with pytest.raises(InfersimError, match=f"{re.escape(REPL)}: integer range '1:2:5' gives repeated"):
+        build_plan("t.yaml", [f"{REPL}=1:2:5"], data=tiny())
+    lhs = build_plan("t.yaml", [f"{RATE}=1:3", "seed=0:1000"], sampling="lhs", samples=20, data=tiny())
+    assert all(isinstance(pt.raw["seed"], int) for pt in lhs.points)
+    assert not all(float(pt.raw[RATE]).is_integer() for pt in lhs.points)
 
 
 def test_block_and_command_line_merge():

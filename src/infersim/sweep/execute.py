@@ -65,13 +65,17 @@ def simulate_unit(task: Task) -> list[dict[str, Any]]:
 
 
 def run_guarded(fn: Callable[[Task], list[dict]], task: Task) -> dict[str, Any]:
-    """``fn(task)`` as a record; an ``Exception`` becomes ``status: failed`` with its message (not an interrupt)."""
-    t0 = time.perf_counter()
+    """``fn(task)`` as a record; an ``Exception`` becomes ``status: failed`` with its message (not an interrupt).
+
+    ``wall_s``/``cpu_s``: the unit's wall-clock and CPU seconds in its worker (kept in the part file only).
+    """
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         rows = fn(task)
     except Exception as exc:  # a failing point is recorded and the sweep goes on
         return failed_record(task, exc, time.perf_counter() - t0)
-    return {"key": task.key, "status": "ok", "error": "", "rows": rows, "wall_s": time.perf_counter() - t0}
+    return {"key": task.key, "status": "ok", "error": "", "rows": rows, "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0}
 
 
 def failed_record(task: Task, exc: BaseException, wall_s: float = math.nan) -> dict[str, Any]:

@@ -16,9 +16,12 @@ Random and LHS points are drawn from the named stream ``rng(scenario seed, "swee
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,8 +172,8 @@ def build_plan(file: str | Path, sets: list[str] = (), *, sampling: str | None =
     if "seed" in params and reps > 1:
         raise InfersimError("sweeping 'seed' makes the seed the varied quantity: use --replications 1 "
                             "(replications already draw other seeds)")
-    parameters = [Parameter(p, d) for p, d in params.items()]
     base = {k: v for k, v in data.items() if k != "sweep"}
+    parameters = [Parameter(p, _typed(d, field_type(parse_path(p), base))) for p, d in params.items()]
     raws = _draw(parameters, sampling, samples, seed=base_sc.seed)
     points = _validate(file, base, parameters, raws)
     fp = fingerprint(base, parameters, sampling, samples)
@@ -183,10 +186,12 @@ def _draw(parameters: list[Parameter], sampling: str, samples: int | None, *, se
     """The raw values of every point. Grid: the cartesian product, the last parameter varying fastest."""
     paths = [p.path for p in parameters]
     if sampling == "grid":
-        try:
-            axes = [p.domain.grid() for p in parameters]
-        except ValueError as exc:
-            raise InfersimError(str(exc)) from None
+        axes = []
+        for p in parameters:
+            try:
+                axes.append(p.domain.grid())
+            except ValueError as exc:
+                raise InfersimError(f"{p.path}: {exc}") from None
         return [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*axes)]
     gen = rng(seed, "sweep", sampling)
     if sampling == "random":
@@ -228,3 +233,63 @@ def fingerprint(base: dict, parameters: list[Parameter], sampling: str, samples:
     doc = {"scenario": base, "parameters": [[p.path, p.domain.spec] for p in parameters],
            "sampling": sampling, "samples": samples}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _typed(dom: Domain, typ: type | None) -> Domain:
+    """A numeric range for an ``int`` field draws integers, for a ``float`` field never rounds; for a field of
+    unknown type (inside an unresolvable union) integer-ness follows the ends as written."""
+    if dom.kind == "list" or dom.unit != "number" or typ not in (int, float):
+        return dom
+    return dataclasses.replace(dom, integer=typ is int)
+
+
+def field_type(parts: list[str | int], data: Any) -> type | None:
+    """The Python type of the scenario field at ``parts`` (``int``, ``float``, ``str``, ...), or None when the
+    path leads through something that cannot be resolved (an unknown field, a union without a ``kind``)."""
+    ann: Any = Scenario
+    node = data
+    for part in parts:
+        ann = _strip(ann)
+        if isinstance(part, int):
+            if typing.get_origin(ann) is not list:
+                return None
+            ann = typing.get_args(ann)[0]
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        cls = _model_of(ann, node)
+        if cls is None or part not in cls.model_fields:
+            return None
+        ann = cls.model_fields[part].annotation
+        node = node.get(part) if isinstance(node, dict) else None
+    ann = _strip(ann)
+    return ann if isinstance(ann, type) else None
+
+
+def _strip(ann: Any) -> Any:
+    """Remove ``Annotated[...]`` and ``| None``."""
+    while True:
+        if typing.get_origin(ann) is typing.Annotated:
+            ann = typing.get_args(ann)[0]
+            continue
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):
+            rest = [a for a in typing.get_args(ann) if a is not type(None)]
+            if len(rest) == 1 and len(rest) < len(typing.get_args(ann)):
+                ann = rest[0]
+                continue
+        return ann
+
+
+def _model_of(ann: Any, node: Any) -> type | None:
+    """The pydantic model for ``ann`` at ``node``: the class itself, or the union member whose ``kind`` matches."""
+    from pydantic import BaseModel
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        kind = node.get("kind") if isinstance(node, dict) else None
+        for opt in typing.get_args(ann):
+            opt = _strip(opt)
+            f = opt.model_fields.get("kind") if isinstance(opt, type) and issubclass(opt, BaseModel) else None
+            if f is not None and kind in typing.get_args(f.annotation):
+                return opt
+    return None

@@ -12,9 +12,10 @@ A parameter is given as a *spec*, the same on the command line (``--set PATH=SPE
 Range ends may carry units, the same on both ends or a bare number in the base unit: durations
 (``1m:15m:5``), rates (``5/s:40/s:8``), sizes (``40GB:80GB:3``). Range points are written back into the
 scenario with the unit's base unit (``"90s"``, ``"12.5/s"``, ``"60GB"``), so a range of durations given to a
-rate field fails validation instead of being read in the wrong unit. Ends written as integers without a decimal
-point (``1:8:8``, ``log:1:64:7``) make an integer range: points are rounded to integers (an error if two
-coincide), and random/LHS draws are integers. Random and Latin-hypercube sampling draw within ``[A, B]``
+rate field fails validation instead of being read in the wrong unit. A bare-number range is an integer range
+when its field is an integer (``replicas``, ``seed``, token counts; set by ``plan`` from the schema) or, for a
+field whose type cannot be told, when both ends are written as integers: points are then rounded to integers
+(an error if two coincide) and random/LHS draws are integers. Random and Latin-hypercube sampling draw within ``[A, B]``
 (uniformly in value, or in log(value) for log ranges) and ignore N, which may then be left out (``A:B``).
 
 For the result tables every value is also given as a *column value*: a number in base units (seconds, per
@@ -114,7 +115,8 @@ class Domain:
             idx = np.minimum((u * len(self.values)).astype(np.int64), len(self.values) - 1)
             return [self.values[i] for i in idx]
         if self.integer and self.kind == "range":
-            x = np.minimum(np.floor(self.lo + u * (self.hi - self.lo + 1)), self.hi)
+            a, b = math.ceil(self.lo), math.floor(self.hi)
+            x = np.minimum(np.floor(a + u * (b - a + 1)), b)
             return [self._raw(int(v)) for v in x]
         if self.kind == "log":
             a, b = math.log(self.lo), math.log(self.hi)

@@ -233,6 +233,16 @@ def test_resume_after_interrupt_skips_finished_units(tmp_path):
     assert run_sweep(more, tmp_path / "a", fn=fake_unit).ran == 8 and len(CALLS) == 8
 
 
+def test_repeated_random_points_share_their_runs(tmp_path):
+    plan = build_plan("t.yaml", [f"{RATE}=1,2"], sampling="random", samples=10, replications=2, data=tiny())
+    assert len(plan.points) == 10 and {pt.raw[RATE] for pt in plan.points} == {1, 2}
+    CALLS.clear()
+    res = run_sweep(plan, tmp_path / "o", fn=fake_unit)
+    assert len(CALLS) == 4 and res.ran == 20
+    pts = pd.read_parquet(tmp_path / "o" / "points.parquet")
+    assert len(pts) == 10 * 2 * 2 and list(pts["point"].unique()) == list(range(10))
+
+
 def test_resume_refuses_another_sweep(tmp_path):
     run_sweep(build_plan("t.yaml", [f"{RATE}=1,2"], data=tiny()), tmp_path / "o", fn=fake_unit)
     with pytest.raises(InfersimError, match="parameters differ"):
@@ -319,6 +329,11 @@ def test_dask_and_local_executors_give_identical_tables(tmp_path):
         res = run_sweep(plan, tmp_path / name, executor=ex)
         assert (res.ran, res.failed) == (8, 0)
         tables[name] = pd.read_parquet(tmp_path / name / "points.parquet")
-    pd.testing.assert_frame_equal(tables["serial"], tables["local"])
-    pd.testing.assert_frame_equal(tables["serial"], tables["dask"])
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        run_sweep(plan, tmp_path / "address", executor=DaskExecutor(address=cluster.scheduler_address))
+    tables["address"] = pd.read_parquet(tmp_path / "address" / "points.parquet")
+    for name in ("local", "dask", "address"):
+        pd.testing.assert_frame_equal(tables["serial"], tables[name])
     assert tables["dask"]["ttft_p99_s"].notna().all()

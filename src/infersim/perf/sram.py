@@ -247,15 +247,29 @@ class SramPipeline:
     # -- the StepModel interface ---------------------------------------------------------------------
     def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                prefill_ctx_sum=0.0) -> float:
-        """Seconds of one pipeline round (see module docstring)."""
+        """Seconds of one pipeline round (see module docstring). Scalar arithmetic (the engine's hot path);
+        the same equations as ``_decode`` / ``_prefill``."""
         chain, busy = 0.0, 0.0
+        hop = self.hops
         if n_decode > 0:
-            c, b, _ = self._decode(n_decode, decode_ctx_sum)
-            chain, busy = float(c), float(b)
+            b = int(n_decode)
+            m = min(self.microbatch, -(-b // self.stages))
+            x = float(decode_ctx_sum) / b * m + m
+            t = self.a_s + max(self.w_s + self.kv_s * x, self.c_s * m + self.attn_s * x)
+            chain = self.stages * t + hop * (self.hop_s + m * self.act_s)
+            busy = -(-b // m) * t
         if n_prefill_seqs > 0 and n_prefill_tokens > 0:
-            c, b, _ = self._prefill(float(n_prefill_tokens), float(prefill_pairs), int(n_prefill_seqs),
-                                    float(prefill_ctx_sum))
-            chain, busy = max(chain, float(c)), busy + float(b)
+            n_seqs = int(n_prefill_seqs)
+            n_bar = float(n_prefill_tokens) / n_seqs
+            q = math.sqrt(n_bar * self.a_s / ((self.stages - 1) * self.c_s)) if self.stages > 1 and self.c_s > 0 \
+                else n_bar
+            q = min(n_bar, max(q, float(self.microbatch)))
+            n_per = math.ceil(n_bar / q - 1e-9)
+            n_pmb = n_seqs * n_per
+            x = float(prefill_ctx_sum) / n_seqs + n_bar / 2.0
+            t = self.a_s + max(self.w_s + self.kv_s * x, self.c_s * q + self.attn_s * float(prefill_pairs) / n_pmb)
+            chain = max(chain, (self.stages - 1 + n_per) * t + hop * (self.hop_s + q * self.act_s))
+            busy += n_pmb * t
         return max(chain, busy)
 
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:

@@ -111,20 +111,21 @@ def test_threshold_quality_and_cost_monotone(cv, t1, t2):
 @settings(max_examples=60, deadline=None)
 @given(curves(), st.floats(0.02, 0.98))
 def test_perfect_router_never_worse_than_noisy(cv, t):
-    """With exact difficulty the threshold router meets the bar for every request where any model can, and
-    at the cheapest such model; a noisy router meets it less often, or as often at no lower cost."""
+    """Request by request, exact difficulty is never worse than a noisy estimate: where some model clears
+    the bar the perfect router meets it (the noisy one may not) at no higher cost than a noisy choice that
+    also meets it; where none can, it picks a model at least as good. So it meets the bar at least as often."""
     caps, costs, q, (a, b), acc, seed = cv
     r = np.random.default_rng(seed)
     d = r.beta(a, b, 300)
     m, sd = beta_moments(a, b)
     router = ROUTERS["threshold"](t, q)
-    res = []
-    for est in (d, estimate_difficulty(d, min(acc, 0.95), sd, m, r)):
-        pick = _route_all(router, caps, est)
-        met = q.p_acceptable(caps[pick], d) >= t
-        res.append((int(met.sum()), float(costs[pick].sum())))
-    (met_p, cost_p), (met_n, cost_n) = res
-    assert met_p > met_n or (met_p == met_n and cost_p <= cost_n + 1e-9)
+    picks = [_route_all(router, caps, est) for est in (d, estimate_difficulty(d, min(acc, 0.95), sd, m, r))]
+    (qp, qn) = (q.p_acceptable(caps[p], d) for p in picks)
+    (cp, cn) = (costs[p] for p in picks)
+    met_p, met_n = qp >= t, qn >= t
+    ok = (met_p & ~met_n) | (met_p & met_n & (cp <= cn)) | (~met_p & ~met_n & (qp >= qn - 1e-12))
+    assert ok.all()
+    assert met_p.sum() >= met_n.sum()
 
 
 def test_spill_moves_up_and_falls_back():

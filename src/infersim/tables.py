@@ -21,6 +21,8 @@ def fmt(value, kind: str = "num") -> str:
     if kind == "int":
         return f"{int(value):,}"
     v = float(value)
+    if 0 < abs(v) < 0.01:  # per-request dollars: keep two significant digits instead of printing 0.00
+        return f"{v:.2g}"
     if abs(v) >= 100:
         return f"{v:,.0f}"
     if abs(v) >= 10:
@@ -45,7 +47,7 @@ SUMMARY_COLUMNS = [
 FLEET_COLUMNS = [
     ("platform", "platform", "str"),
     ("peak replicas", "peak_replicas", "int"), ("mean replicas", "mean_replicas", "num"),
-    ("GPU-h", "gpu_hours", "num"), ("cost $", "cost_usd", "num"), ("idle", "idle_share", "pct"),
+    ("GPU-h", "gpu_hours", "num"), ("billed $", "cost_usd", "num"), ("idle", "idle_share", "pct"),
     ("cold starts", "cold_starts", "int"), ("cold p50", "cold_start_p50_s", "s"),
     ("cold p99", "cold_start_p99_s", "s"), ("waited cold", "requests_waited_cold_start", "int"),
     ("capacity wait", "capacity_wait_s", "s"), ("failures", "replica_failures", "int"),
@@ -60,6 +62,7 @@ ECONOMICS_COLUMNS = [
     ("cost $", "provider_cost_usd", "num"), ("cost $/Mtok", "provider_usd_per_mtok", "num"),
     ("margin", "gross_margin", "pct"), ("idle", "idle_share", "pct"),
     ("chips", "chips", "int"), ("racks", "racks", "num"), ("kW", "power_kw", "num"),
+    ("quality", "quality", "pct"), ("vs strongest", "quality_ratio", "pct"),
 ]
 
 

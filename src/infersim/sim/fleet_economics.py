@@ -150,9 +150,9 @@ def _p_acceptable(plat, reqs, rec, deps, routed, tasks) -> tuple[np.ndarray, np.
     return p, strong
 
 
-def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> tuple[dict, list[dict]]:
-    """``summary_extra`` (economics fields, footprint, routing quality) and one row per deployment (plus
-    one for the token API when the router spills to one)."""
+def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> tuple[dict, list[dict], np.ndarray]:
+    """``summary_extra`` (economics fields, footprint, routing quality), one row per deployment (plus one
+    for the token API when the router spills to one), and per request its expected P(acceptable)."""
     es = plat.economics
     tasks = {si: st.task for si, st in enumerate(sc.workload.streams)}
     fin = rec.outcome == FINISHED
@@ -232,4 +232,4 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     if routed is not None:
         extra["escalated_share"] = float(esc[arrived].mean()) if arrived.any() else math.nan
         extra["spilled_share"] = float(routed.spilled[arrived].mean()) if arrived.any() else math.nan
-    return extra, rows
+    return extra, rows, p

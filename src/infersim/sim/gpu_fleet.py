@@ -180,11 +180,12 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         tl = (pd.concat([tl, rep_tl], ignore_index=True) if len(tl) else rep_tl).sort_values(
             ["t_s", "replica"], kind="stable", ignore_index=True)
     tl["deployment"] = [plat.deployments[d].name or plat.deployments[d].model for d in tl["deployment"]]
-    summary_extra, deployment_rows = fleet_outputs(sc, plat, reqs, rec, deps, fleet["fleet_stats"], end_s, catalog,
-                                                   routed[0] if routed else None)
+    summary_extra, deployment_rows, p_acceptable = fleet_outputs(
+        sc, plat, reqs, rec, deps, fleet["fleet_stats"], end_s, catalog, routed[0] if routed else None)
     api = [routed[0].api.name] if routed and routed[0].api is not None else []
     return PlatformRun(
         name=plat.name, kind=plat.kind, recorder=rec, summary_extra=summary_extra, deployment_rows=deployment_rows,
+        request_columns={"p_acceptable": p_acceptable},
         deployments=[d.setup.name for d in deps] + api, setups=[d.setup for d in deps],
         replicas_per_deployment=[st["peak_replicas"] for st in fleet["fleet_stats"]], timeline=tl,
         prefix_hit_blocks=sum(r.kv.hit_blocks for r in all_replicas + scaled),

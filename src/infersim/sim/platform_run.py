@@ -39,3 +39,4 @@ class PlatformRun:
     fleet_stats: list = field(default_factory=list)  # per deployment: cost, GPU-hours, cold starts
     summary_extra: dict = field(default_factory=dict)  # platform-level summary figures (economics, footprint)
     deployment_rows: list[dict] = field(default_factory=list)  # per deployment: summary figures
+    request_columns: dict = field(default_factory=dict)  # extra per-request arrays (len n), e.g. p_acceptable

@@ -74,6 +74,8 @@ class Results:
                 "tpot_s": tpot,
                 "e2e_s": np.where(rec.outcome == 1, finish - arrival, np.nan),
             })
+            for col, values in run.request_columns.items():
+                df[col] = values
             df = df[~np.isnan(df["arrival_s"].to_numpy())]
             frames.append(df)
             tl = run.timeline.copy()
@@ -101,6 +103,8 @@ class Results:
                 srow = {"platform": run.name, "stream": sname}
                 srow.update(summarize(w, window_s=window, slos=slos))
                 srows.append(srow)
+        extra_cols = list(dict.fromkeys(c for r in runs for c in r.request_columns))
+        frames = [f.assign(**{c: np.nan for c in extra_cols if c not in f.columns}) for f in frames]
         requests = _concat_categorical(frames)
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,

@@ -270,6 +270,12 @@ def test_router_errors_name_the_path():
     assert "did you mean" in str(e.value)
     with pytest.raises(ScenarioError):
         _routed({"kind": "cascade"}, [SMALL])
+    with pytest.raises(ScenarioError, match=r"workload.streams\[0\].task: unknown task class 'compleiton' "
+                                            r"\(did you mean 'completion'\?\)"):
+        scenario(**{"workload.streams[0].task": "compleiton"})
+    # a router's quality.offsets may define a new task class
+    _routed({"kind": "threshold", "quality": {"offsets": {"sql": -0.05}}}, [SMALL, LARGE],
+            **{"workload.streams[0].task": "sql"})
 
 
 def test_same_seed_same_routing():

@@ -347,7 +347,15 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             problems.extend(exc.problems or [exc])
 
     stream_names = [s.name for s in sc.workload.streams]
+    from infersim.routing.quality import TASK_CLASSES  # task classes of the quality model, plus routers' own
+
+    tasks = set(TASK_CLASSES).union(*(getattr(p, "router", None).quality.offsets for p in sc.platforms
+                                      if getattr(p, "router", None) is not None))
     for i, s in enumerate(sc.workload.streams):
+        if s.task is not None and s.task not in tasks:
+            problems.append(ScenarioError(f"unknown task class '{s.task}'{suggest(s.task, tasks)} (expected one of: "
+                                          f"{', '.join(sorted(tasks))}; a router's quality.offsets may add more)",
+                                          path=f"workload.streams[{i}].task"))
         for field_name in ("input_tokens", "output_tokens"):
             dist = getattr(s, field_name)
             if dist is not None and dist.kind == "empirical":
@@ -373,7 +381,7 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             if len(problems) > n:
                 continue  # the setup needs both
             try:
-                deployment_setup(dep, cat, path=where)
+                deployment_setup(dep, cat, path=where, base_dir=base_dir)
             except CapacityError as exc:
                 problems.append(ScenarioError(str(exc), path=where))
             except ScenarioError as exc:

@@ -145,26 +145,40 @@ class DaskExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None, processes: bool = True):
         self.address, self.processes = address, processes
         self.workers = int(workers or os.cpu_count() or 1)
+        self.client = self.cluster = None
 
-    def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+    def start(self) -> None:
+        """Connect to the scheduler (or start the LocalCluster); raises InfersimError when it cannot."""
+        from infersim.errors import InfersimError
+
+        if self.client is not None:
+            return
         try:
-            from distributed import Client, LocalCluster, as_completed
+            from distributed import Client, LocalCluster
         except ImportError:
-            from infersim.errors import InfersimError
-
             raise InfersimError("--executor dask needs dask.distributed: pip install 'infersim[dask]'") from None
-        cluster = None
         if self.address:
             try:
-                client = Client(self.address, timeout="20s")
+                self.client = Client(self.address, timeout="20s")
             except OSError as exc:
-                from infersim.errors import InfersimError
-
                 raise InfersimError(f"--scheduler {self.address}: cannot connect ({exc})") from None
         else:
-            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-            client = Client(cluster)
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
+    def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
+        from distributed import as_completed
+
+        self.start()
+        client = self.client
         it, pending = iter(tasks), {}
         window = max(16, 4 * sum(client.nthreads().values()))
         queue = as_completed()
@@ -192,9 +206,7 @@ class DaskExecutor:
         finally:
             if pending:
                 client.cancel([f for f, _ in pending.values()])
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            self.close()
 
 
 def make_executor(kind: str = "local", *, workers: int | None = None, scheduler: str | None = None):

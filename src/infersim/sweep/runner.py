@@ -44,7 +44,14 @@ def run_sweep(plan: SweepPlan, out: str | Path, *, executor=None, fn=simulate_un
     t0 = time.perf_counter()
     executor = executor or SerialExecutor()
     store = PartStore(out)
-    store.claim(plan)
+    if hasattr(executor, "start"):  # connect to a cluster before writing anything: a bad address writes nothing
+        executor.start()
+    try:
+        store.claim(plan)
+    except BaseException:
+        if hasattr(executor, "close"):
+            executor.close()
+        raise
     records = store.load()
     units = plan.units()
     points = {pt.index: pt for pt in plan.points}

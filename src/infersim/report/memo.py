@@ -245,11 +245,14 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def write_report(results: str | Path | RunDir | SweepDir, metric: str | None = None) -> tuple[Path, Path]:
-    """Draw the charts, then write ``report.md`` and ``report.html`` into the results directory (each
-    atomically). ``metric``: the sweep metric (default as in ``write_charts``). Returns both paths."""
+def write_report(results: str | Path | RunDir | SweepDir, metric: str | None = None,
+                 charts: ChartSet | None = None) -> tuple[Path, Path]:
+    """Draw the charts (unless ``charts`` from ``write_charts`` on the same directory is given), then write
+    ``report.md`` and ``report.html`` into the results directory (each atomically). ``metric``: the sweep
+    metric (default as in ``write_charts``). Returns both paths."""
     res = results if isinstance(results, RunDir | SweepDir) else open_results(results)
-    charts = write_charts(res, metric=metric)
+    if charts is None:
+        charts = write_charts(res, metric=metric)
     title, blocks = build_blocks(res, charts, metric)
     md, page = res.path / "report.md", res.path / "report.html"
     html_text = to_html(blocks, title)

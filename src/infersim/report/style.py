@@ -66,6 +66,7 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
                 Path(tmp).unlink(missing_ok=True)
                 raise
             paths.append(out_dir / f"{name}.{ext}")
+            fig.set_layout_engine("none")  # keep the layout computed for the PNG: the SVG needs no second pass
     finally:
         plt.close(fig)
     return paths

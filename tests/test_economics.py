@@ -127,3 +127,27 @@ def test_per_token_customer_and_owned_provider():
     assert (row["price_usd_per_mtok_in"], row["price_usd_per_mtok_out"]) == (0.2, 0.6)
     owned = econ.owned_usd_per_hour(27_500, 700)["total"]
     assert row["provider_cost_usd"] == pytest.approx(owned * row["sim_end_s"] / 3600)
+
+
+def test_routed_autoscaled_pools_add_up():
+    """A router over autoscaled deployments drawing on a reserved pool then an on-demand one: deployment
+    provider costs plus any unused commitment equal the platform's; customer pays its billed minutes."""
+    auto = {"kind": "baseten", "min_replicas": 1, "max_replicas": 3, "concurrency_target": 2}
+    small = {"name": "small", "model": "qwen2.5-coder-7b", "hardware": "h100-sxm", "precision": "fp8",
+             "autoscaling": auto, "pools": ["res", "od"], "cold_start": {"provision": 5, "image_pull": 5}}
+    large = {**small, "name": "large", "model": "qwen2.5-coder-32b"}
+    ch = {"platforms[0].deployments": [small, large], "platforms[0].router": {"kind": "threshold"},
+          "platforms[0].pools": [{"name": "res", "hardware": "h100-sxm", "limit_gpus": 2,
+                                  "pricing": {"kind": "reserved"}},
+                                 {"name": "od", "hardware": "h100-sxm", "limit_gpus": 8}],
+          "duration": 60, "drain": 300, "workload.streams[0].arrival.rate": 6}
+    res = simulate(scenario(**ch))
+    row = res.summary.iloc[0]
+    dep = res.deployments.set_index("deployment")
+    assert res.requests["outcome"].isin(["finished", "rejected", "in_flight"]).all()
+    assert dep["provider_cost_usd"].sum() + row["unused_commitment_usd"] == pytest.approx(row["provider_cost_usd"])
+    commitment = 2 * H100_PROVIDER * 0.85 * row["sim_end_s"] / 3600
+    assert row["provider_cost_usd"] >= commitment - 1e-9
+    billed_min = res.replica_log.groupby("deployment")["billed_s"].sum() / 60
+    assert dep["customer_usd"].sum() == pytest.approx(billed_min.sum() * H100_CUSTOMER_MIN)
+    assert dep["requests"].sum() == len(res.requests) and row["quality"] > 0

@@ -36,6 +36,17 @@ SUMMARY_FIELDS: dict[str, str] = {
     "power_kw": "power of the peak hardware at TDP, kW",
 }
 
+#: routing and fleet-economics summary fields of ``gpu_fleet`` platforms (``infersim.sim.fleet_economics``)
+ROUTING_FIELDS: dict[str, str] = {
+    "quality": "mean expected P(acceptable) of answers (finished and rejected requests; a rejection counts 0)",
+    "quality_strongest": "the same requests answered by the platform's strongest model",
+    "quality_ratio": "quality / quality_strongest",
+    "escalated_share": "share of arrived requests a cascade escalated to a second deployment",
+    "spilled_share": "share of arrived requests moved off the router's choice by a load bound",
+    "unused_commitment_usd": "reserved or owned pool cost with no replica on the pool during the run, USD",
+    "spot_interruptions": "replicas on spot pools interrupted (handled as failures)",
+}
+
 
 def per_mtok(usd: float, tokens: float) -> float:
     """Dollars per million tokens; ``nan`` for no tokens."""

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from infersim.engine.recorder import FINISHED
+from infersim.errors import ScenarioError
 from infersim.rng import rng
 from infersim.routing.quality import QualityModel
 from infersim.routing.routers import (
@@ -113,10 +114,9 @@ class RoutedDispatch:
     model; ``tasks``: per stream index its task class (None = general); ``streams``: the scenario's streams
     (for their difficulty distributions)."""
 
-    def __init__(self, env, spec, plat, deps, models, reqs, rec, arrival, on_done, *, tasks, streams, catalog,
-                 seed: int):
+    def __init__(self, env, spec, plat, deps, models, reqs, rec, on_done, *, tasks, streams, catalog, seed: int):
         self.env, self.spec, self.deps, self.reqs, self.rec = env, spec, deps, reqs, rec
-        self.arrival, self.on_done_final = arrival, on_done
+        self.on_done_final = on_done
         names = [d.name or d.model for d in plat.deployments]
         order = spec.deployments or names
         self.cand_dep = [names.index(n) for n in order]
@@ -124,7 +124,7 @@ class RoutedDispatch:
         n = len(reqs)
         self.api = None
         if spec.token_api is not None:
-            self.api = TokenApiLeg(env, spec.token_api, reqs, rec, len(deps), self._leg_done, seed=seed,
+            self.api = TokenApiLeg(env, spec.token_api, reqs, rec, len(deps), self.leg_done, seed=seed,
                                    platform=plat.name)
         # capability per (stream, candidate); the API last
         task_list = [tasks[i] for i in range(len(reqs.stream_names))]
@@ -135,9 +135,6 @@ class RoutedDispatch:
                 row.append(self._api_capability(spec.token_api, catalog, t))
             caps.append(row)
         self.caps = np.asarray(caps, float).reshape(len(task_list), -1)
-        self.dep_caps = np.asarray([[self.quality.model_capability(m.id, m.total_params_b, t) for m in models]
-                                    for t in task_list], float).reshape(len(task_list), -1)
-        self.strongest = int(np.argmax(self.caps[0, :len(self.cand_dep)]))
         # the router's difficulty estimates, per stream from its own Beta moments
         est = np.empty(n)
         r = rng(seed, "platform", plat.name, "router", "difficulty")
@@ -169,7 +166,7 @@ class RoutedDispatch:
             return t_spec.capability + self.quality.offsets.get(task or "general", 0.0)
         try:
             m = catalog.get_model(token_api_preset(t_spec.preset).model)
-        except Exception:  # noqa: BLE001 - an API model missing from the catalog has no size: no quality figure
+        except ScenarioError:  # an API model missing from the catalog has no size: no quality figure
             return math.nan
         return self.quality.model_capability(m.id, m.total_params_b, task)
 
@@ -217,10 +214,7 @@ class RoutedDispatch:
         self.deps[d].submit(rid)
 
     def leg_done(self, rid: int) -> None:
-        """Deployments call this when a request leaves them (finished or rejected)."""
-        self._leg_done(rid)
-
-    def _leg_done(self, rid: int) -> None:
+        """Deployments (and the token API) call this when a request leaves them (finished or rejected)."""
         rec = self.rec
         d = int(rec.deployment[rid])
         if rec.outcome[rid] == FINISHED and d < len(self.deps) and not math.isnan(rec.first_token_s[rid]):

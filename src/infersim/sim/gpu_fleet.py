@@ -88,9 +88,8 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
 
     if plat.router is not None:
         tasks = {si: s.task for si, s in enumerate(sc.workload.streams)}
-        routed.append(RoutedDispatch(env, plat.router, plat, deps, [d.setup.model for d in deps], reqs, rec, arrival,
-                                     on_done, tasks=tasks, streams=list(sc.workload.streams), catalog=catalog,
-                                     seed=seed))
+        routed.append(RoutedDispatch(env, plat.router, plat, deps, [d.setup.model for d in deps], reqs, rec, on_done,
+                                     tasks=tasks, streams=list(sc.workload.streams), catalog=catalog, seed=seed))
 
     def dispatch(rid: int) -> None:
         if routed:

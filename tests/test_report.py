@@ -140,9 +140,13 @@ def test_fleet_timeline_matches_fleet_table(run_dir, charts):
         for ser in ("ready", "cost_usd", "queued"):
             got = df[(df["platform"] == plat) & (df["series"] == ser)].set_index("t_s")["value"]
             assert np.allclose(got.to_numpy(), sums[ser].to_numpy()), (plat, ser)
-    # the fixed platform has no fleet rows: replicas from timeline.parquet, no $ series
-    assert not len(df[(df["platform"] == "fixed") & (df["series"] == "cost_usd")])
+    # the fixed platform has no fleet rows: replicas from timeline.parquet, its bill accrues evenly to cost_usd
+    s = pd.read_csv(run_dir / "summary.csv").set_index("platform")
     assert (df[(df["platform"] == "fixed") & (df["series"] == "ready")]["value"] == 1).all()
+    bill = df[(df["platform"] == "fixed") & (df["series"] == "cost_usd")]
+    assert bill["t_s"].iloc[-1] == pytest.approx(s.loc["fixed", "sim_end_s"])
+    assert bill["value"].iloc[-1] == pytest.approx(s.loc["fixed", "cost_usd"])
+    assert np.allclose(np.diff(bill["value"]) / np.diff(bill["t_s"]), s.loc["fixed", "cost_usd"] / bill["t_s"].iloc[-1])
     # workload arrivals: the full bins hold every request arriving in them
     req = pd.read_parquet(run_dir / "requests.parquet").drop_duplicates("request_id")
     arr = df[df["series"] == "arrivals_per_s"]

@@ -30,7 +30,7 @@ class ChartSkipped(InfersimError):
 
 def _finish(df: pd.DataFrame, fig, out_dir: Path, name: str, notes: list[str]) -> pd.DataFrame:
     if notes:
-        footnote(fig, "; ".join(notes), lines=1 + len("; ".join(notes)) // 150)
+        footnote(fig, "; ".join(notes))
     df.attrs["paths"] = [str(p) for p in save_figure(fig, out_dir, name)]
     df.attrs["notes"] = list(notes)
     return df
@@ -80,7 +80,7 @@ def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
         ax.axhline(0.99, color="#999999", lw=0.6)
     axes[0][0].set_ylabel("share of finished requests at or below")
     lo, hi = run.window()
-    fig.suptitle(f"Latency distribution per platform (requests arriving {lo:g}-{hi:g} s)")
+    fig.suptitle(f"Latency per platform (arrivals {lo:g}-{hi:g} s)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", title="platform")
     if not rows:
@@ -207,7 +207,7 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
     fleet, tl, req = run.fleet, run.timeline, run.requests
     if not len(fleet) and not len(tl):
         raise ChartSkipped("no fleet.parquet or timeline.parquet samples (no replicas to show)")
-    rows, notes = [], []
+    rows, notes, fixed_lin = [], [], []
     # workload: arrivals per second, each request once
     arr = req.drop_duplicates("request_id")["arrival_s"].to_numpy(dtype=float)
     if bin_s is None:
@@ -233,9 +233,17 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
                                       "value": g.size().to_numpy(dtype=float)}))
             rows.append(pd.DataFrame({"platform": plat, "series": "queued", "t_s": g.size().index,
                                       "value": g["waiting"].sum().to_numpy(dtype=float)}))
-            notes.append(f"{plat}: fixed replicas, no $ timeline (see summary cost_usd)")
+            srow = run.summary.set_index("platform").loc[plat]
+            cost = float(pd.to_numeric(srow.get("cost_usd"), errors="coerce"))
+            end = float(pd.to_numeric(srow.get("sim_end_s"), errors="coerce"))
+            if math.isfinite(cost) and math.isfinite(end) and end > 0:
+                t = g.size().index.to_numpy(dtype=float)
+                t = np.append(t[t < end], end)
+                rows.append(pd.DataFrame({"platform": plat, "series": "cost_usd", "t_s": t,
+                                          "value": cost * t / end}))
+                fixed_lin.append(plat)
         else:
-            notes.append(f"{plat}: no replica samples (not a GPU fleet)")
+            notes.append(f"{plat}: no replica samples (a token API has none)")
     df = pd.concat(rows, ignore_index=True)
     fig, axes = new_figure(TALL, 4, 1, sharex=True)
     a0, a1, a2, a3 = axes[:, 0]
@@ -258,14 +266,16 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
             s = p[p["series"] == ser]
             if len(s):
                 ax.plot(s["t_s"], s["value"], color=st["color"], ls=st["linestyle"], marker=st["marker"],
-                        markevery=every, ms=5, lw=1.6, label=plat)
+                        markevery=every, ms=5, lw=1.3, label=plat)
     a1.set_ylabel("replicas")
     a1.set_title("Replicas by state", fontsize=11, loc="left")
     a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
     a2.set_ylabel("queued\n(requests)")
     a2.set_title("Requests waiting for a replica", fontsize=11, loc="left")
     a3.set_ylabel("accrued\n(USD)")
-    a3.set_title("Fleet cost accrued (autoscaled deployments)", fontsize=11, loc="left")
+    a3.set_title("Fleet bill accrued", fontsize=11, loc="left")
+    if fixed_lin:
+        notes.append(f"{', '.join(fixed_lin)}: fixed replicas, bill drawn as accruing evenly to the run's cost_usd")
     a3.set_xlabel("simulated time (seconds)")
     for ax in (a2, a3):
         if ax.get_legend_handles_labels()[0]:

@@ -38,6 +38,7 @@ def pyplot():
         "font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "legend.fontsize": 10,
         "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
         "svg.fonttype": "none", "hatch.linewidth": 0.8,
+        "text.parse_math": False,  # labels hold dollar signs: never typeset them as TeX math
     })
     return plt
 
@@ -72,10 +73,16 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def footnote(fig, text: str, lines: int = 1) -> None:
-    """Small grey text along the bottom of the figure (method, skipped series); the axes make room."""
+def footnote(fig, text: str) -> None:
+    """Small grey text along the bottom of the figure (method, skipped series), wrapped to the figure's
+    width; the axes make room."""
     if not text:
         return
-    h = 0.03 * lines + 0.01
+    import textwrap
+
+    width_chars = int(fig.get_figwidth() * 17)  # ~8.5 pt characters per inch
+    text = "\n".join(textwrap.wrap(text, width_chars))
+    lines = text.count("\n") + 1
+    h = (0.17 * lines + 0.08) / fig.get_figheight()
     fig.get_layout_engine().set(rect=(0, h, 1, 1 - h))
     fig.text(0.01, 0.008, text, fontsize=8.5, color="#333333", va="bottom", ha="left")

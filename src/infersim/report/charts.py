@@ -187,9 +187,9 @@ def draw_bars(df: pd.DataFrame, label_col: str, measures, title: str):
                 xerr=np.where(np.isfinite(err), err, 0) if np.isfinite(err).any() else None, capsize=4)
         ends = np.fmax(v, g["ci_hi"].to_numpy(float))  # label past the whisker
         for yy, vv, end in zip(y + (k - (len(measures) - 1) / 2) * h, v, ends, strict=True):
-            if math.isfinite(vv):
-                ax.annotate(f"${vv:,.3g}", (end, yy), xytext=(5, 0), textcoords="offset points", va="center",
-                            fontsize=9)
+            ax.annotate(f"${vv:,.3g}" if math.isfinite(vv) else "not reported", (end if math.isfinite(vv) else 0, yy),
+                        xytext=(5, 0), textcoords="offset points", va="center", fontsize=9,
+                        color="black" if math.isfinite(vv) else "#555555")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlabel("USD per million tokens")

@@ -345,3 +345,15 @@ def test_tornado_skips_constant_parameters():
     t = tornado(pts, ["a", "c"], "m")
     assert list(t["parameter"]) == ["a"]
     assert (t["at_low"].iloc[0], t["at_high"].iloc[0], t["swing"].iloc[0]) == (2.0, 6.0, 4.0)
+
+
+def test_many_sampled_values_are_grouped_in_quintiles():
+    rng = np.random.default_rng(0)
+    pts = pd.DataFrame({"platform": "p", "replication": np.tile([0, 1], 30), "a": rng.uniform(0, 1, 60)})
+    pts["m"] = 10 * pts["a"]
+    mg = marginal(pts, "a", "m")
+    assert len(mg) == 5 and (mg["n"] == 2).all()  # random/LHS values: five bins, two replications each
+    assert np.all(np.diff(mg["mean"]) > 0)
+    t = tornado(pts, ["a"], "m").iloc[0]
+    low = pts[pts["a"] <= pts["a"].quantile(0.2)]["m"].mean()
+    assert t["at_low"] == pytest.approx(low, rel=0.05)

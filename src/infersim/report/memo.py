@@ -173,7 +173,8 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
                             f"below is read from the results tables in that directory.")]
     notes: list[str] = []
     d = describe_scenario(sc)
-    b += [("h", 2, "The scenario"), *[("p", x) for x in d["overview"]]]
+    b += [("h", 2, "The scenario"), *[("p", "Note: " + n) for n in res.notes if n.startswith("scenario ")],
+          *[("p", x) for x in d["overview"]]]
     if d["streams"]:
         b += [("h", 3, "Workload"), ("ul", d["streams"])]
     if d["platforms"]:
@@ -219,8 +220,9 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
                        "file moved); the catalog entries below are."))
     entries = catalog_sources(sc, res.scenario_file, notes)
     b += _sources_blocks(entries)
-    if notes or charts.notes:
-        b += [("h", 3, "Notes"), ("ul", notes + charts.notes)]
+    all_notes = list(dict.fromkeys(notes + charts.notes + res.notes))
+    if all_notes:
+        b += [("h", 3, "Notes"), ("ul", all_notes)]
     b += [("h", 2, "How the numbers were computed"),
           ("ul", ["Latency, SLO and throughput: requests that arrived in the measurement window [warm-up, "
                   "duration); TTFT = first token - arrival, E2E = finish - arrival; percentiles by linear "

@@ -125,7 +125,15 @@ def describe_platform(p: dict) -> str:
             if d.get("billing", {}).get("unit"):
                 s += f", billed per {_secs(d['billing']['unit'])}"
             deps.append(s)
-        return f"**{name}** (GPU fleet): " + "; ".join(deps) + "."
+        s = f"**{name}** (GPU fleet): " + "; ".join(deps)
+        r = p.get("router")
+        if r:
+            s += f"; a {r.get('kind', '?')} router picks the deployment per request"
+            if r.get("threshold") is not None:
+                s += f" (threshold {_num(r['threshold'])})"
+            if (r.get("token_api") or {}).get("preset"):
+                s += f", overflowing to the token API {r['token_api']['preset']}"
+        return s + "."
     if kind == "token_api":
         s = f"**{name}** (token API): {p.get('model')}"
         if p.get("preset"):
@@ -192,17 +200,22 @@ def scenario_catalog(sc: dict, scenario_file: Path | None, notes: list[str]) -> 
 def used_names(sc: dict) -> dict[str, list[str]]:
     """Hardware, model, engine, token-API preset names the scenario uses, in order of first use."""
     used: dict[str, dict] = {"hardware": {}, "models": {}, "engines": {}, "presets": {}}
-    for p in sc.get("platforms", []) or []:
-        for d in p.get("deployments", []) or [p]:
-            if d.get("hardware"):
-                used["hardware"][d["hardware"]] = None
-            if d.get("model"):
-                used["models"][d["model"]] = None
-            eng = d.get("engine") or {}
-            if eng.get("kind"):
-                used["engines"][eng.get("profile") or eng["kind"]] = None
-        if p.get("preset"):
-            used["presets"][p["preset"]] = None
+    keys = {"hardware": "hardware", "model": "models", "preset": "presets"}
+
+    def walk(node) -> None:  # anywhere in a platform: deployments, routers, overflow APIs
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in keys and isinstance(v, str) and v:
+                    used[keys[k]][v] = None
+                elif k == "engine" and isinstance(v, dict) and v.get("kind"):
+                    used["engines"][v.get("profile") or v["kind"]] = None
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(sc.get("platforms", []))
     return {k: list(v) for k, v in used.items()}
 
 

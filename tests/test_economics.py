@@ -151,3 +151,16 @@ def test_routed_autoscaled_pools_add_up():
     billed_min = res.replica_log.groupby("deployment")["billed_s"].sum() / 60
     assert dep["customer_usd"].sum() == pytest.approx(billed_min.sum() * H100_CUSTOMER_MIN)
     assert dep["requests"].sum() == len(res.requests) and row["quality"] > 0
+
+
+def test_warm_autoscaled_replica_billed_on_both_sides():
+    """A replica warm at t=0 that serves the whole run: customer and provider both pay its whole life,
+    rounded up to whole minutes (provider: the same single segment)."""
+    ch = {f"{DEP}.autoscaling": {"kind": "baseten", "min_replicas": 1, "max_replicas": 1}, "duration": 61,
+          "drain": 600}
+    res = simulate(scenario(**ch))
+    row = res.summary.iloc[0]
+    minutes = math.ceil(row["sim_end_s"] / 60 - 1e-9)
+    assert minutes >= 2  # the run outlasts 61 s, so at least 2 billed minutes
+    assert row["customer_usd"] == pytest.approx(minutes * H100_CUSTOMER_MIN)
+    assert row["provider_cost_usd"] == pytest.approx(minutes * H100_PROVIDER / 60)

@@ -72,6 +72,7 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
             d = cls(env, setup, spec, reqs, rec, scaled_ids.__next__, leg_done, seed=seed, platform=plat.name,
                     pools=pools, chain_full=chain_full, **kw)
             d.provider_bill = BillingClock(prov_unit, PROVIDER_STAGES, float("nan"), setup.config.gpus)
+            d.provider_bill.open.update(d.bill.open)  # replicas warm at t=0 are already billed as ready
             d.bill.also.append(d.provider_bill)
             deps.append(d)
             continue

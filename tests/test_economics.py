@@ -6,6 +6,8 @@ import csv
 import math
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import scenario
 from infersim import economics as econ
@@ -164,3 +166,30 @@ def test_warm_autoscaled_replica_billed_on_both_sides():
     assert minutes >= 2  # the run outlasts 61 s, so at least 2 billed minutes
     assert row["customer_usd"] == pytest.approx(minutes * H100_CUSTOMER_MIN)
     assert row["provider_cost_usd"] == pytest.approx(minutes * H100_PROVIDER / 60)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["on_demand", "reserved", "spot", "owned"]), st.integers(1, 3),
+       st.sampled_from(["per_gpu_minute", "per_token"]), st.floats(0.5, 6.0))
+def test_costs_never_negative_and_add_up(kind, limit, customer, rate):
+    """Whatever the pool pricing and customer pricing: money is >= 0, deployment rows add up to the
+    platform's totals and the margin is (revenue - cost) / revenue."""
+    cust = ({"kind": "per_token", "input_usd_per_mtok": 0.1, "output_usd_per_mtok": 0.3}
+            if customer == "per_token" else {"kind": "per_gpu_minute"})
+    ch = {f"{DEP}.autoscaling": {"kind": "baseten", "min_replicas": 1, "max_replicas": 3},
+          f"{DEP}.pools": ["p", "od"], f"{DEP}.cold_start": {"provision": 5, "image_pull": 5},
+          "platforms[0].pools": [{"name": "p", "hardware": "h100-sxm", "limit_gpus": limit,
+                                  "pricing": {"kind": kind, "usd_per_gpu_hour": rate}},
+                                 {"name": "od", "hardware": "h100-sxm", "limit_gpus": 4}],
+          "platforms[0].economics": {"customer": cust}, "duration": 20, "drain": 120,
+          "workload.streams[0].arrival.rate": 4}
+    res = simulate(scenario(**ch))
+    row = res.summary.iloc[0]
+    dep = res.deployments
+    assert row["customer_usd"] >= 0 and row["provider_cost_usd"] > 0
+    assert (dep["provider_cost_usd"] >= 0).all() and (dep["customer_usd"] >= 0).all()
+    assert dep["provider_cost_usd"].sum() + row["unused_commitment_usd"] == pytest.approx(row["provider_cost_usd"])
+    assert dep["customer_usd"].sum() == pytest.approx(row["customer_usd"])
+    if kind in ("reserved", "owned"):
+        assert row["provider_cost_usd"] >= limit * rate * row["sim_end_s"] / 3600 - 1e-9
+    assert row["gross_margin"] == pytest.approx(1 - row["provider_cost_usd"] / row["customer_usd"])

@@ -1,12 +1,14 @@
 """Serving-engine profiles: the fitted ``PerfParams`` of vLLM, SGLang and TensorRT-LLM.
 
 Profiles are data files (``perf/profiles/<engine>.yaml``) holding the parameters and the calibration rows
-they were fitted on, with the residual error per row. Users add their own with ``infersim calibrate --fit``
-and name them in a scenario (``engine: {kind: vllm, profile: my_fit.yaml}``).
+they were fitted on, with the residual error per (model, TP) group. Users add their own with
+``infersim calibrate --fit`` and name them in a scenario (``engine: {kind: vllm, profile: my_fit.yaml}``);
+parameters a user profile omits keep the values of the shipped profile of the engine's kind.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -17,24 +19,37 @@ from infersim.errors import ScenarioError
 from infersim.perf.params import PerfParams
 
 _PARAM_NAMES = set(PerfParams.__dataclass_fields__)
+ENGINES = ("vllm", "sglang", "trtllm")
 
 
-def parse_profile(data: dict, file: str) -> PerfParams:
+def parse_profile(data: dict, file: str, base: PerfParams | None = None) -> PerfParams:
+    """The ``params`` mapping of a profile document; omitted parameters come from ``base`` (defaults)."""
     if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
         raise ScenarioError("expected a mapping with a 'params' mapping", file=file)
     params = data["params"]
-    unknown = set(params) - _PARAM_NAMES
+    unknown = sorted(set(params) - _PARAM_NAMES)
     if unknown:
-        raise ScenarioError(f"unknown parameter '{sorted(unknown)[0]}' (expected: {', '.join(sorted(_PARAM_NAMES))})",
-                            file=file, path=f"params.{sorted(unknown)[0]}")
-    return PerfParams(**{k: float(v) for k, v in params.items()})
+        raise ScenarioError(f"unknown parameter '{unknown[0]}' (expected: {', '.join(sorted(_PARAM_NAMES))})",
+                            file=file, path=f"params.{unknown[0]}")
+    values: dict[str, float] = {}
+    for k, v in params.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ScenarioError(f"expected a number, got {v!r}", file=file, path=f"params.{k}") from None
+        if not math.isfinite(f) or f < 0:
+            raise ScenarioError(f"expected a finite number >= 0, got {v!r}", file=file, path=f"params.{k}")
+        if k.endswith("_eff") and not 0 < f <= 1:
+            raise ScenarioError(f"an efficiency is a share of peak in (0, 1], got {v!r}", file=file,
+                                path=f"params.{k}")
+        values[k] = f
+    return (base or PerfParams()).with_(**values)
 
 
 @cache
 def shipped_profile(engine: str) -> PerfParams:
     """The fitted parameters shipped for ``engine`` (vllm, sglang or trtllm)."""
-    res = resources.files("infersim.perf") / "profiles" / f"{engine}.yaml"
-    return parse_profile(yaml.safe_load(res.read_text()), f"profiles/{engine}.yaml")
+    return parse_profile(shipped_profile_doc(engine), f"profiles/{engine}.yaml")
 
 
 def shipped_profile_doc(engine: str) -> dict:
@@ -42,9 +57,17 @@ def shipped_profile_doc(engine: str) -> dict:
     return yaml.safe_load(res.read_text())
 
 
-def load_profile_file(path: str | Path) -> PerfParams:
+def load_profile_file(path: str | Path, base: PerfParams | None = None) -> PerfParams:
+    """Read a profile file (``params`` mapping); parameters it omits come from ``base``."""
+    p = Path(path)
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        text = p.read_text()
     except OSError as exc:
-        raise ScenarioError(f"cannot read profile: {exc.strerror}", file=str(path)) from None
-    return parse_profile(data, str(path))
+        raise ScenarioError(f"cannot read profile: {exc.strerror or exc}", file=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ScenarioError(f"malformed YAML: {getattr(exc, 'problem', None) or exc}", file=str(path),
+                            line=mark.line + 1 if mark is not None else None) from None
+    return parse_profile(data, str(path), base)

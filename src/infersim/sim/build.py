@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from infersim.catalog import Catalog, Hardware, Model
 from infersim.errors import ScenarioError
 from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
-from infersim.perf.profiles import shipped_profile
+from infersim.perf.profiles import load_profile_file, shipped_profile
 from infersim.scenario.platform import Deployment
 
 
@@ -37,7 +38,29 @@ def kv_precision_for(precision: str, kv_precision: str) -> str:
     return "fp8" if precision in ("fp8", "fp4") else "bf16"
 
 
-def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment") -> DeploymentSetup:
+def engine_params(dep: Deployment, path: str = "deployment", base_dir: Path | str | None = None) -> PerfParams:
+    """The engine's performance parameters: its profile file (``engine.profile``, relative to ``base_dir``)
+    or the shipped profile of its kind, then the ``engine.perf`` overrides."""
+    eng = dep.engine
+    params = shipped_profile(eng.kind)
+    if eng.profile is not None:
+        p = Path(eng.profile)
+        if not p.is_absolute():
+            p = Path(base_dir if base_dir is not None else ".") / p
+        try:
+            params = load_profile_file(p, base=params)
+        except ScenarioError as exc:
+            inner = ": ".join(x for x in (exc.path, exc.message) if x)
+            line = f" line {exc.line}" if exc.line and not exc.path else ""
+            raise ScenarioError(f"profile '{eng.profile}'{line}: {inner}", path=f"{path}.engine.profile") from None
+    overrides = {k: v for k, v in eng.perf.model_dump().items() if v is not None}
+    if overrides:
+        params = params.with_(**overrides)
+    return params
+
+
+def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment",
+                     base_dir: Path | str | None = None) -> DeploymentSetup:
     hw = catalog.get_hardware(dep.hardware, path=f"{path}.hardware")
     model = catalog.get_model(dep.model, path=f"{path}.model")
     if not hw.supports(dep.precision):
@@ -51,10 +74,7 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     if dep.tp > 1 and model.num_kv_heads and not model.kv_lora_rank and dep.tp > model.num_heads:
         raise ScenarioError(f"tp={dep.tp} exceeds the model's {model.num_heads} attention heads",
                             path=f"{path}.tp")
-    params = shipped_profile(eng.kind)
-    overrides = {k: v for k, v in eng.perf.model_dump().items() if v is not None}
-    if overrides:
-        params = params.with_(**overrides)
+    params = engine_params(dep, path, base_dir)
     cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp)
     mem = plan_memory(cfg, max_batched_tokens=eng.max_batched_tokens, max_num_seqs=eng.max_num_seqs,
                       gpu_memory_utilization=eng.gpu_memory_utilization)

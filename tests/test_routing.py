@@ -283,3 +283,22 @@ def test_same_seed_same_routing():
     a, b = simulate(sc).requests, simulate(sc).requests
     assert a["deployment"].equals(b["deployment"]) and np.array_equal(a["finish_s"], b["finish_s"])
     assert math.isfinite(simulate(sc).summary.iloc[0]["quality"])
+
+
+def test_router_honours_deployment_streams():
+    streams = [
+        {"name": "tab", "task": "agent", "arrival": {"kind": "poisson", "rate": 3},
+         "input_tokens": {"kind": "fixed", "value": 300}, "output_tokens": {"kind": "fixed", "value": 10}},
+        {"name": "chat", "task": "agent", "arrival": {"kind": "poisson", "rate": 1},
+         "input_tokens": {"kind": "fixed", "value": 300}, "output_tokens": {"kind": "fixed", "value": 20}},
+    ]
+    large_chat = {**LARGE, "streams": ["chat"]}
+    res = simulate(_routed({"kind": "threshold"}, [SMALL, large_chat], streams=streams, duration=20))
+    r = res.requests
+    assert (r.loc[r["stream"] == "tab", "deployment"] == "small").all()  # hard tab requests cannot go large
+    assert (r.loc[r["stream"] == "chat", "deployment"] == "large").mean() > 0.5
+    res = simulate(_routed({"kind": "fixed", "to": "large"}, [SMALL, large_chat], streams=streams, duration=20))
+    r = res.requests
+    tab = r[r["stream"] == "tab"]
+    assert (tab["outcome"] == "rejected").all() and (tab["reason"] == "no_deployment").all()
+    assert (r.loc[r["stream"] == "chat", "outcome"] == "finished").all()

@@ -112,7 +112,8 @@ def _load(d) -> tuple[int, int, int]:
 class RoutedDispatch:
     """Routes every request of a platform with its ``router`` block. ``models``: per deployment the catalog
     model; ``tasks``: per stream index its task class (None = general); ``streams``: the scenario's streams
-    (for their difficulty distributions)."""
+    (for their difficulty distributions). A deployment with ``streams`` is a candidate only for those
+    streams; a request with no candidate at all is rejected with ``no_deployment``."""
 
     def __init__(self, env, spec, plat, deps, models, reqs, rec, on_done, *, tasks, streams, catalog, seed: int):
         self.env, self.spec, self.deps, self.reqs, self.rec = env, spec, deps, reqs, rec
@@ -135,6 +136,13 @@ class RoutedDispatch:
                 row.append(self._api_capability(spec.token_api, catalog, t))
             caps.append(row)
         self.caps = np.asarray(caps, float).reshape(len(task_list), -1)
+        # per stream: the candidate indices (into cand_dep; the API is len(cand_dep)) that serve it
+        n_c = len(self.cand_dep)
+        self.allowed = []
+        for sname in reqs.stream_names:
+            ok = [ci for ci, di in enumerate(self.cand_dep)
+                  if plat.deployments[di].streams is None or sname in plat.deployments[di].streams]
+            self.allowed.append(ok + ([n_c] if self.api is not None and ok else []))
         # the router's difficulty estimates, per stream from its own Beta moments
         est = np.empty(n)
         r = rng(seed, "platform", plat.name, "router", "difficulty")
@@ -147,11 +155,18 @@ class RoutedDispatch:
         spill = Spill(spec.max_waiting, spec.max_ttft) if spec.spills else None
         cls = ROUTERS[spec.kind]
         if spec.kind == "threshold":
-            self.policy = cls(spec.threshold, self.quality, spill)
+            policy = cls(spec.threshold, self.quality, spill)
         elif spec.kind == "cascade":
-            self.policy = cls(self.quality, spill)
-        else:
-            self.policy = cls(order.index(spec.to) if spec.kind == "fixed" else 0, self.quality, spill)
+            policy = cls(self.quality, spill)
+        elif spec.kind == "spillover":
+            policy = cls(0, self.quality, spill)
+        self.policies = []  # per stream (a fixed router's target index depends on the stream's candidates)
+        for ok in self.allowed:
+            if spec.kind != "fixed":
+                self.policies.append(policy)
+                continue
+            to = order.index(spec.to)
+            self.policies.append(cls(ok.index(to), self.quality, spill) if to in ok else None)
         self.spills = spill is not None
         self.p_ok = np.full(n, np.nan)
         self.first_dep = np.full(n, -1, np.int16)
@@ -174,33 +189,42 @@ class RoutedDispatch:
     def _candidates(self, s: int) -> tuple[Candidate, ...]:
         caps = self.caps[s]
         out = []
-        for ci, di in enumerate(self.cand_dep):
-            if self.spills:
+        n_c = len(self.cand_dep)
+        for ci in self.allowed[s]:
+            if ci == n_c:
+                out.append(Candidate(self.api.name, float(caps[-1]), 0, len(self.api.active), 1, math.nan, True))
+            elif self.spills:
+                di = self.cand_dep[ci]
                 w, f, ready = _load(self.deps[di])
                 out.append(Candidate(str(di), float(caps[ci]), w, f, ready, self.ttft[di]))
             else:
-                out.append(Candidate(str(di), float(caps[ci])))
-        if self.api is not None:
-            out.append(Candidate(self.api.name, float(caps[-1]), 0, len(self.api.active), 1, math.nan, True))
+                out.append(Candidate(str(self.cand_dep[ci]), float(caps[ci])))
         return tuple(out)
 
     def dispatch(self, rid: int) -> None:
         s = int(self.reqs.stream[rid])
-        route = self.policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
+        policy = self.policies[s]
+        if policy is None or not self.allowed[s]:
+            self.rec.reject(rid, "no_deployment", self.env.now)
+            self.on_done_final(rid)
+            return
+        route = policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
+        ok = self.allowed[s]
+        target = ok[route.target]
         d_true = float(self.reqs.difficulty[rid])
         q = self.quality.p_acceptable
         self.spilled[rid] = route.spilled
         if route.escalate_to >= 0:
-            esc, p = cascade_outcome(float(q(self.caps[s, route.target], d_true)),
-                                     float(q(self.caps[s, route.escalate_to], d_true)), self.spec.recall,
-                                     self.spec.false_escalation, float(self.u[rid]))
+            second = ok[route.escalate_to]
+            esc, p = cascade_outcome(float(q(self.caps[s, target], d_true)), float(q(self.caps[s, second], d_true)),
+                                     self.spec.recall, self.spec.false_escalation, float(self.u[rid]))
             if esc:
-                self.pending[rid] = route.escalate_to
+                self.pending[rid] = second
             self.p_ok[rid] = p
         else:
-            c = self.caps[s, route.target]
+            c = self.caps[s, target]
             self.p_ok[rid] = float(q(c, d_true)) if not math.isnan(c) else math.nan
-        self._submit(rid, route.target)
+        self._submit(rid, target)
         self.first_dep[rid] = self.rec.deployment[rid]
 
     def _submit(self, rid: int, cand: int) -> None:

@@ -124,3 +124,27 @@ def test_schema_and_engine_end_to_end():
     assert c_hi["tpot_p50_s"] > a_hi["tpot_p50_s"]
     with pytest.raises(Exception, match=r"speculative\.draft_model: unknown model 'nope'"):
         scenario(**changes, **{f"{dep}.engine.speculative": {**spec, "draft_model": "nope"}})
+
+
+def _lpu_scenario(**plat):
+    from infersim.scenario.loader import load_scenario
+
+    return load_scenario("t.yaml", data={
+        "name": "t", "seed": 2, "duration": 20, "drain": 120,
+        "workload": {"streams": [{"name": "s", "arrival": {"kind": "poisson", "rate": 2},
+                                  "input_tokens": {"kind": "fixed", "value": 500},
+                                  "output_tokens": {"kind": "fixed", "value": 300}}]},
+        "platforms": [{"name": "lpu", "kind": "lpu", "model": "llama-3.1-70b", "chips": 576, **plat}]})
+
+
+def test_lpu_platform_with_speculation():
+    plain = simulate(_lpu_scenario()).summary.iloc[0]
+    ngram = simulate(_lpu_scenario(speculative={"method": "ngram", "num_tokens": 4, "acceptance_rate": 0.8}))
+    s = ngram.summary.iloc[0]
+    # per-layer-latency bound: ~E = 3.36x the per-user speed (prompt rounds dilute it slightly)
+    assert plain["tpot_p50_s"] / s["tpot_p50_s"] == pytest.approx(expected_tokens_per_round(0.8, 4), rel=0.1)
+    assert s["chips"] == plain["chips"] == 576
+    draft = simulate(_lpu_scenario(speculative={"method": "draft_model", "draft_model": "llama-3.1-8b",
+                                                 "num_tokens": 4, "acceptance_rate": 0.8})).summary.iloc[0]
+    assert s["tpot_p50_s"] < draft["tpot_p50_s"] < plain["tpot_p50_s"]  # the draft's 4 tokens cost time
+    assert draft["chips"] > 576 and draft["provider_cost_usd"] > plain["provider_cost_usd"]  # and chips

@@ -277,8 +277,8 @@ class _SramPlatform(_M):
 
     def build_draft(self, pipe: SramPipeline, catalog: Catalog | None = None,
                     path: str = "platform") -> SramPipeline | None:
-        """The draft model's own pipeline (its own units, fewest that hold it) for ``speculative.method``
-        ``draft_model``; None otherwise."""
+        """The draft model's own pipeline for ``speculative.method`` ``draft_model`` (None otherwise): its own
+        units, the fewest that hold its weights plus KV for as many tokens as the target's KV cache holds."""
         if self.speculative is None or self.speculative.method != "draft_model":
             return None
         from infersim.catalog import default_catalog
@@ -287,7 +287,7 @@ class _SramPlatform(_M):
         cat = catalog or default_catalog()
         m = cat.get_model(self.speculative.draft_model, path=f"{path}.speculative.draft_model")
         return pipeline_for(m, pipe.cfg.hardware, precision=pipe.cfg.precision, kv_precision=pipe.cfg.kv_precision,
-                            kv_tokens=m.max_context, params=pipe.p, catalog=cat)
+                            kv_tokens=pipe.kv_capacity_tokens, params=pipe.p, catalog=cat)
 
     def build_step_model(self, pipe: SramPipeline, draft: SramPipeline | None = None):
         """The step model the engine runs: the pipeline, wrapped for speculative decoding if set."""

@@ -14,7 +14,7 @@ import pandas as pd
 from infersim.errors import InfersimError
 from infersim.report.load import RunDir
 from infersim.report.stats import pareto_mask
-from infersim.report.style import TALL, WIDE, footnote, new_figure, save_figure, series_style
+from infersim.report.style import TALL, WIDE, footnote, log_axis, new_figure, save_figure, series_style
 
 #: Cost columns for "cost vs latency", in order of preference: what the customer pays per million tokens,
 #: what serving costs the platform per million tokens, then the fleet's whole-run bill.
@@ -53,7 +53,7 @@ def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
     if not len(req):
         raise ChartSkipped("no finished requests in the measurement window")
     fig, axes = new_figure(WIDE, 1, 2, sharey=True)
-    rows, notes = [], []
+    rows, notes = [], ["markers at the 50th, 90th and 99th percentiles; grey horizontal line: 99%"]
     slos = {s.get("name"): s.get("slo") or {} for s in run.scenario.get("workload", {}).get("streams", [])}
     for ax, (metric, title, slo_key) in zip(axes[0], (("ttft_s", "Time to first token", "ttft"),
                                                      ("e2e_s", "End-to-end latency", "e2e")), strict=True):
@@ -73,7 +73,7 @@ def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
                 ax.axvline(slo[slo_key], color="#555555", lw=0.9, ls=(0, (2, 2)))
                 ax.annotate(f"SLO {sname}", (slo[slo_key], 0.02), rotation=90, fontsize=8, color="#333333",
                             xytext=(3, 0), textcoords="offset points", va="bottom")
-        ax.set_xscale("log")
+        log_axis(ax)
         ax.set_title(title)
         ax.set_xlabel(f"{'TTFT' if metric == 'ttft_s' else 'E2E latency'} (seconds, log scale)")
         ax.set_ylim(0, 1.005)
@@ -82,7 +82,8 @@ def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
     lo, hi = run.window()
     fig.suptitle(f"Latency per platform (arrivals {lo:g}-{hi:g} s)")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", title="platform")
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="platform",
+                       frameon=False)
     if not rows:
         raise ChartSkipped("no finished requests with a latency")
     return _finish(pd.concat(rows, ignore_index=True), fig, out_dir, "latency_cdf", notes)
@@ -140,10 +141,7 @@ def _draw_cost_latency(ax, df: pd.DataFrame, label_col: str) -> None:
         _label_points(ax, df.loc[ok, "latency_s"], df.loc[ok, "cost"], df.loc[ok, label_col].astype(str))
     xs = df.loc[ok, "latency_s"]
     if len(xs) and xs.min() > 0 and xs.max() / xs.min() > 10:  # log only when latencies span a decade
-        from matplotlib.ticker import FuncFormatter
-
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        log_axis(ax)
     ax.margins(x=0.15, y=0.15)
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 

@@ -73,6 +73,16 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
+def log_axis(ax, which: str = "x") -> None:
+    """A log scale labelled with plain numbers (0.01, 0.1, 1, 10) rather than powers of ten."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def footnote(fig, text: str) -> None:
     """Small grey text along the bottom of the figure (method, skipped series), wrapped to the figure's
     width; the axes make room."""

@@ -106,7 +106,8 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     for k in range(len(params), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", title="platform")
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="platform",
+                       frameon=False)
     fig.suptitle(f"{metric_short(metric)} vs each swept value (95% CI bands)")
     df = pd.concat(frames, ignore_index=True)[["platform", "parameter", "value", "mean", "ci_lo", "ci_hi", "n"]]
     if (df["n"] < 2).all():
@@ -192,8 +193,9 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
         ax.set_title(plat, fontsize=11)
         ax.set_xlabel(metric_label(metric))
         ax.margins(x=0.25)
-        if k == 0:
-            fig.legend(loc="outside right upper", fontsize=9)
+        if k == ncols - 1:  # legend beside the top-right panel
+            h, lab = axes[0][0].get_legend_handles_labels()
+            ax.legend(h, lab, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
     for k in range(len(plats), axes.size):
         axes.ravel()[k].set_visible(False)
     fig.suptitle(f"What moves {metric_short(metric).lower()} most")

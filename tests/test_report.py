@@ -357,3 +357,10 @@ def test_many_sampled_values_are_grouped_in_quintiles():
     t = tornado(pts, ["a"], "m").iloc[0]
     low = pts[pts["a"] <= pts["a"].quantile(0.2)]["m"].mean()
     assert t["at_low"] == pytest.approx(low, rel=0.05)
+
+
+def test_tornado_on_a_categorical_parameter():
+    pts = pd.DataFrame({"platform": "p", "replication": [0, 1] * 3, "engine": ["vllm"] * 2 + ["sglang"] * 2
+                        + ["trtllm"] * 2, "m": [5.0, 5.0, 1.0, 1.0, 3.0, 3.0]})
+    t = tornado(pts, ["engine"], "m").iloc[0]
+    assert (t["low_value"], t["high_value"], t["swing"]) == ("sglang", "vllm", 4.0)

@@ -232,7 +232,7 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
                   "Pareto frontier: platforms (or sweep points) that no other is both cheaper and faster than.",
                   "Tornado (sweeps): for each parameter, the metric's mean at its lowest and highest value with "
                   "the other parameters averaged over; parameters with more than 12 sampled values use their "
-                  "bottom and top quintile."])]
+                  "bottom and top quintile, non-numeric ones their levels with the lowest and highest mean."])]
     return title, b
 
 

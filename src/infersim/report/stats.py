@@ -10,7 +10,8 @@
 - ``marginal``: a metric's mean per value of one swept parameter, the others averaged over (replication is
   the unit: a mean per replication first, then a t interval across replications).
 - ``tornado``: per parameter, the marginal mean at its lowest and highest value (bottom/top quintile of the
-  sampled values when a parameter has more than ``MAX_LEVELS`` distinct values, as with random or LHS sampling).
+  sampled values when a parameter has more than ``MAX_LEVELS`` distinct values, as with random or LHS sampling;
+  for a non-numeric parameter, its levels with the lowest and highest mean).
 """
 
 from __future__ import annotations
@@ -134,8 +135,9 @@ def tornado(points: pd.DataFrame, params: list[str], metric: str, by: str = "pla
         if points[p].nunique() < 2:
             continue
         mg = marginal(points, p, metric, by)
+        numeric = pd.api.types.is_numeric_dtype(points[p])
         for b, g in mg.groupby(by, sort=False):
-            g = g.sort_values(p)
+            g = g.sort_values(p if numeric else "mean")  # categories have no order: lowest vs highest mean
             lo_row, hi_row = g.iloc[0], g.iloc[-1]
             base = float(points.loc[points[by] == b, metric].mean())
             rows.append({by: b, "parameter": p, "low_value": lo_row[p], "high_value": hi_row[p],

@@ -139,8 +139,8 @@ def test_queue_matches_erlang_c(monkeypatch, c, rho):
 
     real = run_mod.deployment_setup
 
-    def fake(spec, cat, path="d"):
-        return dataclasses.replace(real(spec, cat, path), perf=ExpPerf())
+    def fake(spec, cat, path="d", **kw):
+        return dataclasses.replace(real(spec, cat, path, **kw), perf=ExpPerf())
 
     monkeypatch.setattr(run_mod, "deployment_setup", fake)
     waits = []

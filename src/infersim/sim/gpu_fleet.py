@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from infersim.engine.recorder import IN_FLIGHT, Recorder
+from infersim.engine.recorder import Recorder
 from infersim.fleet import collect as fleet_collect
 from infersim.fleet.autoscaled import AutoscaledDeployment
 from infersim.fleet.billing import BillingClock
@@ -23,6 +23,7 @@ from infersim.fleet.deployment import Deployment
 from infersim.routing.dispatch import RoutedDispatch
 from infersim.scenario.schema import Scenario
 from infersim.sim.build import deployment_setup
+from infersim.sim.drive import Arrivals, replica_sampler
 from infersim.sim.fleet_economics import PROVIDER_STAGES, SpotAwareDeployment, fleet_outputs, spot_pools
 from infersim.sim.platform_run import PlatformRun
 from infersim.workload.generate import Requests
@@ -34,25 +35,8 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     n = len(reqs)
     rec = Recorder(n)
     rec.bind(env)
-    state = {"done": 0}
-    closed = {s: (conc, think) for s, conc, think in reqs.closed_loop}
-    closed_queues: dict[int, list[int]] = {}
-    if closed:
-        idx = np.flatnonzero(np.isnan(reqs.arrival_s))
-        for s in closed:
-            closed_queues[s] = list(idx[reqs.stream[idx] == s][::-1])
-    arrival = reqs.arrival_s.copy()
-    n_open = int(np.count_nonzero(~np.isnan(arrival)))
-    total_expected = n_open + sum(len(q) for q in closed_queues.values())
-    end_event = env.event()
-
-    def on_done(rid: int) -> None:
-        state["done"] += 1
-        s = int(reqs.stream[rid])
-        if s in closed_queues:
-            _next_closed(s, closed[s][1])
-        if state["done"] >= total_expected and not end_event.triggered:
-            end_event.succeed()
+    arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop (sim/drive.py)
+    on_done = arrivals.done
 
     chain_full = reqs.chain_full
     routed: list[RoutedDispatch] = []
@@ -104,74 +88,17 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         rec.deployment[rid] = d
         deps[d].submit(rid)
 
-    def _next_closed(s: int, think: float) -> None:
-        q = closed_queues[s]
-        if not q or env.now >= sc.duration:
-            return
-        rid = q.pop()
-
-        def fire(_e=None, rid=rid):
-            arrival[rid] = env.now
-            dispatch(rid)
-
-        if think > 0:
-            env.timeout(think).callbacks.append(fire)
-        else:
-            fire()
-
-    def arrivals():
-        order = np.flatnonzero(~np.isnan(reqs.arrival_s))
-        times = reqs.arrival_s[order]
-        now = 0.0
-        for rid, t in zip(order.tolist(), times.tolist(), strict=True):
-            if t > now:
-                yield env.timeout(t - now)
-                now = t
-            dispatch(rid)
-
-    env.process(arrivals())
-    for s, (conc, _think) in closed.items():
-        for _ in range(conc):
-            _next_closed(s, 0.0)
-    if total_expected == 0:
-        end_event.succeed()
-
+    arrivals.start()
     all_replicas = [r for d in deps for r in d.replicas]
-    rows: dict[str, list] = {k: [] for k in ("t_s", "deployment", "replica", "busy", "kv_usage", "running",
-                                             "waiting")}
-    last_busy = [0.0] * len(all_replicas)
+    rows: dict[str, list] = {}
     dep_of = [di for di, d in enumerate(deps) for _ in d.replicas]
-
-    def sampler():
-        while True:
-            yield env.timeout(timeline_dt)
-            now = env.now
-            for i, r in enumerate(all_replicas):
-                b = r.busy_s + (now - r.plan_start if r.busy else 0.0)
-                rows["t_s"].append(now)
-                rows["deployment"].append(dep_of[i])
-                rows["replica"].append(r.id)
-                rows["busy"].append(min(max((b - last_busy[i]) / timeline_dt, 0.0), 1.0))
-                rows["kv_usage"].append(r.kv_usage)
-                rows["running"].append(r.n_active)
-                rows["waiting"].append(len(r.waiting))
-                last_busy[i] = b
-            if progress:
-                progress(now)
-
-    env.process(sampler())
+    env.process(replica_sampler(env, all_replicas, dep_of, timeline_dt, rows, progress))
     fleet_sampler = fleet_collect.FleetSampler(env, deps, timeline_dt)
-    guard = env.timeout(horizon_s)
-    env.run(until=env.any_of([end_event, guard]))
-    end_s = env.now
+    end_s = arrivals.run(horizon_s)
     in_flight = [rid for r in all_replicas for rid in r.in_flight()] + [q for d in deps for q in d.queued()]
     if routed:
         in_flight += routed[0].in_flight()
-    rec.mark_in_flight(in_flight)
-    # arrived but never reached a replica (cannot happen without queues; kept for safety)
-    arrived = ~np.isnan(arrival) & (arrival <= end_s)
-    rec.outcome[arrived & (rec.outcome == 0)] = IN_FLIGHT
-    rec.arrival_s = arrival
+    arrivals.finish(rec, in_flight, end_s)  # plus any arrival without an outcome (kept for safety)
     fleet = fleet_collect.finish(plat, deps, fleet_sampler, end_s)
     scaled = [s.engine for d in deps if isinstance(d, AutoscaledDeployment) for s in d.dead if s.engine]
     rep_tl = fleet.pop("replica_timeline")

@@ -8,6 +8,11 @@ GPU fleet billed per GPU-minute with a token API billed per token. Conventions:
 - ``customer_usd`` is the platform's revenue from this workload; ``provider_cost_usd`` is what the platform
   pays to serve it (GPU rental, or owned hardware amortised plus power and hosting).
 - ``gross_margin`` = (customer - provider) / customer; ``nan`` when the customer pays nothing.
+
+GPU-fleet pricing (``price_list``, ``customer_usd_per_gpu_minute``, ``provider_usd_per_gpu_hour``,
+``owned_usd_per_hour``, ``billed_usd``, ``commitment_usd``, ``footprint``) reads the shipped price list
+``catalog/data/baseten_prices.yaml`` (every figure with its source); ``infersim.sim.fleet_economics``
+applies it to a run. Equations and assumptions: ``docs/economics.md``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,9 +113,19 @@ class LocalExecutor:
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         it, pending = iter(tasks), {}
         window = 4 * self.workers
+
+        def submit(t: Task) -> None:
+            try:
+                pending[pool.submit(run_guarded, fn, t)] = t
+            except BrokenProcessPool as exc:
+                from infersim.errors import InfersimError
+
+                raise InfersimError(f"the local worker processes stopped ({exc}); finished runs are saved: "
+                                    "re-run the same command to resume") from None
+
         try:
             for t in it:
-                pending[pool.submit(run_guarded, fn, t)] = t
+                submit(t)
                 if len(pending) >= window:
                     break
             while pending:
@@ -128,7 +139,7 @@ class LocalExecutor:
                     yield t, rec
                     nxt = next(it, None)
                     if nxt is not None:
-                        pending[pool.submit(run_guarded, fn, nxt)] = nxt
+                        submit(nxt)
         finally:
             for fut in pending:
                 fut.cancel()

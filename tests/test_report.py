@@ -292,6 +292,8 @@ def test_cli_missing_or_wrong_directory_exits_2(tmp_path, capsys):
 
 def test_cli_unknown_chart_or_metric_exits_2(sweep_dir, capsys):
     d, _ = sweep_dir
+    assert main(["plot", str(d), "--chart", "tornado", "--metric", "ttft_p99_s"]) == 0
+    assert "tornado.png" in capsys.readouterr().out and (d / "charts" / "tornado.svg").exists()
     assert main(["plot", str(d), "--chart", "pie"]) == 2
     assert "unknown chart 'pie'" in capsys.readouterr().err
     assert main(["plot", str(d), "--metric", "ttft_p99"]) == 2

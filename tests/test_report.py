@@ -59,17 +59,30 @@ def px(size) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A run written by ``infersim run`` (which draws the default charts) and its report."""
+def run_and_charts(tmp_path_factory):
+    """A run written by ``infersim run``, and the ChartSet of the default charts that command drew."""
+    import infersim.report as rep
+
     d = tmp_path_factory.mktemp("report")
     (d / "tiny.yaml").write_text(SCENARIO)
-    assert main(["run", str(d / "tiny.yaml"), "--out", str(d / "run"), "--quiet"]) == 0
-    return d / "run"
+    drawn, orig = [], rep.write_default_charts
+    rep.write_default_charts = lambda out: drawn.append(orig(out)) or drawn[-1]
+    try:
+        assert main(["run", str(d / "tiny.yaml"), "--out", str(d / "run"), "--quiet"]) == 0
+    finally:
+        rep.write_default_charts = orig
+    assert len(drawn) == 1
+    return d / "run", drawn[0]
 
 
 @pytest.fixture(scope="module")
-def charts(run_dir):
-    return write_charts(run_dir)
+def run_dir(run_and_charts) -> Path:
+    return run_and_charts[0]
+
+
+@pytest.fixture(scope="module")
+def charts(run_and_charts):
+    return run_and_charts[1]
 
 
 def test_run_writes_default_charts(run_dir):

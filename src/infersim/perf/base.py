@@ -58,3 +58,13 @@ def prefill_pairs(chunk_tokens: np.ndarray | float, context: np.ndarray | float)
     n = np.asarray(chunk_tokens, dtype=float)
     c = np.asarray(context, dtype=float)
     return n * c + n * (n + 1) / 2.0
+
+
+def step_aggregates(prefill_tokens, prefill_context, decode_context) -> tuple[float, float, int, int, float, float]:
+    """The arrays of ``StepModel.step`` reduced to ``step_s``'s arguments: (prefill tokens, prefill (query, key)
+    pairs, prefill sequences, decode sequences, decode context sum, prefill context sum)."""
+    pt = np.asarray(prefill_tokens, dtype=float)
+    pc = np.asarray(prefill_context, dtype=float)
+    dc = np.asarray(decode_context, dtype=float)
+    pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
+    return float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()), float(pc.sum())

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from infersim.catalog import BYTES_PER_PARAM, Hardware, Model
-from infersim.perf.base import StepTime, prefill_pairs
+from infersim.perf.base import StepTime, step_aggregates
 from infersim.perf.params import PerfParams
 
 ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
@@ -116,12 +116,7 @@ class GpuRoofline:
 
     # -- the StepModel interface --------------------------------------------------------------------
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
-        pt = np.asarray(prefill_tokens, dtype=float)
-        pc = np.asarray(prefill_context, dtype=float)
-        dc = np.asarray(decode_context, dtype=float)
-        pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
-        return self._step_parts(float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()),
-                                float(pc.sum()))
+        return self._step_parts(*step_aggregates(prefill_tokens, prefill_context, decode_context))
 
     def _step_parts(self, n_pre, pairs, n_pre_seqs, n_dec, dec_ctx, pre_ctx=None) -> StepTime:
         tokens = n_pre + n_dec

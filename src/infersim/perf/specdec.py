@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from infersim.errors import InfersimError
-from infersim.perf.base import StepTime
+from infersim.perf.base import StepTime, step_aggregates
 
 
 def expected_tokens_per_round(acceptance: float, k: int) -> float:
@@ -118,13 +118,7 @@ class SpeculativeStep:
 
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
         """The base model's parts, scaled so that ``total_s`` equals ``step_s`` (reporting only)."""
-        from infersim.perf.base import prefill_pairs
-
-        pt = np.asarray(prefill_tokens, dtype=float)
-        pc = np.asarray(prefill_context, dtype=float)
-        dc = np.asarray(decode_context, dtype=float)
-        pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
-        total = self.step_s(float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()), float(pc.sum()))
-        b = self.base.step(pt, pc, dc)
+        total = self.step_s(*step_aggregates(prefill_tokens, prefill_context, decode_context))
+        b = self.base.step(prefill_tokens, prefill_context, decode_context)
         f = total / b.total_s if b.total_s > 0 else 1.0
         return StepTime(total, b.compute_s * f, b.memory_s * f, b.comm_s * f, b.overhead_s * f)

@@ -54,7 +54,7 @@ import yaml
 
 from infersim.catalog import Catalog, Hardware, Model, default_catalog
 from infersim.errors import CapacityError, InfersimError, ScenarioError
-from infersim.perf.base import StepTime, prefill_pairs
+from infersim.perf.base import StepTime, prefill_pairs, step_aggregates
 
 ACT_BYTES = 2.0  # bf16 activations between stages (assumption, as in perf/gpu.py)
 HOURS_PER_YEAR = 8766.0  # 365.25 x 24
@@ -273,19 +273,17 @@ class SramPipeline:
         return max(chain, busy)
 
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
-        pt = np.asarray(prefill_tokens, dtype=float)
-        pc = np.asarray(prefill_context, dtype=float)
-        dc = np.asarray(decode_context, dtype=float)
-        pairs = float(np.sum(prefill_pairs(pt, pc))) if pt.size else 0.0
-        total = self.step_s(float(pt.sum()), pairs, int(pt.size), int(dc.size), float(dc.sum()), float(pc.sum()))
+        agg = step_aggregates(prefill_tokens, prefill_context, decode_context)
+        total = self.step_s(*agg)
+        pt_sum, pairs, n_pt, n_dc, dc_sum, pc_sum = agg
         # Parts along one micro-batch's path (the latency chain), for reporting only.
         comp = mem = 0.0
         hops = 0.0
-        if dc.size:
-            _, _, (_, comp, mem, m, _) = self._decode(int(dc.size), float(dc.sum()))
+        if n_dc:
+            _, _, (_, comp, mem, m, _) = self._decode(n_dc, dc_sum)
             hops = float(self._hop_chain(m))
-        elif pt.size:
-            _, _, (_, comp, mem, q, _) = self._prefill(float(pt.sum()), pairs, int(pt.size), float(pc.sum()))
+        elif n_pt:
+            _, _, (_, comp, mem, q, _) = self._prefill(pt_sum, pairs, n_pt, pc_sum)
             hops = float(self._hop_chain(q))
         P = self.stages
         return StepTime(total, float(comp) * P, float(mem) * P, hops, self.a_s * P)

@@ -48,8 +48,8 @@ def _dist(d: dict | None) -> str:
         if d.get("max") is not None:
             s += f" (capped at {_num(d['max'])})"
         return s
-    if kind == "constant" and "value" in d:
-        return f"constant {_num(d['value'])}"
+    if kind in ("constant", "fixed") and "value" in d:
+        return f"always {_num(d['value'])}"
     rest = ", ".join(f"{k} {_num(v)}" for k, v in d.items() if v is not None and not isinstance(v, dict | list))
     return f"{kind}" + (f" ({rest})" if rest else "")
 
@@ -63,6 +63,16 @@ def _arrival(a: dict | None) -> str:
     if kind == "stages" and a.get("stages"):
         parts = [f"{_num(s.get('rate'))}/s for {_secs(s.get('duration'))}" for s in a["stages"]]
         return "arrival rate in stages: " + ", then ".join(parts)
+    if kind == "trace":
+        s = f"arrivals replayed from the trace {a.get('path') or a.get('file') or '?'}"
+        if a.get("rate_scale") not in (None, 1, 1.0):
+            s += f" at {_num(a['rate_scale'])}x its rate"
+        if a.get("time_scale") not in (None, 1, 1.0):
+            s += f", time scaled x{_num(a['time_scale'])}"
+        return s
+    if kind == "diurnal" and a.get("peak_rate") is not None:
+        return (f"diurnal arrivals between {_num(a.get('trough_rate'))} and {_num(a['peak_rate'])} requests/s "
+                f"(period {_secs(a.get('period'))}, peak at {_secs(a.get('peak_at'))})")
     rest = ", ".join(f"{k} {_num(v)}" for k, v in a.items() if k != "kind" and v is not None
                      and not isinstance(v, dict | list))
     return f"{kind} arrivals" + (f" ({rest})" if rest else "")
@@ -92,7 +102,10 @@ def describe_scenario(sc: dict) -> dict[str, list[str]]:
         line = f"**{s.get('name')}**: {_arrival(s.get('arrival'))}"
         if s.get("share") is not None:
             line += f" ({_num(100 * s['share'])}% of the workload)"
-        line += f"; input tokens {_dist(s.get('input_tokens'))}; output tokens {_dist(s.get('output_tokens'))}"
+        if s.get("input_tokens") or s.get("output_tokens"):
+            line += f"; input tokens {_dist(s.get('input_tokens'))}; output tokens {_dist(s.get('output_tokens'))}"
+        else:
+            line += "; token lengths from the trace"
         pre = s.get("prefix")
         if pre and pre.get("tokens"):
             line += (f"; {_num(100 * (pre.get('share') or 1))}% of requests start with a shared "
@@ -122,7 +135,7 @@ def describe_platform(p: dict) -> str:
                 s += f", {d.get('replicas')} fixed replica(s)"
             if d.get("usd_per_gpu_hour") is not None:
                 s += f", priced at ${_num(d['usd_per_gpu_hour'])}/GPU-hour (scenario override)"
-            if d.get("billing", {}).get("unit"):
+            if (d.get("billing") or {}).get("unit"):
                 s += f", billed per {_secs(d['billing']['unit'])}"
             deps.append(s)
         s = f"**{name}** (GPU fleet): " + "; ".join(deps)
@@ -147,9 +160,9 @@ def describe_platform(p: dict) -> str:
             s += ", rate limits " + ", ".join(f"{k} {_num(v)}" for k, v in rl.items()
                                               if v is not None and k.endswith("minute"))
         return s + "."
-    units = p.get("chips") or p.get("systems")
+    units, what = (p.get("chips"), "chips") if p.get("chips") else (p.get("systems"), "systems")
     s = f"**{name}** ({kind}): {p.get('model')} on {p.get('hardware')}"
-    s += f", {units} per replica" if units else ", as many chips/systems per replica as the model needs"
+    s += f", {units} {what} per replica" if units else ", as many chips/systems per replica as the model needs"
     s += f", {p.get('replicas', 1)} replica(s)"
     pr = p.get("prices")
     if pr:

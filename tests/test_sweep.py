@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import re
 
 import numpy as np
@@ -52,6 +53,13 @@ def interrupt_after(k):
             raise KeyboardInterrupt
         return fake_unit(task)
     return fn
+
+
+def crash_at_rate_3(task):
+    """A worker process dying mid-unit (as when the kernel kills it for memory)."""
+    if task.scenario.workload.streams[0].arrival.rate == 3:
+        os._exit(1)
+    return fake_unit(task)
 
 
 def fail_at_rate(rate):
@@ -271,6 +279,18 @@ def test_failing_point_recorded_and_others_complete(tmp_path):
     assert math.isnan(summ.loc[2, "load_mean"])
     CALLS.clear()  # failed units run again on resume
     assert run_sweep(plan, tmp_path / "o", fn=fake_unit).ran == 2 and len(CALLS) == 2
+
+
+def test_lost_worker_stops_the_sweep_and_resume_completes_it(tmp_path):
+    plan = build_plan("t.yaml", [f"{RATE}=1:6:6"], data=tiny())
+    with pytest.raises(InfersimError, match="re-run the same command to resume"):
+        run_sweep(plan, tmp_path / "o", executor=LocalExecutor(workers=1), fn=crash_at_rate_3)
+    pts = pd.read_parquet(tmp_path / "o" / "points.parquet")
+    assert "BrokenProcessPool" in " ".join(pts["error"]) and (pts["status"] == "ok").sum() < 6
+    CALLS.clear()
+    res = run_sweep(plan, tmp_path / "o", fn=fake_unit)
+    assert res.failed == 0 and len(CALLS) == res.ran == 6 - res.skipped
+    assert (pd.read_parquet(tmp_path / "o" / "points.parquet")["status"] == "ok").all()
 
 
 def test_ci95_exact_on_hand_made_numbers():

@@ -100,8 +100,9 @@ class LocalExecutor:
     """A pool of ``workers`` local processes (default: every core), started from a fork server.
 
     At most ``4 x workers`` units are queued at a time, so a sweep of a million points does not hold a
-    million futures. A worker that dies (out of memory, killed) fails the units it was given; they are
-    recorded as failed and run again on resume.
+    million futures. A worker that dies (out of memory, killed) breaks the pool: the units that were in
+    flight are recorded as failed and the sweep stops with an InfersimError; re-running resumes (failed
+    units run again).
     """
 
     def __init__(self, workers: int | None = None):
@@ -114,19 +115,19 @@ class LocalExecutor:
         it, pending = iter(tasks), {}
         window = 4 * self.workers
 
+        broken: BaseException | None = None
+
         def submit(t: Task) -> None:
+            nonlocal broken
             try:
                 pending[pool.submit(run_guarded, fn, t)] = t
             except BrokenProcessPool as exc:
-                from infersim.errors import InfersimError
-
-                raise InfersimError(f"the local worker processes stopped ({exc}); finished runs are saved: "
-                                    "re-run the same command to resume") from None
+                broken = exc
 
         try:
             for t in it:
                 submit(t)
-                if len(pending) >= window:
+                if len(pending) >= window or broken:
                     break
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -134,12 +135,19 @@ class LocalExecutor:
                     t = pending.pop(fut)
                     try:
                         rec = fut.result()
-                    except Exception as exc:  # the worker was lost (BrokenProcessPool) or could not unpickle
+                    except BrokenProcessPool as exc:  # a worker died: record what was in flight, then stop
+                        broken, rec = exc, failed_record(t, exc)
+                    except Exception as exc:  # e.g. the task or its result could not be pickled
                         rec = failed_record(t, exc)
                     yield t, rec
-                    nxt = next(it, None)
+                    nxt = None if broken else next(it, None)
                     if nxt is not None:
                         submit(nxt)
+            if broken is not None:
+                from infersim.errors import InfersimError
+
+                raise InfersimError(f"the local worker processes stopped ({broken}); finished runs are saved: "
+                                    "re-run the same command to resume")
         finally:
             for fut in pending:
                 fut.cancel()

@@ -413,3 +413,24 @@ def test_token_api_rate_limits_latency_and_prices():
     assert math.isnan(s["provider_cost_usd"])
     again = simulate(_sc(lim, **{"workload.streams[0].arrival.rate": 5, "duration": 60, "drain": 60}))
     assert again.requests["finish_s"].equals(req["finish_s"])
+
+
+@pytest.mark.parametrize(("rate", "timeout", "cap", "plat"), [
+    (30, 0.05, 4, GROQ_8B), (80, None, 8, CEREBRAS_8B), (3, 2.0, None, GROQ_8B),
+    (40, None, None, {**FW_8B, "rate_limits": {"tokens_per_minute": 20_000, "burst": "5s"}})])
+def test_no_request_vanishes_and_times_are_ordered(rate, timeout, cap, plat):
+    extra = {k: v for k, v in (("queue_timeout", timeout), ("max_in_flight", cap)) if v is not None}
+    changes = {"workload.streams[0].arrival.rate": rate, "duration": 15, "drain": 5,
+               "workload.streams[0].input_tokens": {"kind": "lognormal", "median": 800, "p99": 6000},
+               "workload.streams[0].output_tokens": {"kind": "lognormal", "median": 60, "p99": 600}}
+    req = simulate(_sc({**plat, **extra}, **changes)).requests
+    assert req["outcome"].isin(["finished", "rejected", "in_flight"]).all()
+    fin = req[req["outcome"] == "finished"]
+    assert (fin["arrival_s"] <= fin["first_token_s"] + 1e-12).all()
+    assert (fin["first_token_s"] <= fin["finish_s"] + 1e-12).all()
+    rej = req[req["outcome"] == "rejected"]
+    assert (rej["reason"] != "").all() and (rej["finish_s"] >= rej["arrival_s"]).all()
+    if timeout is not None:  # nobody waited for a pipeline slot longer than the timeout
+        started = req[req["outcome"] != "rejected"]
+        assert len(rej) == 0 or set(rej["reason"]) <= {"queue_timeout"}
+        assert (started["first_token_s"] - started["arrival_s"]).max() < timeout + 0.5

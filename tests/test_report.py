@@ -287,7 +287,9 @@ def test_sweep_report(sweep_dir, capsys):
     s = pd.read_parquet(d / "summary.parquet")
     r = s.iloc[0]
     assert fmt_value("customer_usd_per_mtok", r["customer_usd_per_mtok_mean"]) in md
-    assert "moves customer_usd_per_mtok most" in md and "paired by replication" in md
+    assert f"{A} moves customer_usd_per_mtok most, from" in md  # 10 * replicas outweighs the rate
+    assert "x has the lowest customer_usd_per_mtok at 6 of 6 sweep points" in md
+    assert "narrowest lead: y minus x = $" in md
     assert (d / "report.html").read_text().count("data:image/png;base64,") == 5
 
 

@@ -139,6 +139,11 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
     return out, pd.DataFrame(rows, columns=["platform", "metric", "value", "ci_lo", "ci_hi", "method"])
 
 
+def _param(v) -> str:
+    """A swept value as written: 4.0 -> '4', 0.25 -> '0.25', strings unchanged."""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _paired_diff(points: pd.DataFrame, metric: str, a: str, b: str, point) -> tuple[float, float, float, int]:
     """Mean and t interval of metric(a) - metric(b) at ``point``, paired by replication."""
     g = points[points["point"] == point].pivot_table(index="replication", columns="platform", values=metric,
@@ -157,7 +162,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
     params = [p for p in sw.parameters if p in s.columns]
 
     def where(row) -> str:
-        return ", ".join(f"{p} = {row[p]}" for p in params) or f"point {row['point']}"
+        return ", ".join(f"{p} = {_param(row[p])}" for p in params) or f"point {row['point']}"
 
     for m in dict.fromkeys([metric, "ttft_p99_s"]):
         if f"{m}_mean" not in s.columns:
@@ -198,6 +203,8 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
                     point, _, r, mean, lo, hi, n = [x for x in d if math.isfinite(x[3])][k]
                     msg += (f"; its narrowest lead: {r} minus {top} = {fmt_value(m, mean)} at point {point} "
                             f"({_ci(m, lo, hi)}, paired by replication, n = {n})")
+                    if lo <= 0 <= hi:
+                        msg += "; that interval includes zero: no clear difference there"
                 out.append(msg + ".")
     swept = [p for p in params if p in pts.columns and pts[p].nunique() > 1]
     if swept and metric in pts.columns:
@@ -205,7 +212,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
         for plat, g in tor.groupby("platform", sort=False):
             r = g.iloc[0]
             out.append(f"{plat}: {r['parameter']} moves {metric} most, from {fmt_value(metric, r['at_low'])} at "
-                       f"{r['low_value']} to {fmt_value(metric, r['at_high'])} at {r['high_value']} (other "
+                       f"{_param(r['low_value'])} to {fmt_value(metric, r['at_high'])} at {_param(r['high_value'])} (other "
                        f"parameters averaged; swing {fmt_value(metric, r['swing'])}).")
     if not out:
         out.append(f"The sweep summary holds no finite values of {metric}.")

@@ -139,7 +139,7 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
     return out, pd.DataFrame(rows, columns=["platform", "metric", "value", "ci_lo", "ci_hi", "method"])
 
 
-def _param(v) -> str:
+def fmt_param(v) -> str:
     """A swept value as written: 4.0 -> '4', 0.25 -> '0.25', strings unchanged."""
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -162,7 +162,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
     params = [p for p in sw.parameters if p in s.columns]
 
     def where(row) -> str:
-        return ", ".join(f"{p} = {_param(row[p])}" for p in params) or f"point {row['point']}"
+        return ", ".join(f"{p} = {fmt_param(row[p])}" for p in params) or f"point {row['point']}"
 
     for m in dict.fromkeys([metric, "ttft_p99_s"]):
         if f"{m}_mean" not in s.columns:
@@ -212,7 +212,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
         for plat, g in tor.groupby("platform", sort=False):
             r = g.iloc[0]
             out.append(f"{plat}: {r['parameter']} moves {metric} most, from {fmt_value(metric, r['at_low'])} at "
-                       f"{_param(r['low_value'])} to {fmt_value(metric, r['at_high'])} at {_param(r['high_value'])} (other "
+                       f"{fmt_param(r['low_value'])} to {fmt_value(metric, r['at_high'])} at {fmt_param(r['high_value'])} (other "
                        f"parameters averaged; swing {fmt_value(metric, r['swing'])}).")
     if not out:
         out.append(f"The sweep summary holds no finite values of {metric}.")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from infersim.report.api import ChartSet, default_metric, write_charts
 from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
-from infersim.report.findings import N_BOOT, SLO_TARGET, _param, fmt_value, run_findings, sweep_findings
+from infersim.report.findings import N_BOOT, SLO_TARGET, fmt_param, fmt_value, run_findings, sweep_findings
 from infersim.report.load import RunDir, SweepDir, open_results
 
 #: Comparison-table columns (summary column, header with units), shown when the summary has them.
@@ -136,7 +136,7 @@ def sweep_table(sw: SweepDir, metric: str) -> tuple[list[str], list[list[str]], 
     head = ["platform", "point", *params, "n", *[f"{m} mean [95% CI]" for m in mets]]
     rows = []
     for _, r in s.sort_values(["point", "platform"]).head(MAX_SWEEP_ROWS).iterrows():
-        cells = [str(r["platform"]), str(r["point"]), *[_param(r[p]) for p in params], str(r.get("n", ""))]
+        cells = [str(r["platform"]), str(r["point"]), *[fmt_param(r[p]) for p in params], str(r.get("n", ""))]
         for m in mets:
             lo, hi = r.get(f"{m}_ci_lo", np.nan), r.get(f"{m}_ci_hi", np.nan)
             ci = f" [{fmt_value(m, lo)}, {fmt_value(m, hi)}]" if pd.notna(lo) and pd.notna(hi) else ""

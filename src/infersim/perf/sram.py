@@ -57,8 +57,6 @@ from infersim.errors import CapacityError, InfersimError, ScenarioError
 from infersim.perf.base import StepTime, prefill_pairs, step_aggregates
 
 ACT_BYTES = 2.0  # bf16 activations between stages (assumption, as in perf/gpu.py)
-HOURS_PER_YEAR = 8766.0  # 365.25 x 24
-HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0
 #: Which shipped profile an SRAM hardware kind uses by default.
 PROFILE_FOR_KIND = {"lpu": "groq", "wafer": "cerebras"}
 
@@ -499,25 +497,27 @@ def owned_cost_breakdown(hardware: Hardware | str, units: int, *, amortization_y
                          pue: float = 1.3, usd_per_kwh: float = 0.08, hosting_usd_per_kw_month: float = 150.0,
                          list_price_usd: float | None = None, tdp_w: float | None = None,
                          catalog: Catalog | None = None) -> OwnedCost:
-    """Per-hour cost of owning ``units`` chips/systems, running flat out all hours.
+    """Per-hour cost of owning ``units`` chips/systems, running flat out all hours
+    (``economics.owned_usd_per_hour`` with the catalog's ``list_price_usd`` and ``tdp_w`` per unit).
 
-    Assumptions (each a parameter): the catalog ``list_price_usd`` per unit, straight-line over
-    ``amortization_years`` (default 4) with no residual value or cost of capital; electricity at the catalog
-    ``tdp_w`` x ``pue`` (default 1.3) x ``usd_per_kwh`` (default $0.08); colocation at
-    ``hosting_usd_per_kw_month`` (default $150) per kW of IT load (tdp_w), space and cooling, power billed
-    apart. Host servers, networking and staff are not included.
+    Assumptions (each a parameter): straight-line over ``amortization_years`` (default 4) with no residual
+    value or cost of capital; electricity at TDP x ``pue`` (default 1.3) x ``usd_per_kwh`` (default $0.08);
+    colocation at ``hosting_usd_per_kw_month`` (default $150) per kW of IT load, space and cooling, power
+    billed apart. Host servers, networking and staff are not included.
     """
+    from infersim.economics import owned_usd_per_hour
+
     hw = (catalog or default_catalog()).get_hardware(hardware) if isinstance(hardware, str) else hardware
     price = list_price_usd if list_price_usd is not None else hw.list_price_usd
     watts = tdp_w if tdp_w is not None else hw.tdp_w
     if price is None:
         raise InfersimError(f"{hw.id} has no list price in the catalog; pass list_price_usd")
-    if amortization_years <= 0 or units < 0:
-        raise InfersimError("amortization_years must be > 0 and units >= 0")
-    kw = units * watts / 1e3
-    return OwnedCost(capex_usd_per_hour=units * price / (amortization_years * HOURS_PER_YEAR),
-                     power_usd_per_hour=kw * pue * usd_per_kwh,
-                     hosting_usd_per_hour=kw * hosting_usd_per_kw_month / HOURS_PER_MONTH)
+    try:
+        parts = owned_usd_per_hour(price, watts, units, amortization_years=amortization_years, pue=pue,
+                                   usd_per_kwh=usd_per_kwh, hosting_usd_per_kw_month=hosting_usd_per_kw_month)
+    except ValueError as exc:
+        raise InfersimError(str(exc)) from None
+    return OwnedCost(parts["capex"], parts["power"], parts["hosting"])
 
 
 def owned_cost_usd_per_hour(hardware: Hardware | str, units: int, **assumptions) -> float:

@@ -14,7 +14,8 @@ through its stages rather than chunking it across rounds.
 Economics (``summary_extra``): revenue at per-token prices (``prices`` or the provider's published price);
 provider cost = owned systems for the whole run (list price amortised, power, hosting:
 ``perf.sram.owned_cost_breakdown``); footprint = chips (LPU chips or wafer systems, draft pipeline
-included), racks (``footprint.units_per_rack`` of the profile) and kW at TDP. ``replicas_for_slo`` is the
+included), racks (chips / ``footprint.units_per_rack`` of the profile, fractional as for GPU fleets) and kW
+at TDP (``economics.footprint``). ``replicas_for_slo`` is the
 M/M/c sizing of ``perf.sram.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
 """
 
@@ -29,7 +30,7 @@ import pandas as pd
 import simpy
 
 from infersim.catalog import Hardware, Model
-from infersim.economics import economics_fields
+from infersim.economics import economics_fields, footprint
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.errors import CapacityError
 from infersim.fleet.deployment import Deployment
@@ -132,12 +133,10 @@ def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: R
     out = economics_fields(customer_usd=prices.cost_usd(tok_in, tok_out).item(),
                            provider_cost_usd=per_hour * end_s / 3600.0, input_tokens=tok_in, output_tokens=tok_out,
                            requests=int(fin.sum()))
-    chips = plat.replicas * units
-    per_rack = float(profile_for(hw).doc.get("footprint", {}).get("units_per_rack", math.nan))
+    tdp_w = plat.cost.tdp_w if plat.cost.tdp_w is not None else hw.tdp_w
+    out.update(footprint(plat.replicas * units, tdp_w, profile_for(hw).doc["footprint"]["units_per_rack"]))
     out.update({
         "price_usd_per_mtok_in": prices.input_usd_per_mtok, "price_usd_per_mtok_out": prices.output_usd_per_mtok,
-        "chips": chips, "racks": math.ceil(chips / per_rack - 1e-9) if per_rack > 0 else math.nan,
-        "power_kw": chips * (plat.cost.tdp_w if plat.cost.tdp_w is not None else hw.tdp_w) / 1e3,
         "replicas": plat.replicas, "units_per_replica": units, "pipeline_slots": plat.max_seqs(pipe),
         "owned_usd_per_hour": per_hour,
     })

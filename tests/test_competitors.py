@@ -67,6 +67,17 @@ def test_calibration_row_within_tolerance(name, row):
     assert pred == pytest.approx(row["predicted_tok_s"], rel=1e-3), "profile file is stale: rerun the fit"
 
 
+def test_fitted_parameters_are_the_stated_ones():
+    # Groq: one parameter on one row (two check rows are predictions); Cerebras: two on two (an exact fit, no
+    # independent check row exists). Everything else in the profiles is an assumption with its reason.
+    for name, fitted in (("groq", ["layer_latency_s"]), ("cerebras", ["layer_latency_s", "sram_bw_eff"])):
+        doc = sram_profile(name).doc
+        assert doc["fitted"] == fitted
+        roles = [r["role"] for r in doc["calibration"]]
+        assert set(roles) <= {"fit", "check"} and roles.count("fit") >= len(fitted)
+        assert set(doc["params"]) - set(fitted) <= set(doc["assumptions"]) | {"stages_per_unit", "unit_granularity"}
+
+
 @pytest.mark.skipif(not SPEEDS_CSV.exists(), reason="../shared/calibration not available")
 @pytest.mark.parametrize("row_id", sorted(CSV_ROWS))
 def test_calibration_rows_match_the_csv(row_id):

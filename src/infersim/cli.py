@@ -86,7 +86,7 @@ def _cmd_estimate(args) -> int:
 def _cmd_run(args) -> int:
     from infersim.scenario import load_scenario
     from infersim.sim.run import simulate
-    from infersim.tables import ECONOMICS_COLUMNS, FLEET_COLUMNS, SUMMARY_COLUMNS, render
+    from infersim.tables import CAPACITY_COLUMNS, ECONOMICS_COLUMNS, FLEET_COLUMNS, SUMMARY_COLUMNS, render
     from infersim.units import parse_duration_s
 
     sc = load_scenario(args.file)
@@ -113,6 +113,9 @@ def _cmd_run(args) -> int:
                                                      "costs the platform)")
         if "cost_usd" in res.summary.columns:
             render(res.summary, FLEET_COLUMNS, title="fleet (whole run; billed per the deployments' billing)")
+        if "replicas_for_slo" in res.summary.columns or "rate_limited_total" in res.summary.columns:
+            fixed = res.summary[res.summary["kind"].isin(["lpu", "wafer", "token_api"])]
+            render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
 

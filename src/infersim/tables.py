@@ -54,6 +54,14 @@ FLEET_COLUMNS = [
     ("retried", "requests_retried", "int"),
 ]
 
+CAPACITY_COLUMNS = [  # fixed-capacity platforms (lpu, wafer) and token APIs: docs/competitors.md
+    ("platform", "platform", "str"), ("kind", "kind", "str"),
+    ("replicas", "replicas", "int"), ("chips/replica", "units_per_replica", "int"),
+    ("slots/replica", "pipeline_slots", "int"), ("peak-minute req/s", "slo_sizing_rate_req_s", "num"),
+    ("replicas for SLO", "replicas_for_slo", "int"), ("owned $/h", "owned_usd_per_hour", "num"),
+    ("rate-limited", "rate_limited_total", "int"),
+]
+
 ECONOMICS_COLUMNS = [
     ("platform", "platform", "str"),
     ("customer $", "customer_usd", "num"), ("$/Mtok", "customer_usd_per_mtok", "num"),

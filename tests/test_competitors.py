@@ -445,3 +445,19 @@ def test_no_request_vanishes_and_times_are_ordered(rate, timeout, cap, plat):
         started = req[req["outcome"] != "rejected"]
         assert len(rej) == 0 or set(rej["reason"]) <= {"queue_timeout"}
         assert (started["first_token_s"] - started["arrival_s"]).max() < timeout + 0.5
+
+
+@pytest.mark.parametrize(("plat", "input_tokens", "published"), [
+    ({"name": "groq", "kind": "lpu", "model": "llama-2-70b", "chips": 576,  # provider_speeds 2024-02
+      "prices": {"input_usd_per_mtok": 0.59, "output_usd_per_mtok": 0.79}}, 1948, 300),  # (no 2-70B price)
+    ({"name": "cb", "kind": "wafer", "model": "llama-3.1-8b", "systems": 1}, 900, 1800),  # 2024-08-27
+    ({"name": "cb", "kind": "wafer", "model": "llama-3.1-70b", "systems": 4}, 900, 450),  # 2024-08-27
+], ids=["groq-llama-2-70b", "cerebras-llama-3.1-8b", "cerebras-llama-3.1-70b"])
+def test_simulated_single_user_speed_matches_the_published_row(plat, input_tokens, published):
+    # the whole path (schema -> engine -> recorder -> summary), one user at a time, at the row's mean context
+    # (input + output / 2 = 2,048 for Groq, 1,000 for Cerebras; see the profiles' calibration rows)
+    one_user = {"kind": "closed_loop", "concurrency": 1}
+    s = simulate(_sc(plat, **{"workload.streams[0].arrival": one_user, "duration": 5,
+                              "workload.streams[0].input_tokens.value": input_tokens,
+                              "workload.streams[0].output_tokens.value": 200})).summary.iloc[0]
+    assert s["output_tok_s_per_user"] == pytest.approx(published, rel=TOLERANCE)

@@ -211,6 +211,10 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
         tor = tornado(pts, swept, metric)
         for plat, g in tor.groupby("platform", sort=False):
             r = g.iloc[0]
+            if not r["swing"] > 1e-12 * max(1.0, abs(r["base"])):
+                out.append(f"{plat}: no swept parameter changes {metric} (it stays at "
+                           f"{fmt_value(metric, r['base'])}).")
+                continue
             out.append(f"{plat}: {r['parameter']} moves {metric} most, from {fmt_value(metric, r['at_low'])} at "
                        f"{fmt_param(r['low_value'])} to {fmt_value(metric, r['at_high'])} at {fmt_param(r['high_value'])} (other "
                        f"parameters averaged; swing {fmt_value(metric, r['swing'])}).")

@@ -171,8 +171,9 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     plats = res.platforms[:MAX_PANELS]
     notes = list(res.notes) + ["bars: mean at the lowest (hatched) and highest (solid) value, other parameters "
                                "averaged; vertical line: overall mean"]
-    nrows, ncols = math.ceil(len(plats) / 2), min(2, len(plats))
-    fig, axes = new_figure((WIDE[0], max(3.6, 1.8 + 0.6 * len(params) * nrows)), nrows, ncols)
+    nrows, ncols = len(plats), 1  # one panel per platform, stacked: the long parameter names share one margin
+    fig, axes = new_figure((WIDE[0], min(13.0, max(WIDE[1], 1.2 + (0.9 + 0.55 * len(params)) * nrows))),
+                           nrows, ncols)
     for k, plat in enumerate(plats):
         ax = axes[k // ncols][k % ncols]
         g = df[df["platform"] == plat].iloc[::-1]
@@ -190,12 +191,11 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
         ax.set_yticks(y, [f"{p}\n({lo:g} → {hi:g})" if isinstance(lo, int | float) else f"{p}\n({lo} → {hi})"
                           for p, lo, hi in zip(g["parameter"], g["low_value"], g["high_value"], strict=True)],
                       fontsize=8.5)
-        ax.set_title(plat, fontsize=11)
+        ax.set_title(plat, fontsize=11, loc="left", fontweight="bold")
         ax.set_xlabel(metric_label(metric))
-        ax.margins(x=0.25)
-        if k == ncols - 1:  # legend beside the top-right panel
-            h, lab = axes[0][0].get_legend_handles_labels()
-            ax.legend(h, lab, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=9, frameon=False)
+        ax.margins(x=0.35)
+        if k == 0:
+            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=9, frameon=False)
     for k in range(len(plats), axes.size):
         axes.ravel()[k].set_visible(False)
     fig.suptitle(f"What moves {metric_short(metric).lower()} most")

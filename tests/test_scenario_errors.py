@@ -324,3 +324,22 @@ def test_loading_from_data_gives_no_line_numbers(tmp_path):
     with pytest.raises(ScenarioError) as e:
         load_scenario("mem.yaml", data=data)
     assert str(e.value).startswith("mem.yaml: platforms[0].deployments[0].tp: ")
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--duration", "0.5s"], "--duration: 0.5s must be longer than the scenario's warm-up"),
+    (["--duration", "ten minutes"], "--duration: "),
+    (["--seed", "-3"], "--seed: expected a non-negative integer, got -3"),
+])
+def test_run_flags_out_of_range_exit_2_and_write_nothing(tmp_path, capsys, flags, expected):
+    data = copy.deepcopy(VALID)
+    data["warmup"] = "1s"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out_dir = tmp_path / "out"
+    rc = main(["run", str(path), "--out", str(out_dir), "--quiet", *flags])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert "Traceback" not in out + err
+    assert err.startswith(expected)
+    assert not out_dir.exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infersim.errors import InfersimError
 from infersim.scenario.loader import scenario_catalog
 from infersim.scenario.schema import Scenario
 from infersim.sim.gpu_fleet import simulate_gpu_fleet
@@ -30,6 +31,11 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
 
     sc = scenario
     base = Path(base_dir if base_dir is not None else scenario.base_dir)
+    if duration_s is not None and not sc.warmup < duration_s:
+        raise InfersimError(f"--duration: {duration_s:g}s must be longer than the scenario's warm-up "
+                            f"({sc.warmup:g}s), which is excluded from the statistics")
+    if seed is not None and seed < 0:
+        raise InfersimError(f"--seed: expected a non-negative integer, got {seed}")
     if seed is not None or duration_s is not None:
         sc = sc.model_copy(update={k: v for k, v in (("seed", seed), ("duration", duration_s)) if v is not None})
     catalog = scenario_catalog(sc, base)

@@ -10,8 +10,9 @@ the same plan into a fresh directory; wall time includes starting the process po
 but not starting the fork server the pools are forked from (a one-off ~1-4 s per command: it imports
 infersim), which a warm-up sweep does first.
 Prints a line per worker count and one JSON line with points/minute, the scaling ratio, the simulation CPU
-time per point (from the part files; independent of other load) and the 1-minute load average, since
-the ratio only means something on an otherwise idle machine.
+time per point (from the part files), the share of the time the workers spent inside a run (low: the
+coordinator starves them) and the share of that on a CPU (low: other processes compete for the cores), and
+the 1-minute load average: the ratio only means something on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -56,19 +57,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:  # start the fork server (it imports infersim once) before timing
         warm = build_plan("warm.yaml", ["seed=1,2"], data=scenario(1.0))
         run_sweep(warm, Path(tmp) / "out", executor=LocalExecutor(workers=2))
-    rates, cpu_s = {}, {}
+    rates, cpu_s, busy = {}, {}, {}
     for w in [int(x) for x in args.workers.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             t0, c0 = time.perf_counter(), time.process_time()
             res = run_sweep(plan, Path(tmp) / "out", executor=LocalExecutor(workers=w))
             wall, main_cpu = time.perf_counter() - t0, time.process_time() - c0
-            cpu = sum(json.loads(f.read_text()).get("cpu_s", 0.0) for f in (Path(tmp) / "out" / "parts").glob("*.json"))
+            parts = [json.loads(f.read_text()) for f in (Path(tmp) / "out" / "parts").glob("*.json")
+                     if f.stem != "definition"]
+            cpu = sum(r["cpu_s"] for r in parts)
+            in_unit = sum(r["wall_s"] for r in parts)
         assert res.failed == 0 and res.ran == n, res.errors
         rates[w] = n / wall * 60
         cpu_s[w] = cpu
         print(f"{w} worker(s): {n} points in {wall:.1f}s = {rates[w]:.0f} points/min "
-              f"(simulation CPU {cpu / n * 1e3:.0f} ms/point, {cpu / wall / w:.0%} of {w} worker(s) busy; "
-              f"coordinating process CPU {main_cpu / n * 1e3:.1f} ms/point)")
+              f"(simulation CPU {cpu / n * 1e3:.0f} ms/point; workers inside a run {in_unit / wall / w:.0%} of the "
+              f"time, on a CPU {cpu / in_unit:.0%} of that; coordinating process CPU {main_cpu / n * 1e3:.1f} ms/point)")
+        busy[w] = (in_unit / wall / w, cpu / in_unit)
     ws = sorted(rates)
     ratio = rates[ws[-1]] / rates[ws[0]] if len(ws) > 1 else 1.0
     print(f"scaling {ws[0]} -> {ws[-1]} workers: x{ratio:.2f}")
@@ -76,6 +81,8 @@ def main() -> None:
                       "plan_s": round(plan_s, 3), "points_per_min": {str(w): round(r, 1) for w, r in rates.items()},
                       "scaling_ratio": round(ratio, 3), "cpu_ms_per_point": {str(w): round(c / n * 1e3, 1)
                                                                              for w, c in cpu_s.items()},
+                      "workers_in_run_share": {str(w): round(b[0], 3) for w, b in busy.items()},
+                      "on_cpu_share": {str(w): round(b[1], 3) for w, b in busy.items()},
                       "load_avg_1m": round(os.getloadavg()[0], 2), "cores": os.cpu_count()}))
 
 

@@ -86,7 +86,15 @@ def _cmd_estimate(args) -> int:
 def _cmd_run(args) -> int:
     from infersim.scenario import load_scenario
     from infersim.sim.run import simulate
-    from infersim.tables import CAPACITY_COLUMNS, ECONOMICS_COLUMNS, FLEET_COLUMNS, SUMMARY_COLUMNS, render
+    from infersim.tables import (
+        CAPACITY_COLUMNS,
+        ECONOMICS_COLUMNS,
+        FLEET_COLUMNS,
+        SUMMARY_COLUMNS,
+        comparison_layout,
+        render,
+        render_comparison,
+    )
     from infersim.units import parse_duration_s
 
     sc = load_scenario(args.file)
@@ -106,16 +114,19 @@ def _cmd_run(args) -> int:
     res.save(out)
     chart_note = _default_charts(out) if not args.no_charts else ""
     if not args.quiet:
-        render(res.summary, SUMMARY_COLUMNS,
-               title=f"{sc.name}: {res.meta['requests_generated']:,} requests over "
-                     f"{res.scenario.duration:g}s simulated (warm-up {sc.warmup:g}s excluded)")
-        render(res.summary, ECONOMICS_COLUMNS, title="economics (whole run: what the customer pays, what serving "
-                                                     "costs the platform)")
-        if "cost_usd" in res.summary.columns:
-            render(res.summary, FLEET_COLUMNS, title="fleet (whole run; billed per the deployments' billing)")
-        if "replicas_for_slo" in res.summary.columns or "rate_limited_total" in res.summary.columns:
-            fixed = res.summary[res.summary["kind"].isin(["lpu", "wafer", "token_api"])]
-            render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
+        title = (f"{sc.name}: {res.meta['requests_generated']:,} requests over {res.scenario.duration:g}s simulated "
+                 f"(warm-up {sc.warmup:g}s excluded from latency and service; economics cover the whole run)")
+        if args.wide:
+            render(res.summary, SUMMARY_COLUMNS, title=title)
+            render(res.summary, ECONOMICS_COLUMNS, title="economics (whole run: what the customer pays, what "
+                                                         "serving costs the platform)")
+            if "cost_usd" in res.summary.columns:
+                render(res.summary, FLEET_COLUMNS, title="fleet (whole run; billed per the deployments' billing)")
+            if "replicas_for_slo" in res.summary.columns or "rate_limited_total" in res.summary.columns:
+                fixed = res.summary[res.summary["kind"].isin(["lpu", "wafer", "token_api"])]
+                render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
+        else:
+            render_comparison(res.summary, comparison_layout(), title=title)
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
 
@@ -144,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int)
     r.add_argument("--duration", help="override the scenario's duration, e.g. 90s or 10m")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--wide", action="store_true", help="one wide table per section (a row per platform) instead of "
+                                                       "the side-by-side comparison")
     r.add_argument("--no-charts", action="store_true", help="do not draw the default charts into OUT/charts/")
     r.set_defaults(fn=_cmd_run)
 

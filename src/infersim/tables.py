@@ -64,10 +64,10 @@ CAPACITY_COLUMNS = [  # fixed-capacity platforms (lpu, wafer) and token APIs: do
 
 ECONOMICS_COLUMNS = [
     ("platform", "platform", "str"),
-    ("customer $", "customer_usd", "num"), ("$/Mtok", "customer_usd_per_mtok", "num"),
-    ("$/Mtok out", "customer_usd_per_mtok_out", "num"), ("$/req", "customer_usd_per_request", "num"),
-    ("list in", "price_usd_per_mtok_in", "num"), ("list out", "price_usd_per_mtok_out", "num"),
-    ("cost $", "provider_cost_usd", "num"), ("cost $/Mtok", "provider_usd_per_mtok", "num"),
+    ("customer pays $", "customer_usd", "num"), ("customer $/Mtok", "customer_usd_per_mtok", "num"),
+    ("customer $/Mtok out", "customer_usd_per_mtok_out", "num"), ("customer $/request", "customer_usd_per_request", "num"),
+    ("list $/Mtok in", "price_usd_per_mtok_in", "num"), ("list $/Mtok out", "price_usd_per_mtok_out", "num"),
+    ("platform cost $", "provider_cost_usd", "num"), ("platform cost $/Mtok", "provider_usd_per_mtok", "num"),
     ("margin", "gross_margin", "pct"), ("idle", "idle_share", "pct"),
     ("chips", "chips", "int"), ("racks", "racks", "num"), ("kW", "power_kw", "num"),
     ("quality", "quality", "pct"), ("vs strongest", "quality_ratio", "pct"),
@@ -122,6 +122,18 @@ def render_comparison(df: pd.DataFrame, sections, title: str | None = None, cons
         table.add_row(f"[bold]{sec}[/bold]", *[""] * len(df), end_section=False)
         for j, (h, k, t) in enumerate(rows):
             last = j == len(rows) - 1 and i < len(sections) - 1
-            table.add_row(f"  {h}", *[fmt(v, t) for v in df[k]] if k in df.columns else ["-"] * len(df),
-                          end_section=last)
+            cells = [("-" if v is None or v != v else str(v)) if t == "str" else fmt(v, t) for v in df[k]]
+            table.add_row(f"  {h}", *cells, end_section=last)
     console.print(table)
+
+
+def comparison_layout() -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The sections of ``infersim run``'s side-by-side table (see ``render_comparison``)."""
+    latency = [c for c in SUMMARY_COLUMNS if c[2] == "s"]
+    service = [c for c in SUMMARY_COLUMNS if c[2] != "s" and c[1] != "platform"]
+    service += [c for c in ECONOMICS_COLUMNS if c[1] in ("quality", "quality_ratio")]
+    money = [c for c in ECONOMICS_COLUMNS if c[1] not in ("quality", "quality_ratio", "platform")]
+    fleet = [c for c in FLEET_COLUMNS if c[1] not in ("platform", "idle_share")]
+    fixed = [c for c in CAPACITY_COLUMNS if c[1] not in ("platform", "kind")]
+    return [("latency", latency), ("service", service), ("economics (whole run, USD)", money),
+            ("GPU fleet", fleet), ("fixed capacity and rate limits", fixed)]

@@ -320,6 +320,8 @@ def test_cli_tables_follow_the_contract(tmp_path):
     assert {k: meta[k] for k in ("scenario", "scenario_name", "sampling", "replications", "points")} == {
         "scenario": str(f), "scenario_name": "t", "sampling": "grid", "replications": 2, "points": 4}
     assert meta["parameters"] == [{"path": RATE, "values": [1.0, 3.0]}, {"path": SLO, "values": [0.005, 0.02]}]
+    saved = json.loads((out / "scenario.json").read_text())  # the base scenario as run, for reports
+    assert saved["name"] == "t" and "sweep" in saved
     pts = pd.read_parquet(out / "points.parquet")
     assert list(pts.columns[:6]) == ["point", "replication", "seed", "platform", RATE, SLO]
     assert list(pts.columns[-2:]) == ["status", "error"] and list(pts.columns[6:-2]) == meta["metrics"]

@@ -83,6 +83,7 @@ class SweepPlan:
     points: list[Point]
     fingerprint: str
     base_dir: str
+    scenario_json: str = ""  # the base scenario as validated (written as scenario.json for reports)
 
     @property
     def paths(self) -> list[str]:
@@ -179,7 +180,7 @@ def build_plan(file: str | Path, sets: list[str] = (), *, sampling: str | None =
     fp = fingerprint(base, parameters, sampling, samples)
     return SweepPlan(file=file, scenario_name=base_sc.name, parameters=parameters, sampling=sampling,
                      samples=samples, replications=reps, points=points, fingerprint=fp,
-                     base_dir=str(Path(file).parent))
+                     base_dir=str(Path(file).parent), scenario_json=base_sc.model_dump_json(indent=2))
 
 
 def _draw(parameters: list[Parameter], sampling: str, samples: int | None, *, seed: int) -> list[dict[str, Any]]:

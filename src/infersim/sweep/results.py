@@ -204,6 +204,8 @@ def write_tables(out: str | Path, plan: SweepPlan, records: dict[str, dict]) -> 
     doc = {"scenario": plan.file, "scenario_name": plan.scenario_name, "parameters": plan.values_listing(),
            "sampling": plan.sampling, "replications": plan.replications, "points": len(plan.points),
            "metrics": metrics}
+    if plan.scenario_json:  # the base scenario as it was when the sweep ran (reports describe it from here)
+        _write_text(out / "scenario.json", plan.scenario_json)
     _write_text(out / "sweep.json", json.dumps(doc, indent=2, default=_json_default))
     return points, summary
 

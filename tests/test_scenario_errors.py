@@ -343,3 +343,27 @@ def test_run_flags_out_of_range_exit_2_and_write_nothing(tmp_path, capsys, flags
     assert "Traceback" not in out + err
     assert err.startswith(expected)
     assert not out_dir.exists()
+
+
+def test_run_never_replaces_a_directory_that_is_not_a_result(tmp_path, capsys):
+    """--out naming a folder of other files (say, all earlier results) is refused, and nothing in it is lost;
+    re-running into an earlier run's directory replaces that run; files are readable like plain files."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(copy.deepcopy(VALID)))
+    keep = tmp_path / "results"
+    (keep / "older-run").mkdir(parents=True)
+    (keep / "notes.txt").write_text("mine")
+    rc = main(["run", str(path), "--out", str(keep), "--quiet", "--no-charts", "--duration", "2s"])
+    assert rc == 2
+    assert "is not an infersim results directory" in capsys.readouterr().err
+    assert (keep / "notes.txt").read_text() == "mine" and (keep / "older-run").is_dir()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+    run_dir = keep / "older-run" / "r1"
+    for _ in range(2):  # the second run replaces the first
+        assert main(["run", str(path), "--out", str(run_dir), "--quiet", "--no-charts", "--duration", "2s"]) == 0
+    assert (run_dir / "summary.json").exists()
+    import os
+    import stat
+
+    from infersim.fileio import FILE_MODE
+    assert stat.S_IMODE(os.stat(run_dir / "summary.json").st_mode) == FILE_MODE  # as open() would (not 0o600)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from infersim.fileio import atomic_write_text
 from infersim.report.api import ChartSet, default_metric, write_charts
 from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
 from infersim.report.findings import N_BOOT, SLO_TARGET, fmt_param, fmt_value, run_findings, sweep_findings
@@ -236,17 +235,6 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
     return title, b
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(results: str | Path | RunDir | SweepDir, metric: str | None = None,
                  charts: ChartSet | None = None) -> tuple[Path, Path]:
     """Draw the charts (unless ``charts`` from ``write_charts`` on the same directory is given), then write
@@ -258,6 +246,6 @@ def write_report(results: str | Path | RunDir | SweepDir, metric: str | None = N
     title, blocks = build_blocks(res, charts, metric)
     md, page = res.path / "report.md", res.path / "report.html"
     html_text = to_html(blocks, title)
-    _atomic_write(md, to_markdown(blocks))
-    _atomic_write(page, html_text)
+    atomic_write_text(md, to_markdown(blocks))
+    atomic_write_text(page, html_text)
     return md, page

@@ -8,9 +8,9 @@ backend: nothing in the simulation imports this module.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from infersim.fileio import atomic_write
 
 #: Okabe-Ito colours, most distinct first (black last: it is the text colour).
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -58,15 +58,8 @@ def save_figure(fig, out_dir: Path, name: str) -> list[Path]:
     paths = []
     try:
         for ext in ("png", "svg"):
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{ext}", dir=out_dir)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fig.savefig(fh, format=ext, dpi=DPI)
-                os.replace(tmp, out_dir / f"{name}.{ext}")
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            paths.append(out_dir / f"{name}.{ext}")
+            paths.append(atomic_write(out_dir / f"{name}.{ext}",
+                                      lambda p, ext=ext: fig.savefig(p, format=ext, dpi=DPI)))
             fig.set_layout_engine("none")  # keep the layout computed for the PNG: the SVG needs no second pass
     finally:
         plt.close(fig)

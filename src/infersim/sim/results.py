@@ -14,7 +14,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from infersim.engine.recorder import OUTCOMES, REASONS
+from infersim.fileio import FILE_MODE, replace_dir, temp_dir_for
 from infersim.fleet.report import fleet_summary
 from infersim.metrics.summary import summarize
 
@@ -116,8 +116,7 @@ class Results:
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json."""
         out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp = temp_dir_for(out)
         try:
             self.requests.to_parquet(tmp / "requests.parquet", index=False)
             self.timeline.to_parquet(tmp / "timeline.parquet", index=False)
@@ -134,13 +133,9 @@ class Results:
             (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default))
             (tmp / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
             np.savez_compressed(tmp / "itl_hist.npz", **{k: v for k, v in self.itl_hist.items()})
-            if out.exists():
-                backup = out.with_name(out.name + ".old")
-                os.replace(out, backup)
-                os.replace(tmp, out)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                os.replace(tmp, out)
+            for f in tmp.iterdir():
+                os.chmod(f, FILE_MODE)
+            replace_dir(tmp, out, marker="summary.json")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

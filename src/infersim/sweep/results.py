@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from infersim.errors import InfersimError
+from infersim.fileio import atomic_write, atomic_write_text
 from infersim.sweep.plan import SweepPlan, Unit
 
 __all__ = ["PartStore", "assemble", "ci95", "summarize_points", "write_tables"]
@@ -31,22 +29,6 @@ _KEY_FILE = re.compile(r"^[0-9a-f]{20}\.json$")
 LEADING = ["point", "replication", "seed", "platform"]
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via ``write(tmp)`` to a temporary file next to ``path``, fsync it, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda p: p.write_text(text))
 
 
 class PartStore:
@@ -80,7 +62,7 @@ class PartStore:
         if self.out.exists() and (not self.out.is_dir() or any(self.out.iterdir())):
             raise InfersimError(f"{self.out}: exists and is not a sweep output directory; give another --out")
         self.dir.mkdir(parents=True, exist_ok=True)
-        _write_text(dfile, json.dumps(definition, indent=2, default=str))
+        atomic_write_text(dfile, json.dumps(definition, indent=2, default=str))
 
     def load(self) -> dict[str, dict]:
         """Finished units by key (ok and failed). Unreadable files are ignored (their units run again)."""
@@ -102,7 +84,7 @@ class PartStore:
         """Persist one finished unit (durably: temporary file, fsync, rename)."""
         doc = {**record, "key": unit.key, "point": unit.point, "replication": unit.replication,
                "seed": unit.seed, "values": values}
-        _write_text(self.dir / f"{unit.key}.json", json.dumps(doc, default=str))
+        atomic_write_text(self.dir / f"{unit.key}.json", json.dumps(doc, default=str))
 
 
 def ci95(values: np.ndarray) -> tuple[float, float, float, int]:
@@ -199,14 +181,14 @@ def write_tables(out: str | Path, plan: SweepPlan, records: dict[str, dict]) -> 
     points, metrics = assemble(plan, records)
     summary = summarize_points(points, plan.paths, metrics)
     for name, df in (("points", points), ("summary", summary)):
-        _atomic_write(out / f"{name}.parquet", lambda p, df=df: df.to_parquet(p, index=False))
-        _atomic_write(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+        atomic_write(out / f"{name}.parquet", lambda p, df=df: df.to_parquet(p, index=False))
+        atomic_write(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
     doc = {"scenario": plan.file, "scenario_name": plan.scenario_name, "parameters": plan.values_listing(),
            "sampling": plan.sampling, "replications": plan.replications, "points": len(plan.points),
            "metrics": metrics}
     if plan.scenario_json:  # the base scenario as it was when the sweep ran (reports describe it from here)
-        _write_text(out / "scenario.json", plan.scenario_json)
-    _write_text(out / "sweep.json", json.dumps(doc, indent=2, default=_json_default))
+        atomic_write_text(out / "scenario.json", plan.scenario_json)
+    atomic_write_text(out / "sweep.json", json.dumps(doc, indent=2, default=_json_default))
     return points, summary
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from infersim.engine.replica import Replica
 from infersim.fleet.autoscale import ScaleView, make_policy
-from infersim.fleet.balancers import BALANCERS, PrefixAffinity
+from infersim.fleet.balancers import make_balancer
 from infersim.fleet.billing import BillingClock
 from infersim.rng import rng
 
@@ -82,13 +82,7 @@ class AutoscaledDeployment:
         self._qseq = 0
         self.expired: set[int] = set()
         self.queue_len = 0
-        lb_cls = BALANCERS[spec.load_balancer.kind]
-        lb_rng = rng(seed, "platform", platform, "balancer", setup.name)
-        if lb_cls is PrefixAffinity:
-            keys = reqs.prefix_key
-            self.lb = lb_cls(spec.load_balancer, lb_rng, prefix_key=lambda r: int(keys[r]))
-        else:
-            self.lb = lb_cls(spec.load_balancer, lb_rng)
+        self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
         # windowed averages for the policy: integral of in-flight requests; KV usage sampled at ticks
         self.n_inflight, self.area, self.t_last = 0, 0.0, 0.0
         self.hist: deque[tuple[float, float]] = deque([(0.0, 0.0)])

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from infersim.rng import rng
+
 
 class RoundRobin:
     def __init__(self, spec=None, rng=None):
@@ -108,3 +110,14 @@ BALANCERS = {
     "least_kv": LeastKv,
     "prefix_affinity": PrefixAffinity,
 }
+
+
+def make_balancer(spec, reqs, *, seed: int, platform: str, deployment: str):
+    """The load balancer of a deployment ``spec`` (its ``load_balancer`` block), with its own random stream
+    ``platform/<platform>/balancer/<deployment>``; prefix affinity hashes each request's ``prefix_key``."""
+    cls = BALANCERS[spec.load_balancer.kind]
+    lb_rng = rng(seed, "platform", platform, "balancer", deployment)
+    if cls is PrefixAffinity:
+        keys = reqs.prefix_key
+        return cls(spec.load_balancer, lb_rng, prefix_key=lambda r: int(keys[r]))
+    return cls(spec.load_balancer, lb_rng)

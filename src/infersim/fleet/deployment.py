@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import deque
 
 from infersim.engine.replica import Replica
-from infersim.fleet.balancers import BALANCERS, PrefixAffinity
-from infersim.rng import rng
+from infersim.fleet.balancers import make_balancer
 
 
 class Deployment:
@@ -28,13 +27,7 @@ class Deployment:
         self.queue_len = 0
         cb = self._replica_done if self.limit is not None else on_done
         self.replicas = [Replica(env, setup, reqs, rec, first_id + i, cb, chain_full) for i in range(spec.replicas)]
-        lb_cls = BALANCERS[spec.load_balancer.kind]
-        lb_rng = rng(seed, "platform", platform, "balancer", setup.name)
-        if lb_cls is PrefixAffinity:
-            keys = reqs.prefix_key
-            self.lb = lb_cls(spec.load_balancer, lb_rng, prefix_key=lambda r: int(keys[r]))
-        else:
-            self.lb = lb_cls(spec.load_balancer, lb_rng)
+        self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
 
     def submit(self, rid: int) -> None:
         reps = self.replicas

@@ -19,6 +19,7 @@ Preemption is by recompute: the newest running request loses its KV and returns 
 from __future__ import annotations
 
 import math
+from bisect import insort
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -32,12 +33,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from infersim.workload.generate import Requests
 
 K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
-_EMPTY = np.empty(0, np.int64)
+_STEPS = np.arange(K_MAX, dtype=float)  # 0, 1, ..., K_MAX - 1: step offsets of a fast-forward
 
 
 class Replica:
     """A replica of a deployment. ``submit(rid)`` hands it a request; it calls ``on_done(rid)`` when the
-    request leaves (finished or rejected)."""
+    request leaves (finished or rejected).
+
+    Per-slot state lives in plain Python lists (``s_*``, ``max_num_seqs`` long) and ``active`` lists the
+    occupied slots in increasing slot order, so each plan and commit touch only the running requests (a
+    few dozen at most in practice) without numpy's per-call overhead on small arrays."""
 
     def __init__(self, env, setup: DeploymentSetup, requests: Requests, recorder: Recorder,
                  replica_id: int, on_done=None, chain_full: np.ndarray | None = None):
@@ -56,29 +61,30 @@ class Replica:
         self.prefix_on = setup.prefix_caching and requests.has_prefixes
         self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
-        z = np.zeros
-        self.s_rid = np.full(cap, -1, np.int64)
-        self.s_comp = z(cap, np.int64)
-        self.s_ntok = z(cap, np.int64)
-        self.s_gen = z(cap, np.int64)
-        self.s_out = z(cap, np.int64)
-        self.s_shared = z(cap, np.int64)
-        self.s_priv = z(cap, np.int64)
-        self.s_order = z(cap, np.int64)
-        self.s_on = z(cap, bool)
-        self.s_held = z(cap, np.int64)  # prefix entries held (leading ids of the request's prefix)
+        self.s_rid = [-1] * cap
+        self.s_comp = [0] * cap
+        self.s_ntok = [0] * cap
+        self.s_gen = [0] * cap
+        self.s_out = [0] * cap
+        self.s_shared = [0] * cap
+        self.s_priv = [0] * cap
+        self.s_order = [0] * cap
+        self.s_held = [0] * cap  # prefix entries held (leading ids of the request's prefix)
+        self.active: list[int] = []  # occupied slots, increasing
         self.free_slots = list(range(cap - 1, -1, -1))
         self.n_active = 0
         self.waiting: deque[int] = deque()
         self.resume: dict[int, tuple[int, int]] = {}
         self.order = 0
+        self.in_tok = requests.input_tokens
+        self.out_tok = requests.output_tokens
         # plan state
         self.busy = False
         self.gen = 0
         self.plan_start = 0.0
         self.plan_cum: np.ndarray | None = None
         self.plan_k = 0
-        self.plan_dec: np.ndarray | None = None
+        self.plan_dec: list[int] = []
         self.plan_pre: list[tuple[int, int]] = []
         self.plan_ndec = 0
         self.busy_s = 0.0
@@ -130,59 +136,65 @@ class Replica:
 
     # -- planning ---------------------------------------------------------------------------------
     def _plan(self, now: float, mix: bool = False) -> None:
-        s_on, s_ntok, s_comp = self.s_on, self.s_ntok, self.s_comp
+        s_ntok, s_comp, s_priv = self.s_ntok, self.s_comp, self.s_priv
         kv, bs = self.kv, self.bs
         preempted = False
         held = False
-        if self.n_active:
-            gap = s_ntok - s_comp
-            dec = np.flatnonzero(s_on & (gap == 1))
-            if self.prefill_first and not mix and dec.size and (self.waiting or dec.size < self.n_active):
-                dec, held = _EMPTY, True  # prefill-priority profile: a prompt step without the decodes
+        n_active = self.n_active
+        if n_active:
+            dec = [s for s in self.active if s_ntok[s] - s_comp[s] == 1]
+            if self.prefill_first and not mix and dec and (self.waiting or len(dec) < n_active):
+                dec, held = [], True  # prefill-priority profile: a prompt step without the decodes
             # decodes first: one token each; allocate any block boundary they cross
-            while dec.size:
-                priv_tok = s_comp[dec] + 1 - self.s_shared[dec]
-                need = np.maximum(-(-priv_tok // bs) - self.s_priv[dec], 0)
-                total = int(need.sum())
-                if kv.allocate(total):
-                    self.s_priv[dec] += need
+            while dec:
+                s_shared = self.s_shared
+                needs = [max(-(-(s_comp[s] + 1 - s_shared[s]) // bs) - s_priv[s], 0) for s in dec]
+                if kv.allocate(sum(needs)):
+                    for s, nd in zip(dec, needs, strict=True):
+                        if nd:
+                            s_priv[s] += nd
                     break
                 self._preempt_newest()
                 preempted = True
-                dec = np.flatnonzero(s_on & (s_ntok - s_comp == 1))
-                gap = s_ntok - s_comp
-            pre_slots = np.flatnonzero(s_on & (gap > 1)) if dec.size < self.n_active else _EMPTY
+                dec = [s for s in self.active if s_ntok[s] - s_comp[s] == 1]
+            n_active = self.n_active
+            pre_slots = ([s for s in self.active if s_ntok[s] - s_comp[s] > 1]
+                         if len(dec) < n_active else [])
         else:
-            dec = np.empty(0, np.int64)
+            dec = []
             pre_slots = dec
-        budget = self.mbt - dec.size
-        if dec.size and self.mixed_cap:  # the profile's limit on prefill tokens in a step with decodes
+        n_dec = len(dec)
+        budget = self.mbt - n_dec
+        if n_dec and self.mixed_cap:  # the profile's limit on prefill tokens in a step with decodes
             budget = min(budget, self.mixed_cap)
         chunks: list[tuple[int, int]] = []
-        if pre_slots.size:
-            for slot in pre_slots[np.argsort(self.s_order[pre_slots])]:
+        if pre_slots:
+            s_shared = self.s_shared
+            if len(pre_slots) > 1:
+                pre_slots.sort(key=self.s_order.__getitem__)
+            for slot in pre_slots:
                 if budget <= 0:
                     break
-                slot = int(slot)
-                c = int(s_comp[slot])
-                chunk = min(int(s_ntok[slot]) - c, budget)
-                need = max(-(-(c + chunk - int(self.s_shared[slot])) // bs) - int(self.s_priv[slot]), 0)
+                c = s_comp[slot]
+                chunk = min(s_ntok[slot] - c, budget)
+                need = max(-(-(c + chunk - s_shared[slot]) // bs) - s_priv[slot], 0)
                 if not kv.allocate(need):
                     break
-                self.s_priv[slot] += need
+                s_priv[slot] += need
                 chunks.append((slot, chunk))
                 budget -= chunk
         if not preempted:
-            while self.waiting and budget > 0 and self.free_slots:
-                adm = self._admit(self.waiting[0], budget)
+            waiting = self.waiting
+            while waiting and budget > 0 and self.free_slots:
+                adm = self._admit(waiting[0], budget)
                 if adm is None:
                     break
-                self.waiting.popleft()
+                waiting.popleft()
                 chunks.append(adm)
                 budget -= adm[1]
         if held and not chunks:  # no prompt could start: run the decodes after all
             return self._plan(now, mix=True)
-        if not chunks and not dec.size:
+        if not chunks and not n_dec:
             if self.n_active:  # everything stuck on KV: free room by preempting the newest
                 self._preempt_newest()
                 return self._plan(now)
@@ -193,15 +205,14 @@ class Replica:
         self.plan_start = now
         self.plan_dec = dec
         self.plan_pre = chunks
-        n_dec = dec.size
         self.plan_ndec = n_dec
-        dec_ctx = float(s_comp[dec].sum()) if n_dec else 0.0
+        dec_ctx = float(sum([s_comp[s] for s in dec])) if n_dec else 0.0
         if chunks:
             n_tok = 0
             pairs = 0.0
             pre_ctx = 0.0
             for slot, chunk in chunks:
-                c = int(s_comp[slot])
+                c = s_comp[slot]
                 n_tok += chunk
                 pairs += chunk * c + chunk * (chunk + 1) / 2.0
                 pre_ctx += c
@@ -211,12 +222,13 @@ class Replica:
             self._wake(dt)
             return
         # decode-only: fast-forward as far as nothing can change
-        k = int((self.s_out[dec] - self.s_gen[dec]).min())
+        s_out, s_gen = self.s_out, self.s_gen
+        k = min([s_out[s] - s_gen[s] for s in dec])
         k = min(k, K_MAX)
         if k > 1:
             k = self._kv_horizon(dec, k)
         if k > 1:
-            dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * np.arange(k, dtype=float))
+            dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * _STEPS[:k])
             cum = np.cumsum(dts)
             self.plan_dts = dts
             self.plan_cum = cum
@@ -228,41 +240,45 @@ class Replica:
             self.plan_k = 1
             self._wake(dt)
 
-    def _kv_horizon(self, dec: np.ndarray, k: int) -> int:
+    def _kv_horizon(self, dec: list[int], k: int) -> int:
         """Largest k' <= k whose extra blocks (steps 2..k') can all be allocated now; allocates them."""
-        base = self.s_comp[dec] + 1 - self.s_shared[dec]
-        priv = self.s_priv[dec]
+        s_comp, s_shared, s_priv = self.s_comp, self.s_shared, self.s_priv
         bs = self.bs
         kv = self.kv
         room = kv.free_blocks + kv.evictable_blocks
+        # slot s needs max(ceil((base + kk - 1) / bs) - priv, 0) more blocks to run kk steps
+        bp = [(s_comp[s] + 1 - s_shared[s], s_priv[s]) for s in dec]
 
-        def need(kk: int) -> np.ndarray:
-            return np.maximum(-(-(base + kk - 1) // bs) - priv, 0)
+        def need_sum(kk: int) -> int:
+            return sum([max(-(-(b + kk - 1) // bs) - p, 0) for b, p in bp])
 
-        n = need(k)
-        if int(n.sum()) > room:
+        total = need_sum(k)
+        if total > room:
             lo, hi = 1, k  # need(lo) fits (already allocated), need(hi) does not
             while hi - lo > 1:
                 mid = (lo + hi) // 2
-                if int(need(mid).sum()) <= room:
+                if need_sum(mid) <= room:
                     lo = mid
                 else:
                     hi = mid
             k = lo
-            n = need(k)
-        total = int(n.sum())
+            total = need_sum(k)
         if total:
             kv.allocate(total)
-            self.s_priv[dec] += n
+            for s, (b, p) in zip(dec, bp, strict=True):
+                n = -(-(b + k - 1) // bs) - p
+                if n > 0:
+                    s_priv[s] = p + n
         return k
 
     def _admit(self, rid: int, budget: int):
         """Try to start the waiting request ``rid`` with a first chunk; None if it cannot start now."""
         kv = self.kv
-        if rid in self.resume:
-            ntok, gen = self.resume[rid]
+        resumed = self.resume.pop(rid, None)
+        if resumed is not None:
+            ntok, gen = resumed
         else:
-            ntok, gen = int(self.req.input_tokens[rid]), 0
+            ntok, gen = int(self.in_tok[rid]), 0
         hit = 0
         ids = ()
         if self.prefix_on:
@@ -278,6 +294,8 @@ class Replica:
         if not kv.allocate(need):
             if hit:
                 kv.release(ids[:hit])
+            if resumed is not None:
+                self.resume[rid] = resumed
             return None
         slot = self.free_slots.pop()
         self.n_active += 1
@@ -285,42 +303,43 @@ class Replica:
         self.s_comp[slot] = comp
         self.s_ntok[slot] = ntok
         self.s_gen[slot] = gen
-        self.s_out[slot] = self.req.output_tokens[rid]
+        self.s_out[slot] = int(self.out_tok[rid])
         self.s_shared[slot] = shared
         self.s_held[slot] = hit
         self.s_priv[slot] = need
         self.s_order[slot] = self.order
         self.order += 1
-        self.s_on[slot] = True
-        if rid in self.resume:
-            del self.resume[rid]
+        active = self.active
+        if not active or slot > active[-1]:
+            active.append(slot)
         else:
+            insort(active, slot)
+        if resumed is None:
             self.rec.start(rid, comp)
         return slot, chunk
 
     def _preempt_newest(self) -> None:
-        on = np.flatnonzero(self.s_on)
-        slot = int(on[np.argmax(self.s_order[on])])
-        rid = int(self.s_rid[slot])
-        self.resume[rid] = (int(self.s_ntok[slot]), int(self.s_gen[slot]))
+        slot = max(self.active, key=self.s_order.__getitem__)
+        rid = self.s_rid[slot]
+        self.resume[rid] = (self.s_ntok[slot], self.s_gen[slot])
         self.rec.preempt(rid)
         self._release(slot)
         self.waiting.appendleft(rid)
 
     def _release(self, slot: int, finished: bool = False) -> None:
         kv = self.kv
-        kv.free(int(self.s_priv[slot]))
-        held = int(self.s_held[slot])
-        rid = int(self.s_rid[slot])
+        kv.free(self.s_priv[slot])
+        held = self.s_held[slot]
+        rid = self.s_rid[slot]
         if held or (finished and self.prefix_on and self.chain_full is not None and self.chain_full[rid]):
             ids = self.req.prefix_ids(rid).tolist()
             if held:
                 kv.release(ids[:held])
             if finished and self.chain_full is not None and self.chain_full[rid]:
                 # a conversation's whole context becomes reusable by its next turn
-                ctx = int(self.s_comp[slot])
+                ctx = self.s_comp[slot]
                 kv.insert_unreferenced(self.req.chain_ids(rid, ctx // kv.entry_tokens))
-        self.s_on[slot] = False
+        self.active.remove(slot)
         self.s_priv[slot] = 0
         self.s_held[slot] = 0
         self.s_rid[slot] = -1
@@ -370,39 +389,46 @@ class Replica:
                 rec.itl_one(busy, n_dec)
         self.busy_s += busy
         self.steps += k
+        s_comp, s_gen, s_ntok, s_out, s_rid = self.s_comp, self.s_gen, self.s_ntok, self.s_out, self.s_rid
         finished: list[int] = []
         if n_dec:
             # a prefill whose last chunk is a single token is scheduled like a decode: its first token
             # comes at the end of the plan's first step
-            fresh = dec[self.s_gen[dec] == 0]
-            self.s_comp[dec] += k
-            self.s_gen[dec] += k
-            self.s_ntok[dec] += k
-            if fresh.size:
+            fresh = None
+            for s in dec:
+                g = s_gen[s]
+                if g == 0:
+                    if fresh is None:
+                        fresh = [s]
+                    else:
+                        fresh.append(s)
+                s_comp[s] += k
+                s_gen[s] = g + k
+                s_ntok[s] += k
+            if fresh is not None:
                 t1 = self.plan_start + (float(self.plan_cum[0]) if self.plan_cum is not None else busy)
-                for slot in fresh.tolist():
-                    rid = int(self.s_rid[slot])
+                for slot in fresh:
+                    rid = s_rid[slot]
                     rec.first_token(rid, t1)
                     self._register_prefix(slot, rid)
             self.tokens_out += k * n_dec
-            done = dec[self.s_gen[dec] >= self.s_out[dec]]
-            finished.extend(int(s) for s in done)
+            finished = [s for s in dec if s_gen[s] >= s_out[s]]
         for slot, chunk in self.plan_pre:
-            c = int(self.s_comp[slot]) + chunk
-            self.s_comp[slot] = c
-            if c == self.s_ntok[slot]:
-                rid = int(self.s_rid[slot])
-                if self.s_gen[slot] == 0:
+            c = s_comp[slot] + chunk
+            s_comp[slot] = c
+            if c == s_ntok[slot]:
+                rid = s_rid[slot]
+                if s_gen[slot] == 0:
                     rec.first_token(rid, now)
                     self._register_prefix(slot, rid)
-                self.s_gen[slot] += 1
-                self.s_ntok[slot] += 1
+                s_gen[slot] += 1
+                s_ntok[slot] += 1
                 self.tokens_out += 1
-                if self.s_gen[slot] >= self.s_out[slot]:
+                if s_gen[slot] >= s_out[slot]:
                     finished.append(slot)
         self.plan_pre = []
         for slot in finished:
-            rid = int(self.s_rid[slot])
+            rid = s_rid[slot]
             rec.finish(rid, now)
             self._release(slot, finished=True)
             self._done(rid)
@@ -412,13 +438,13 @@ class Replica:
         if not self.prefix_on:
             return
         ids = self.req.prefix_ids(rid).tolist()
-        held = int(self.s_held[slot])
+        held = self.s_held[slot]
         if held >= len(ids):
             return
         kv = self.kv
         shared = len(ids) * kv.entry_tokens
-        old_priv = int(self.s_priv[slot])
-        new_priv = min(max(-(-(int(self.s_comp[slot]) - shared) // self.bs), 0), old_priv)
+        old_priv = self.s_priv[slot]
+        new_priv = min(max(-(-(self.s_comp[slot] - shared) // self.bs), 0), old_priv)
         if not kv.register(ids[held:], old_priv - new_priv):
             return  # no room to share: the blocks stay private to this request
         self.s_priv[slot] = new_priv
@@ -427,7 +453,8 @@ class Replica:
 
     # -- end of run ---------------------------------------------------------------------------------
     def in_flight(self) -> list[int]:
-        return [int(r) for r in self.s_rid[self.s_on]] + list(self.waiting)
+        s_rid = self.s_rid
+        return [s_rid[s] for s in self.active] + list(self.waiting)
 
 
 def ceil_div(a: int, b: int) -> int:

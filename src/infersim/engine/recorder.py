@@ -70,13 +70,18 @@ class Recorder:
             i = int((math.log10(dt) - _ITL_LO) * _ITL_SCALE + 0.5)
             self.itl_hist[min(max(i, 0), _ITL_BINS - 1)] += weight
 
-    def itl_many(self, dts: np.ndarray, weight: int) -> None:
+    def itl_many(self, dts, weight: int) -> None:
+        """Add ``weight`` tokens at each step time of ``dts`` (seconds; an array or a list)."""
         if weight <= 0:
             return
-        lo, hi = float(dts.min()), float(dts.max())
+        if type(dts) is list:
+            lo, hi = min(dts), max(dts)
+        else:
+            lo, hi = float(dts.min()), float(dts.max())
         if hi <= lo * 1.0025:  # the whole fast-forward falls in one bin (the common case)
-            self.itl_one(lo, weight * dts.size)
+            self.itl_one(lo, weight * len(dts))
             return
+        dts = np.asarray(dts, dtype=float)
         idx = np.rint((np.log10(np.maximum(dts, 1e-12)) - _ITL_LO) * _ITL_SCALE).astype(np.int64)
         np.clip(idx, 0, _ITL_BINS - 1, out=idx)
         np.add.at(self.itl_hist, idx, float(weight))

@@ -19,7 +19,7 @@ Preemption is by recompute: the newest running request loses its KV and returns 
 from __future__ import annotations
 
 import math
-from bisect import insort
+from bisect import bisect_right, insort
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from infersim.workload.generate import Requests
 
 K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
+PY_STEPS = 64  # fast-forwards up to this many steps are timed in plain Python (numpy beyond)
 _STEPS = np.arange(K_MAX, dtype=float)  # 0, 1, ..., K_MAX - 1: step offsets of a fast-forward
 
 
@@ -52,6 +53,7 @@ class Replica:
         self.perf = setup.perf
         self.step_s = setup.perf.step_s
         self.decode_steps_s = setup.perf.decode_steps_s
+        self.decode_affine = getattr(setup.perf, "decode_affine", None)  # scalar fast path, if affine
         cap = setup.max_num_seqs
         self.cap = cap
         self.bs = setup.block_size
@@ -148,11 +150,16 @@ class Replica:
             # decodes first: one token each; allocate any block boundary they cross
             while dec:
                 s_shared = self.s_shared
-                needs = [max(-(-(s_comp[s] + 1 - s_shared[s]) // bs) - s_priv[s], 0) for s in dec]
-                if kv.allocate(sum(needs)):
-                    for s, nd in zip(dec, needs, strict=True):
-                        if nd:
-                            s_priv[s] += nd
+                needs = []
+                total = 0
+                for s in dec:
+                    nd = -(-(s_comp[s] + 1 - s_shared[s]) // bs) - s_priv[s]
+                    if nd > 0:
+                        needs.append((s, nd))
+                        total += nd
+                if kv.allocate(total):
+                    for s, nd in needs:
+                        s_priv[s] += nd
                     break
                 self._preempt_newest()
                 preempted = True
@@ -228,12 +235,30 @@ class Replica:
         if k > 1:
             k = self._kv_horizon(dec, k)
         if k > 1:
-            dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * _STEPS[:k])
-            cum = np.cumsum(dts)
+            aff = self.decode_affine(n_dec) if self.decode_affine is not None and k <= PY_STEPS else None
+            if aff is not None:
+                # short fast-forward: the same float operations as decode_steps_s and np.cumsum, in Python
+                fixed, pp, c0, c_rate, m0, m_rate = aff
+                dts = []
+                cum = []
+                acc = 0.0
+                for j in range(k):
+                    ctx = dec_ctx + n_dec * j
+                    c = c0 + c_rate * ctx
+                    m = m0 + m_rate * ctx
+                    dt = fixed + pp * (m if m > c else c)
+                    dts.append(dt)
+                    acc = dt if j == 0 else acc + dt
+                    cum.append(acc)
+                end = acc
+            else:
+                dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * _STEPS[:k])
+                cum = np.cumsum(dts)
+                end = float(cum[-1])
             self.plan_dts = dts
             self.plan_cum = cum
             self.plan_k = k
-            self._wake(float(cum[-1]))
+            self._wake(end)
         else:
             dt = self.step_s(0, 0.0, 0, n_dec, dec_ctx)
             self.plan_cum = None
@@ -246,11 +271,14 @@ class Replica:
         bs = self.bs
         kv = self.kv
         room = kv.free_blocks + kv.evictable_blocks
-        # slot s needs max(ceil((base + kk - 1) / bs) - priv, 0) more blocks to run kk steps
-        bp = [(s_comp[s] + 1 - s_shared[s], s_priv[s]) for s in dec]
+        # slot s has room for x = priv x bs - (comp + 1 - shared) more tokens after its next one (x >= 0
+        # once the first step's blocks are allocated); kk steps need ceil((kk - 1 - x) / bs) more blocks
+        # when positive, i.e. max(ceil((comp + kk - shared) / bs) - priv, 0)
+        xs = [s_priv[s] * bs - s_comp[s] - 1 + s_shared[s] for s in dec]
 
         def need_sum(kk: int) -> int:
-            return sum([max(-(-(b + kk - 1) // bs) - p, 0) for b, p in bp])
+            kk -= 1
+            return sum([-(-(kk - x) // bs) for x in xs if x < kk])
 
         total = need_sum(k)
         if total > room:
@@ -265,10 +293,10 @@ class Replica:
             total = need_sum(k)
         if total:
             kv.allocate(total)
-            for s, (b, p) in zip(dec, bp, strict=True):
-                n = -(-(b + k - 1) // bs) - p
-                if n > 0:
-                    s_priv[s] = p + n
+            kk = k - 1
+            for s, x in zip(dec, xs, strict=True):
+                if x < kk:
+                    s_priv[s] += -(-(kk - x) // bs)
         return k
 
     def _admit(self, rid: int, budget: int):
@@ -357,7 +385,8 @@ class Replica:
     def _cut(self) -> None:
         """An arrival during a fast-forward: stop after the step in progress."""
         elapsed = self.env.now - self.plan_start
-        i = int(np.searchsorted(self.plan_cum, elapsed, side="right"))
+        cum = self.plan_cum
+        i = bisect_right(cum, elapsed) if type(cum) is list else int(np.searchsorted(cum, elapsed, side="right"))
         if i + 1 >= self.plan_k:
             return
         self.plan_k = i + 1
@@ -397,7 +426,7 @@ class Replica:
             fresh = None
             for s in dec:
                 g = s_gen[s]
-                if g == 0:
+                if not g:
                     if fresh is None:
                         fresh = [s]
                     else:

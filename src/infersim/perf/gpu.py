@@ -76,6 +76,7 @@ class GpuRoofline:
         self.pp = pp
         self.pp_hop_s = (m.hidden_size * ACT_BYTES) / self.link_bw if pp > 1 else 0.0
         self.tp = tp
+        self._affine_cache: dict[int, tuple] = {}  # decode_affine coefficients per batch size
 
     # -- pieces -------------------------------------------------------------------------------
     def _linear_eff(self, tokens: float | np.ndarray) -> float | np.ndarray:
@@ -157,11 +158,37 @@ class GpuRoofline:
         return (p.step_overhead_s + p.per_seq_overhead_s * n_seqs + self.pp * max(compute, memory) + comm
                 + (self.pp - 1) * self.pp_hop_s)
 
+    def decode_affine(self, n_decode: int) -> tuple[float, int, float, float, float, float] | None:
+        """Coefficients ``(fixed, pp, compute0, compute_rate, memory0, memory_rate)`` of a decode-only step
+        of ``n_decode`` sequences with total context ``ctx``: step = fixed + pp x max(compute0 +
+        compute_rate x ctx, memory0 + memory_rate x ctx), the exact float operations of
+        ``decode_steps_s``. None with sliding-window layers (not affine). Cached per ``n_decode``."""
+        c = self._affine_cache.get(n_decode)
+        if c is None:
+            if self.full_frac < 1.0:
+                return None
+            p = self.p
+            n = float(n_decode)
+            tp = self.tp
+            lin_eff = p.compute_eff * (n / (n + p.compute_half_tokens) if p.compute_half_tokens > 0 else 1.0)
+            attn_rate = self.attn_flops_per_pair / tp / (self.peak_flops * p.attn_eff)
+            lin = (self.linear_flops_per_token * n + self.head_flops_per_sample * n) / tp / (self.peak_flops * lin_eff)
+            mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
+            mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
+            fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
+                     + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
+                     + (self.pp - 1) * self.pp_hop_s)
+            c = self._affine_cache[n_decode] = (fixed, self.pp, lin + attn_rate * n, attn_rate, mem0, mem_rate)
+        return c
+
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
         """Decode-only steps: compute and memory are each affine in the total context, so the vector of
         step times is overhead + max(a_c + b_c x ctx, a_m + b_m x ctx) + comm (sliding-window layers cap
         each sequence's keys at the window)."""
         ctx = np.asarray(ctx_sums, dtype=float)
+        if self.full_frac >= 1.0:
+            fixed, pp, compute0, attn_rate, mem0, mem_rate = self.decode_affine(n_decode)
+            return fixed + pp * np.maximum(compute0 + attn_rate * ctx, mem0 + mem_rate * ctx)
         p = self.p
         n = float(n_decode)
         tp = self.tp
@@ -171,15 +198,11 @@ class GpuRoofline:
         mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
         mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
         f = self.full_frac
-        if f < 1.0:
-            capped = np.minimum(ctx, n * self.window)
-            eff_ctx = f * ctx + (1 - f) * capped
-            eff_pairs = f * (ctx + n) + (1 - f) * np.minimum(ctx + n, n * self.window)
-            compute = lin + attn_rate * eff_pairs
-            memory = mem0 + mem_rate * eff_ctx
-        else:
-            compute = (lin + attn_rate * n) + attn_rate * ctx
-            memory = mem0 + mem_rate * ctx
+        capped = np.minimum(ctx, n * self.window)
+        eff_ctx = f * ctx + (1 - f) * capped
+        eff_pairs = f * (ctx + n) + (1 - f) * np.minimum(ctx + n, n * self.window)
+        compute = lin + attn_rate * eff_pairs
+        memory = mem0 + mem_rate * eff_ctx
         fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
                  + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
                  + (self.pp - 1) * self.pp_hop_s)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right, insort
 from collections import deque
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,7 +66,7 @@ class Replica:
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
         self.s_rid = [-1] * cap
         self.s_comp = [0] * cap
-        self.s_ntok = [0] * cap
+        self.s_left = [0] * cap  # tokens to compute before the next sample: num_tokens - num_computed
         self.s_gen = [0] * cap
         self.s_out = [0] * cap
         self.s_shared = [0] * cap
@@ -138,13 +139,13 @@ class Replica:
 
     # -- planning ---------------------------------------------------------------------------------
     def _plan(self, now: float, mix: bool = False) -> None:
-        s_ntok, s_comp, s_priv = self.s_ntok, self.s_comp, self.s_priv
+        s_left, s_comp, s_priv = self.s_left, self.s_comp, self.s_priv
         kv, bs = self.kv, self.bs
         preempted = False
         held = False
         n_active = self.n_active
         if n_active:
-            dec = [s for s in self.active if s_ntok[s] - s_comp[s] == 1]
+            dec = [s for s in self.active if s_left[s] == 1]
             if self.prefill_first and not mix and dec and (self.waiting or len(dec) < n_active):
                 dec, held = [], True  # prefill-priority profile: a prompt step without the decodes
             # decodes first: one token each; allocate any block boundary they cross
@@ -163,9 +164,9 @@ class Replica:
                     break
                 self._preempt_newest()
                 preempted = True
-                dec = [s for s in self.active if s_ntok[s] - s_comp[s] == 1]
+                dec = [s for s in self.active if s_left[s] == 1]
             n_active = self.n_active
-            pre_slots = ([s for s in self.active if s_ntok[s] - s_comp[s] > 1]
+            pre_slots = ([s for s in self.active if s_left[s] > 1]
                          if len(dec) < n_active else [])
         else:
             dec = []
@@ -183,7 +184,7 @@ class Replica:
                 if budget <= 0:
                     break
                 c = s_comp[slot]
-                chunk = min(s_ntok[slot] - c, budget)
+                chunk = min(s_left[slot], budget)
                 need = max(-(-(c + chunk - s_shared[slot]) // bs) - s_priv[slot], 0)
                 if not kv.allocate(need):
                     break
@@ -213,7 +214,8 @@ class Replica:
         self.plan_dec = dec
         self.plan_pre = chunks
         self.plan_ndec = n_dec
-        dec_ctx = float(sum([s_comp[s] for s in dec])) if n_dec else 0.0
+        dec_ctx_i = sum([s_comp[s] for s in dec])
+        dec_ctx = float(dec_ctx_i) if n_dec else 0.0
         if chunks:
             n_tok = 0
             pairs = 0.0
@@ -238,19 +240,12 @@ class Replica:
             aff = self.decode_affine(n_dec) if self.decode_affine is not None and k <= PY_STEPS else None
             if aff is not None:
                 # short fast-forward: the same float operations as decode_steps_s and np.cumsum, in Python
+                # (contexts dec_ctx + n_dec x j are integers, exact as floats)
                 fixed, pp, c0, c_rate, m0, m_rate = aff
-                dts = []
-                cum = []
-                acc = 0.0
-                for j in range(k):
-                    ctx = dec_ctx + n_dec * j
-                    c = c0 + c_rate * ctx
-                    m = m0 + m_rate * ctx
-                    dt = fixed + pp * (m if m > c else c)
-                    dts.append(dt)
-                    acc = dt if j == 0 else acc + dt
-                    cum.append(acc)
-                end = acc
+                dts = [fixed + pp * (m if (m := m0 + m_rate * x) > (c := c0 + c_rate * x) else c)
+                       for x in range(dec_ctx_i, dec_ctx_i + n_dec * k, n_dec)]
+                cum = list(accumulate(dts))
+                end = cum[-1]
             else:
                 dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * _STEPS[:k])
                 cum = np.cumsum(dts)
@@ -329,7 +324,7 @@ class Replica:
         self.n_active += 1
         self.s_rid[slot] = rid
         self.s_comp[slot] = comp
-        self.s_ntok[slot] = ntok
+        self.s_left[slot] = ntok - comp
         self.s_gen[slot] = gen
         self.s_out[slot] = int(self.out_tok[rid])
         self.s_shared[slot] = shared
@@ -349,7 +344,7 @@ class Replica:
     def _preempt_newest(self) -> None:
         slot = max(self.active, key=self.s_order.__getitem__)
         rid = self.s_rid[slot]
-        self.resume[rid] = (self.s_ntok[slot], self.s_gen[slot])
+        self.resume[rid] = (self.s_comp[slot] + self.s_left[slot], self.s_gen[slot])
         self.rec.preempt(rid)
         self._release(slot)
         self.waiting.appendleft(rid)
@@ -418,7 +413,7 @@ class Replica:
                 rec.itl_one(busy, n_dec)
         self.busy_s += busy
         self.steps += k
-        s_comp, s_gen, s_ntok, s_out, s_rid = self.s_comp, self.s_gen, self.s_ntok, self.s_out, self.s_rid
+        s_comp, s_gen, s_left, s_out, s_rid = self.s_comp, self.s_gen, self.s_left, self.s_out, self.s_rid
         finished: list[int] = []
         if n_dec:
             # a prefill whose last chunk is a single token is scheduled like a decode: its first token
@@ -431,9 +426,8 @@ class Replica:
                         fresh = [s]
                     else:
                         fresh.append(s)
-                s_comp[s] += k
+                s_comp[s] += k  # decodes keep one token left: num_tokens and num_computed both grow by k
                 s_gen[s] = g + k
-                s_ntok[s] += k
             if fresh is not None:
                 t1 = self.plan_start + (float(self.plan_cum[0]) if self.plan_cum is not None else busy)
                 for slot in fresh:
@@ -443,15 +437,17 @@ class Replica:
             self.tokens_out += k * n_dec
             finished = [s for s in dec if s_gen[s] >= s_out[s]]
         for slot, chunk in self.plan_pre:
-            c = s_comp[slot] + chunk
-            s_comp[slot] = c
-            if c == s_ntok[slot]:
+            s_comp[slot] += chunk
+            left = s_left[slot] - chunk
+            if left:
+                s_left[slot] = left
+            else:  # prompt (or recomputed context) complete: a token is sampled
                 rid = s_rid[slot]
                 if s_gen[slot] == 0:
                     rec.first_token(rid, now)
                     self._register_prefix(slot, rid)
                 s_gen[slot] += 1
-                s_ntok[slot] += 1
+                s_left[slot] = 1
                 self.tokens_out += 1
                 if s_gen[slot] >= s_out[slot]:
                     finished.append(slot)

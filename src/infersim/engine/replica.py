@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from infersim.workload.generate import Requests
 
 K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
-PY_STEPS = 64  # fast-forwards up to this many steps are timed in plain Python (numpy beyond)
+PY_STEPS = 48  # fast-forwards up to this many steps are timed in plain Python (numpy is faster beyond)
 _STEPS = np.arange(K_MAX, dtype=float)  # 0, 1, ..., K_MAX - 1: step offsets of a fast-forward
 
 

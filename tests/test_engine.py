@@ -31,7 +31,9 @@ class FakePerf:
 def _setup(**engine):
     sc = scenario(**{f"platforms[0].deployments[0].engine.{k}": v for k, v in engine.items()})
     s = deployment_setup(sc.platforms[0].deployments[0], default_catalog())
-    return dataclasses.replace(s, perf=FakePerf())
+    # hand-computed times: the fake step model only, none of the profile's API-server delays
+    quiet = s.params.with_(schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
+    return dataclasses.replace(s, perf=FakePerf(), params=quiet)
 
 
 def _workload(arrivals, inputs, outputs):
@@ -139,8 +141,10 @@ def test_queue_matches_erlang_c(monkeypatch, c, rho):
 
     real = run_mod.deployment_setup
 
-    def fake(spec, cat, path="d", **kw):
-        return dataclasses.replace(real(spec, cat, path, **kw), perf=ExpPerf())
+    def fake(spec, cat, path="d", **kw):  # the fake service only: none of the profile's API-server delays
+        s = real(spec, cat, path, **kw)
+        quiet = s.params.with_(schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
+        return dataclasses.replace(s, perf=ExpPerf(), params=quiet)
 
     monkeypatch.setattr(run_mod, "deployment_setup", fake)
     waits = []

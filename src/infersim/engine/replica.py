@@ -95,6 +95,9 @@ class Replica:
         self.tokens_out = 0
         self.kv_tokens_max = setup.kv_blocks * setup.block_size
         self.delay = setup.params.schedule_delay_s
+        self.delay_per_seq = getattr(setup.params, "schedule_delay_per_seq_s", 0.0)
+        self.api_serial = getattr(setup.params, "api_serial_s", 0.0)
+        self.api_free = 0.0  # when the API-server process is next free (api_serial_s)
         self.pending = 0  # submitted, still in the scheduling delay
 
     # -- load views for balancers -------------------------------------------------------------------
@@ -119,9 +122,14 @@ class Replica:
             self._done(rid)
             return
         self.rec.assign(rid, self.id)
+        delay = self.delay + self.delay_per_seq * self.outstanding if self.delay_per_seq else self.delay
+        if self.api_serial:  # one API-server process: simultaneous arrivals are handled one after another
+            now = self.env.now
+            self.api_free = max(now, self.api_free) + self.api_serial
+            delay += self.api_free - now
         self.pending += 1
-        if self.delay > 0:  # API server / tokenisation hop before the scheduler sees it
-            self.env.timeout(self.delay).callbacks.append(lambda _e: self._enqueue(rid))
+        if delay > 0:  # API server / tokenisation hop before the scheduler sees it
+            self.env.timeout(delay).callbacks.append(lambda _e: self._enqueue(rid))
         else:
             self._enqueue(rid)
 

@@ -82,7 +82,7 @@ class FleetSampler:
                         busy.append(frac)
                         kv.append(e.kv_usage)
                         for k, v in zip(REPLICA_ROWS, (now, di, s.id, frac, e.kv_usage, e.n_active,
-                                                       len(e.waiting)), strict=True):
+                                                       len(e.waiting) + e.pending), strict=True):
                             rr[k].append(v)
                 arr = d.stats["arrivals"]
                 vals = (now, di, (arr - self.last_arrivals[di]) / dt, n[STARTING], n[1], n[READY], n[DRAINING],

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infersim.catalog import BYTES_PER_PARAM, Hardware, Model
+from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
 from infersim.perf.params import PerfParams
 
@@ -53,6 +53,8 @@ class GpuRoofline:
         tp, pp = cfg.tp, cfg.pp
         wb = BYTES_PER_PARAM[cfg.precision]
         self.peak_flops = hw.peak_flops(cfg.precision)
+        if COMPUTE_PRECISION.get(cfg.precision, "bf16") != "bf16":  # 8/4-bit tensor cores: the profile's scale
+            self.peak_flops *= getattr(self.p, "low_precision_compute_scale", 1.0)
         self.bw = hw.memory_bw_tbps * 1e12
         # interconnect_gbps is quoted bidirectional; a ring all-reduce streams one way per link.
         self.link_bw = max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0

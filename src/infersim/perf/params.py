@@ -21,10 +21,19 @@ class PerfParams:
     - ``memory_eff``: share of peak memory bandwidth reached when streaming weights and KV cache.
     - ``step_overhead_s``: fixed time per engine step (scheduling, kernel launches, sampling set-up).
     - ``per_seq_overhead_s``: time per sequence in the step (sampling, detokenisation, bookkeeping).
+    - ``low_precision_compute_scale``: multiplies the datasheet peak of 8- and 4-bit tensor compute (FP8, INT8,
+      FP4): FP8 GEMMs and attention reach less of their 2x-BF16 peak than BF16 ones do of theirs (1 = the
+      datasheet ratio).
     - ``allreduce_latency_s``: latency of one tensor-parallel all-reduce (two per layer).
     - ``comm_eff``: share of the per-direction interconnect bandwidth an all-reduce reaches.
     - ``schedule_delay_s``: time from a request's arrival at the engine to its first schedulable step
       (tokenisation, API server hop), added once per request by the engine.
+    - ``schedule_delay_per_seq_s``: extra delay per request already outstanding on the replica when a request
+      arrives (the API server and detokeniser share a CPU with every streaming request), added to
+      ``schedule_delay_s``. Applied by the engine.
+    - ``api_serial_s``: CPU time per request on the engine's single API-server process (HTTP, tokenisation),
+      served first come first served: requests arriving together reach the scheduler ``api_serial_s`` apart.
+      Applied by the engine, on top of the delays above.
     - ``mixed_prefill_tokens``: most prompt tokens the engine schedules in a step that also runs decodes
       (prefill/decode interleaving limit; 0 = only ``max_batched_tokens`` limits them). Applied by the engine.
     - ``prefill_priority``: 1 = while prompts wait or are being prefilled, steps run prompt chunks only and
@@ -38,9 +47,12 @@ class PerfParams:
     memory_eff: float = 0.80
     step_overhead_s: float = 0.003
     per_seq_overhead_s: float = 0.0
+    low_precision_compute_scale: float = 1.0
     allreduce_latency_s: float = 8e-6
     comm_eff: float = 0.7
     schedule_delay_s: float = 0.0
+    schedule_delay_per_seq_s: float = 0.0
+    api_serial_s: float = 0.0
     mixed_prefill_tokens: float = 0.0
     prefill_priority: float = 0.0
 

@@ -29,9 +29,12 @@ class PerfOverrides(_M):
     memory_eff: float | None = Field(None, gt=0, le=1)
     step_overhead_s: float | None = Field(None, ge=0)
     per_seq_overhead_s: float | None = Field(None, ge=0)
+    low_precision_compute_scale: float | None = Field(None, gt=0, le=1)
     allreduce_latency_s: float | None = Field(None, ge=0)
     comm_eff: float | None = Field(None, gt=0, le=1)
     schedule_delay_s: float | None = Field(None, ge=0)
+    schedule_delay_per_seq_s: float | None = Field(None, ge=0)
+    api_serial_s: float | None = Field(None, ge=0)
     mixed_prefill_tokens: float | None = Field(None, ge=0)
     prefill_priority: float | None = Field(None, ge=0, le=1)
 

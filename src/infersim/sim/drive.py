@@ -110,7 +110,7 @@ def replica_sampler(env, replicas: list, deployment_of: list[int], dt_s: float, 
             rows["busy"].append(min(max((b - last_busy[i]) / dt_s, 0.0), 1.0))
             rows["kv_usage"].append(r.kv_usage)
             rows["running"].append(r.n_active)
-            rows["waiting"].append(len(r.waiting))
+            rows["waiting"].append(len(r.waiting) + r.pending)  # pending: in the profile's API-server delay
             last_busy[i] = b
         if progress:
             progress(now)

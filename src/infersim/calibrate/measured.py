@@ -1,0 +1,242 @@
+"""Measured runs for ``infersim calibrate``: read and validate a CSV, one row per benchmark run.
+
+Columns (extra columns are ignored; a missing metric is skipped):
+
+- required: ``model``, ``hardware``, ``tp``, ``engine``, ``input_tokens``, ``output_tokens`` and exactly one
+  of ``concurrency`` (closed loop: that many clients, each sending its next request when the previous one
+  finishes) or ``rate_per_s`` (Poisson arrivals);
+- optional: ``precision`` (default bf16), ``num_requests`` (default :func:`default_num_requests`),
+  ``max_num_seqs``, ``max_batched_tokens``, ``prefix_tokens`` and ``prefix_share`` (a shared prefix of that
+  many tokens carried by that share of requests), ``kv_precision``, ``gpu_memory_utilization``,
+  ``think_time_s``, ``engine_version``, ``client_start`` (``burst``: the closed loop's clients send their first
+  requests together; ``staggered``: spread over one request's latency, see ``runner.drive``; default: the one
+  the engine's shipped profile was fitted with, ``client_start_default`` in the profile);
+- metrics (any of): ``ttft_mean_ms``, ``ttft_p50_ms``, ``ttft_p90_ms``, ``ttft_p99_ms``, ``itl_mean_ms``,
+  ``e2e_mean_ms``, ``e2e_p50_ms``, ``e2e_p90_ms``, ``e2e_p99_ms``, ``output_tok_s``.
+
+Model and hardware accept catalog ids and their aliases (``meta-llama/Llama-3.1-70B``, ``H100-SXM-80GB``);
+engine accepts ``vllm``/``vLLM``, ``sglang``/``SGLang``, ``trtllm``/``TensorRT-LLM``/``trt-llm``. Numbers may
+be written as floats when integral (``2.0``). A malformed row becomes a :class:`RowProblem` naming its row
+number (1-based over data rows; the header is line 1, so data row n is line n + 1 of the file).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infersim.catalog import PRECISIONS, Catalog, default_catalog
+from infersim.errors import InfersimError
+
+#: metric column -> (what it measures, unit scale to seconds or tokens/s). ``itl_mean_ms`` is compared with
+#: the simulated mean TPOT (see ``runner.simulated_metrics``).
+METRICS: dict[str, float] = {
+    "ttft_mean_ms": 1e-3, "ttft_p50_ms": 1e-3, "ttft_p90_ms": 1e-3, "ttft_p99_ms": 1e-3,
+    "itl_mean_ms": 1e-3,
+    "e2e_mean_ms": 1e-3, "e2e_p50_ms": 1e-3, "e2e_p90_ms": 1e-3, "e2e_p99_ms": 1e-3,
+    "output_tok_s": 1.0,
+}
+ENGINES = {
+    "vllm": "vllm", "sglang": "sglang", "trtllm": "trtllm", "tensorrtllm": "trtllm", "trt": "trtllm",
+    "tensorrt": "trtllm",
+}
+CLIENT_STARTS = ("burst", "staggered")
+REQUIRED = ("model", "hardware", "tp", "engine", "input_tokens", "output_tokens")
+MAX_REQUESTS = 100_000
+
+
+def default_num_requests(concurrency: int | None) -> int:
+    """Requests simulated when a row does not say: eight rounds of the clients (at least 64, at most 1024)."""
+    if concurrency is None:
+        return 256
+    return int(min(max(8 * concurrency, 64), 1024))
+
+
+@dataclass(frozen=True)
+class MeasuredRow:
+    """One measured run. ``row`` is its 1-based data-row number in the CSV. Metrics in their CSV units."""
+
+    row: int
+    model: str  # catalog id
+    hardware: str  # catalog id
+    tp: int
+    engine: str  # vllm | sglang | trtllm
+    precision: str
+    input_tokens: int
+    output_tokens: int
+    concurrency: int | None
+    rate_per_s: float | None
+    num_requests: int
+    metrics: dict[str, float]
+    engine_version: str = ""
+    max_num_seqs: int | None = None
+    max_batched_tokens: int | None = None
+    prefix_tokens: int = 0
+    prefix_share: float = 0.0
+    kv_precision: str | None = None
+    gpu_memory_utilization: float | None = None
+    think_time_s: float = 0.0
+    client_start: str | None = None  # None: the engine profile's default (``runner.default_client_start``)
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def group(self) -> tuple[str, str, int]:
+        return (self.engine, self.model, self.tp)
+
+    def label(self) -> str:
+        load = f"c={self.concurrency}" if self.concurrency is not None else f"{self.rate_per_s:g}/s"
+        return (f"{self.engine} {self.model} tp{self.tp} {self.precision} {self.input_tokens}/{self.output_tokens} "
+                f"{load}")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.message}"
+
+
+class _Bad(Exception):
+    pass
+
+
+def _blank(v: str | None) -> bool:
+    return v is None or str(v).strip() == "" or str(v).strip().lower() in ("nan", "none", "null", "-")
+
+
+def _int(raw: dict, name: str, *, required: bool = False, minimum: int = 1) -> int | None:
+    v = raw.get(name)
+    if _blank(v):
+        if required:
+            raise _Bad(f"missing {name}")
+        return None
+    try:
+        f = float(str(v).strip())
+    except ValueError:
+        raise _Bad(f"{name}: expected an integer, got {v!r}") from None
+    if not math.isfinite(f) or f != int(f):
+        raise _Bad(f"{name}: expected an integer, got {v!r}")
+    if f < minimum:
+        raise _Bad(f"{name}: expected an integer >= {minimum}, got {v!r}")
+    return int(f)
+
+
+def _float(raw: dict, name: str, *, lo: float = 0.0, hi: float = math.inf, strict_lo: bool = False) -> float | None:
+    v = raw.get(name)
+    if _blank(v):
+        return None
+    try:
+        f = float(str(v).strip())
+    except ValueError:
+        raise _Bad(f"{name}: expected a number, got {v!r}") from None
+    if not math.isfinite(f) or f < lo or f > hi or (strict_lo and f == lo):
+        rng = f"> {lo:g}" if strict_lo else f">= {lo:g}"
+        raise _Bad(f"{name}: expected a number {rng}" + (f" and <= {hi:g}" if math.isfinite(hi) else "") +
+                   f", got {v!r}")
+    return f
+
+
+def normalize_engine(name: str) -> str:
+    key = "".join(ch for ch in str(name).lower() if ch.isalnum())
+    if key in ENGINES:
+        return ENGINES[key]
+    raise _Bad(f"engine: unknown engine {name!r} (expected vllm, sglang or trtllm)")
+
+
+def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> MeasuredRow:
+    """Validate one CSV record. Raises ``InfersimError`` naming the problem (without the row number)."""
+    cat = catalog or default_catalog()
+    try:
+        for name in REQUIRED:
+            if _blank(raw.get(name)):
+                raise _Bad(f"missing {name}")
+        try:
+            model = cat.get_model(str(raw["model"]).strip()).id
+            hardware = cat.get_hardware(str(raw["hardware"]).strip()).id
+        except InfersimError as exc:
+            raise _Bad(str(exc)) from None
+        engine = normalize_engine(raw["engine"])
+        precision = "bf16" if _blank(raw.get("precision")) else str(raw["precision"]).strip().lower()
+        if precision not in PRECISIONS:
+            raise _Bad(f"precision: unknown precision {raw['precision']!r} (expected one of {', '.join(PRECISIONS)})")
+        kv = None if _blank(raw.get("kv_precision")) else str(raw["kv_precision"]).strip().lower()
+        if kv is not None and kv not in PRECISIONS:
+            raise _Bad(f"kv_precision: unknown precision {raw['kv_precision']!r}")
+        tp = _int(raw, "tp", required=True)
+        i_tok = _int(raw, "input_tokens", required=True)
+        o_tok = _int(raw, "output_tokens", required=True)
+        conc = _int(raw, "concurrency")
+        rate = _float(raw, "rate_per_s", strict_lo=True)
+        if (conc is None) == (rate is None):
+            raise _Bad("give exactly one of concurrency or rate_per_s" if conc is not None
+                       else "missing concurrency or rate_per_s")
+        n = _int(raw, "num_requests")
+        n = default_num_requests(conc) if n is None else n
+        if n > MAX_REQUESTS:
+            raise _Bad(f"num_requests: at most {MAX_REQUESTS:,} supported, got {n:,}")
+        metrics: dict[str, float] = {}
+        for m in METRICS:
+            v = _float(raw, m, strict_lo=True)
+            if v is not None:
+                metrics[m] = v
+        share = _float(raw, "prefix_share", hi=1.0)
+        ptok = _int(raw, "prefix_tokens", minimum=0) or 0
+        if ptok >= i_tok:
+            raise _Bad(f"prefix_tokens ({ptok}) must be smaller than input_tokens ({i_tok})")
+        gmu = _float(raw, "gpu_memory_utilization", hi=1.0, strict_lo=True)
+        think = _float(raw, "think_time_s") or 0.0
+        start = None if _blank(raw.get("client_start")) else str(raw["client_start"]).strip().lower()
+        if start is not None and start not in CLIENT_STARTS:
+            raise _Bad(f"client_start: expected one of {', '.join(CLIENT_STARTS)}, got {raw['client_start']!r}")
+        known = set(REQUIRED) | set(METRICS) | {
+            "precision", "concurrency", "rate_per_s", "num_requests", "max_num_seqs", "max_batched_tokens",
+            "prefix_tokens", "prefix_share", "kv_precision", "gpu_memory_utilization", "think_time_s",
+            "engine_version", "client_start"}
+        return MeasuredRow(
+            row=row, model=model, hardware=hardware, tp=tp, engine=engine, precision=precision,
+            input_tokens=i_tok, output_tokens=o_tok, concurrency=conc, rate_per_s=rate, num_requests=n,
+            metrics=metrics, engine_version="" if _blank(raw.get("engine_version")) else str(raw["engine_version"]),
+            max_num_seqs=_int(raw, "max_num_seqs"), max_batched_tokens=_int(raw, "max_batched_tokens", minimum=16),
+            prefix_tokens=ptok, prefix_share=(1.0 if share is None else share) if ptok else 0.0,
+            kv_precision=kv, gpu_memory_utilization=gmu, think_time_s=think, client_start=start,
+            extra={k: v for k, v in raw.items() if k not in known and k is not None})
+    except _Bad as exc:
+        raise InfersimError(str(exc)) from None
+
+
+def read_measured(path: str | Path, catalog: Catalog | None = None) -> tuple[list[MeasuredRow], list[RowProblem]]:
+    """All valid rows of the CSV and the problems of the others (each with its row number)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InfersimError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InfersimError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc.__class__.__name__}") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise InfersimError(f"{path}: empty file (expected a header row with {', '.join(REQUIRED)})")
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InfersimError(f"{path}: missing column(s) {', '.join(missing)} (required: {', '.join(REQUIRED)})")
+    if "concurrency" not in header and "rate_per_s" not in header:
+        raise InfersimError(f"{path}: needs a concurrency or a rate_per_s column")
+    rows, problems = [], []
+    cat = catalog or default_catalog()
+    for i, raw in enumerate(reader, start=1):
+        if None in raw:  # more fields than the header
+            problems.append(RowProblem(i, f"{len(header) + len(raw[None])} fields, the header has {len(header)}"))
+            continue
+        if all(_blank(v) for v in raw.values()):
+            continue
+        try:
+            rows.append(parse_row(raw, i, cat))
+        except InfersimError as exc:
+            problems.append(RowProblem(i, str(exc)))
+    return rows, problems

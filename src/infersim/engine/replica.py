@@ -1,13 +1,20 @@
 """One replica running a vLLM-like continuous-batching engine (mechanism, on the SimPy clock).
 
-Requests are rows, not processes: the replica keeps its running requests in slot arrays
-(``max_num_seqs`` slots) and its waiting requests in a FIFO of ids. Each *plan* is either
+Requests are rows, not processes: the replica keeps its running requests in per-slot lists
+(``max_num_seqs`` slots, plus the sorted list of occupied ones) and its waiting requests in a FIFO of
+ids. Each *plan* is either
 
 - one step chosen by the scheduler (decodes first, then running prefills, then admissions, within
   ``max_num_seqs`` and ``max_batched_tokens``; a partial prefill is a chunk), or
 - a fast-forward of ``k`` decode-only steps when nothing can change in between: no prefill pending, no
   admissible waiting request, and ``k`` is at most the steps to the first completion and to the first
-  KV allocation that might fail. Step times come vectorised from the performance model.
+  KV allocation that might fail. Step times come from the performance model: vectorised
+  (``decode_steps_s``), or for a short fast-forward on an affine model (``decode_affine``) the same
+  float operations in plain Python, which is faster than numpy on a few dozen steps.
+
+Plain Python lists and loops over the running requests (typically a few dozen) are used instead of
+numpy on purpose: per-call numpy overhead on ``max_num_seqs``-long arrays dominated the run time.
+Results are bit-identical to the vectorised formulation (``benchmarks/engine_fingerprint.py``).
 
 An arrival during a fast-forward cuts it at the end of the step in progress (a step is never
 interrupted), so the result is identical to stepping one by one. Token semantics follow vLLM v1: a

@@ -106,12 +106,11 @@ class Replica:
         self.api_serial = getattr(setup.params, "api_serial_s", 0.0)
         self.api_free = 0.0  # when the API-server process is next free (api_serial_s)
         self.pending = 0  # submitted, still in the scheduling delay
+        # load view for balancers (read for every replica on every dispatch, so a plain attribute):
+        # requests submitted and not yet left, = n_active + len(waiting) + pending at all times
+        self.outstanding = 0
 
     # -- load views for balancers -------------------------------------------------------------------
-    @property
-    def outstanding(self) -> int:
-        return self.n_active + len(self.waiting) + self.pending
-
     @property
     def kv_usage(self) -> float:
         return self.kv.used_blocks / self.kv.total_blocks
@@ -135,6 +134,7 @@ class Replica:
             self.api_free = max(now, self.api_free) + self.api_serial
             delay += self.api_free - now
         self.pending += 1
+        self.outstanding += 1
         if delay > 0:  # API server / tokenisation hop before the scheduler sees it
             self.env.timeout(delay).callbacks.append(lambda _e: self._enqueue(rid))
         else:
@@ -363,6 +363,7 @@ class Replica:
         self.rec.preempt(rid)
         self._release(slot)
         self.waiting.appendleft(rid)
+        self.outstanding += 1  # back in the queue (_release counted it as leaving)
 
     def _release(self, slot: int, finished: bool = False) -> None:
         kv = self.kv
@@ -383,6 +384,7 @@ class Replica:
         self.s_rid[slot] = -1
         self.free_slots.append(slot)
         self.n_active -= 1
+        self.outstanding -= 1
 
     # -- time -------------------------------------------------------------------------------------
     def _wake(self, dt: float) -> None:

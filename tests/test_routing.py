@@ -196,6 +196,19 @@ def test_spillover_overflow_reaches_secondary_and_nothing_lost():
     assert dep.loc["small", "requests"] + dep.loc["large", "requests"] == len(r)
 
 
+def test_requests_in_the_api_server_delay_do_not_count_as_waiting():
+    """Spill bounds see requests queued for a batch slot, not ones still in the engine profile's API-server
+    delay: with a 1 s delay at 8 req/s about 8 requests are always in that delay, yet an idle-enough engine
+    must not spill (counting them once spilled traffic that no replica count could keep)."""
+    slow_api = {**SMALL, "engine": {"kind": "vllm", "perf": {"schedule_delay_s": 1.0}}}
+    sc = _routed({"kind": "spillover", "max_waiting": 2}, [slow_api, LARGE], rate=8.0)
+    res = simulate(sc)
+    assert _accounted(res)
+    assert (res.requests["deployment"] == "small").all()
+    assert res.summary.iloc[0]["spilled_share"] == 0.0
+    assert (res.requests["ttft_s"] >= 1.0).all()  # the delay did apply
+
+
 def test_spillover_to_token_api_and_rate_limit():
     capped = {**SMALL, "replica_concurrency": 1}
     api = {"preset": "fireworks/llama-3.1-8b", "requests_per_minute": 30}

@@ -309,11 +309,12 @@ def test_launch_spike_scenario_cold_starts_cost_latency_warm_floor_costs_money()
     path = Path(__file__).resolve().parents[1] / "scenarios" / "launch-spike.yaml"
     sc = load_scenario(path)
     check_scenario(sc, path.parent)
-    res = simulate(sc, duration_s=240, timeline_points=60)  # the first 4 minutes: before the launch
+    res = simulate(sc, duration_s=1440, timeline_points=60)  # the idle 20 minutes and the launch's first 4
     cold, warm = (res.summary.set_index("platform").loc[p] for p in ("scale-to-zero", "warm"))
     assert cold["cold_starts"] >= 1 and cold["requests_waited_cold_start"] > 0
     assert warm["requests_waited_cold_start"] == 0
     assert cold["ttft_p99_s"] > 60 > 1 > warm["ttft_p99_s"]
+    assert cold["customer_usd"] < warm["customer_usd"]  # the warm floor paid for 20 idle minutes
 
 
 def test_scheduled_policy_end_to_end_and_kv_load_runs():

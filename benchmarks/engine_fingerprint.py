@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from sim_speed import case, fleet_autoscale_case  # noqa: E402
 
-SCENARIO_DURATION_S = {"azure-code-replay": 600, "cursor": 60, "gpu-generations": 90, "launch-spike": 240,
+SCENARIO_DURATION_S = {"azure-code-replay": 600, "cursor": 60, "gpu-generations": 90, "launch-spike": 1560,
                        "notion": 900}
 
 

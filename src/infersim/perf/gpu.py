@@ -169,19 +169,25 @@ class GpuRoofline:
         if c is None:
             if self.full_frac < 1.0:
                 return None
-            p = self.p
-            n = float(n_decode)
-            tp = self.tp
-            lin_eff = p.compute_eff * (n / (n + p.compute_half_tokens) if p.compute_half_tokens > 0 else 1.0)
-            attn_rate = self.attn_flops_per_pair / tp / (self.peak_flops * p.attn_eff)
-            lin = (self.linear_flops_per_token * n + self.head_flops_per_sample * n) / tp / (self.peak_flops * lin_eff)
-            mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
-            mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
-            fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
-                     + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
-                     + (self.pp - 1) * self.pp_hop_s)
-            c = self._affine_cache[n_decode] = (fixed, self.pp, lin + attn_rate * n, attn_rate, mem0, mem_rate)
+            fixed, lin, attn_rate, mem0, mem_rate = self._decode_coeffs(float(n_decode))
+            c = self._affine_cache[n_decode] = (fixed, self.pp, lin + attn_rate * float(n_decode), attn_rate, mem0,
+                                                mem_rate)
         return c
+
+    def _decode_coeffs(self, n: float) -> tuple[float, float, float, float, float]:
+        """``(fixed, linear compute, attention s per pair, memory0, memory s per context token)`` of a
+        decode-only step of ``n`` sequences (the terms ``decode_affine`` and ``decode_steps_s`` share)."""
+        p = self.p
+        tp = self.tp
+        lin_eff = p.compute_eff * (n / (n + p.compute_half_tokens) if p.compute_half_tokens > 0 else 1.0)
+        attn_rate = self.attn_flops_per_pair / tp / (self.peak_flops * p.attn_eff)
+        lin = (self.linear_flops_per_token * n + self.head_flops_per_sample * n) / tp / (self.peak_flops * lin_eff)
+        mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
+        mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
+        fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
+                 + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
+                 + (self.pp - 1) * self.pp_hop_s)
+        return fixed, lin, attn_rate, mem0, mem_rate
 
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
         """Decode-only steps: compute and memory are each affine in the total context, so the vector of
@@ -191,23 +197,14 @@ class GpuRoofline:
         if self.full_frac >= 1.0:
             fixed, pp, compute0, attn_rate, mem0, mem_rate = self.decode_affine(n_decode)
             return fixed + pp * np.maximum(compute0 + attn_rate * ctx, mem0 + mem_rate * ctx)
-        p = self.p
         n = float(n_decode)
-        tp = self.tp
-        lin_eff = p.compute_eff * (n / (n + p.compute_half_tokens) if p.compute_half_tokens > 0 else 1.0)
-        attn_rate = self.attn_flops_per_pair / tp / (self.peak_flops * p.attn_eff)
-        lin = (self.linear_flops_per_token * n + self.head_flops_per_sample * n) / tp / (self.peak_flops * lin_eff)
-        mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
-        mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
+        fixed, lin, attn_rate, mem0, mem_rate = self._decode_coeffs(n)
         f = self.full_frac
         capped = np.minimum(ctx, n * self.window)
         eff_ctx = f * ctx + (1 - f) * capped
         eff_pairs = f * (ctx + n) + (1 - f) * np.minimum(ctx + n, n * self.window)
         compute = lin + attn_rate * eff_pairs
         memory = mem0 + mem_rate * eff_ctx
-        fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
-                 + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
-                 + (self.pp - 1) * self.pp_hop_s)
         return fixed + self.pp * np.maximum(compute, memory)
 
     def verify_steps_s(self, n_seqs: int, tokens_per_seq: int, ctx_sums: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ ids. Each *plan* is either
   ``max_num_seqs`` and ``max_batched_tokens``; a partial prefill is a chunk), or
 - a fast-forward of ``k`` decode-only steps when nothing can change in between: no prefill pending, no
   admissible waiting request, and ``k`` is at most the steps to the first completion and to the first
-  KV allocation that might fail. Step times come from the performance model: vectorised
+  KV allocation that might fail (``engine.fastforward``: how many steps the KV cache holds, and their
+  times). Step times come from the performance model: vectorised
   (``decode_steps_s``), or for a short fast-forward on an affine model (``decode_affine``) the same
   float operations in plain Python, which is faster than numpy on a few dozen steps.
 
@@ -25,14 +26,13 @@ Preemption is by recompute: the newest running request loses its KV and returns 
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right, insort
 from collections import deque
-from itertools import accumulate
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from infersim.engine.fastforward import K_MAX, decode_times, kv_horizon
 from infersim.engine.kvcache import KvCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,9 +40,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from infersim.sim.build import DeploymentSetup
     from infersim.workload.generate import Requests
 
-K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
-PY_STEPS = 48  # fast-forwards up to this many steps are timed in plain Python (numpy is faster beyond)
-_STEPS = np.arange(K_MAX, dtype=float)  # 0, 1, ..., K_MAX - 1: step offsets of a fast-forward
 
 
 class Replica:
@@ -60,8 +57,6 @@ class Replica:
         self.on_done = on_done
         self.perf = setup.perf
         self.step_s = setup.perf.step_s
-        self.decode_steps_s = setup.perf.decode_steps_s
-        self.decode_affine = getattr(setup.perf, "decode_affine", None)  # scalar fast path, if affine
         cap = setup.max_num_seqs
         self.cap = cap
         self.bs = setup.block_size
@@ -252,23 +247,11 @@ class Replica:
         if k > 1:
             k = self._kv_horizon(dec, k)
         if k > 1:
-            aff = self.decode_affine(n_dec) if self.decode_affine is not None and k <= PY_STEPS else None
-            if aff is not None:
-                # short fast-forward: the same float operations as decode_steps_s and np.cumsum, in Python
-                # (contexts dec_ctx + n_dec x j are integers, exact as floats)
-                fixed, pp, c0, c_rate, m0, m_rate = aff
-                dts = [fixed + pp * (m if (m := m0 + m_rate * x) > (c := c0 + c_rate * x) else c)
-                       for x in range(dec_ctx_i, dec_ctx_i + n_dec * k, n_dec)]
-                cum = list(accumulate(dts))
-                end = cum[-1]
-            else:
-                dts = self.decode_steps_s(n_dec, dec_ctx + n_dec * _STEPS[:k])
-                cum = np.cumsum(dts)
-                end = float(cum[-1])
+            dts, cum = decode_times(self.perf, n_dec, dec_ctx_i, k)
             self.plan_dts = dts
             self.plan_cum = cum
             self.plan_k = k
-            self._wake(end)
+            self._wake(float(cum[-1]))
         else:
             dt = self.step_s(0, 0.0, 0, n_dec, dec_ctx)
             self.plan_cum = None
@@ -280,27 +263,9 @@ class Replica:
         s_comp, s_shared, s_priv = self.s_comp, self.s_shared, self.s_priv
         bs = self.bs
         kv = self.kv
-        room = kv.free_blocks + kv.evictable_blocks
-        # slot s has room for x = priv x bs - (comp + 1 - shared) more tokens after its next one (x >= 0
-        # once the first step's blocks are allocated); kk steps need ceil((kk - 1 - x) / bs) more blocks
-        # when positive, i.e. max(ceil((comp + kk - shared) / bs) - priv, 0)
+        # slot s has room for x = priv x bs - (comp + 1 - shared) more tokens after its next one
         xs = [s_priv[s] * bs - s_comp[s] - 1 + s_shared[s] for s in dec]
-
-        def need_sum(kk: int) -> int:
-            kk -= 1
-            return sum([-(-(kk - x) // bs) for x in xs if x < kk])
-
-        total = need_sum(k)
-        if total > room:
-            lo, hi = 1, k  # need(lo) fits (already allocated), need(hi) does not
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                if need_sum(mid) <= room:
-                    lo = mid
-                else:
-                    hi = mid
-            k = lo
-            total = need_sum(k)
+        k, total = kv_horizon(xs, bs, kv.free_blocks + kv.evictable_blocks, k)
         if total:
             kv.allocate(total)
             kk = k - 1
@@ -499,8 +464,4 @@ class Replica:
         return [s_rid[s] for s in self.active] + list(self.waiting)
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-__all__ = ["Replica", "ceil_div", "math"]
+__all__ = ["Replica"]

@@ -17,18 +17,12 @@ from pydantic import ValidationError
 from conftest import SHARED
 from infersim.catalog import default_catalog
 from infersim.cli import main
+from infersim.economics import owned_cost_breakdown, owned_cost_usd_per_hour
 from infersim.errors import CapacityError, ScenarioError
 from infersim.perf.base import prefill_pairs
+from infersim.perf.sizing import erlang_c, systems_for_load
 from infersim.perf.sram import chips_needed as _chips_needed
-from infersim.perf.sram import (
-    erlang_c,
-    owned_cost_breakdown,
-    owned_cost_usd_per_hour,
-    pipeline_for,
-    predict_row,
-    sram_profile,
-    systems_for_load,
-)
+from infersim.perf.sram import pipeline_for, predict_row, sram_profile
 from infersim.rng import rng
 from infersim.scenario.competitors import LpuPlatform, TokenApiPlatform, WaferPlatform
 from infersim.tokenapi import (

@@ -41,7 +41,7 @@ def test_commitment_and_owned_arithmetic():
     assert o["power"] == pytest.approx(1.4 * 1.3 * 0.08)
     assert o["hosting"] == pytest.approx(1.4 * 150 / 730.5)
     assert o["total"] == pytest.approx(o["capex"] + o["power"] + o["hosting"])
-    from infersim.perf.sram import owned_cost_breakdown
+    from infersim.economics import owned_cost_breakdown
 
     assert owned_cost_breakdown("h100-sxm", 2).total_usd_per_hour == pytest.approx(o["total"])
 

@@ -21,8 +21,14 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
+
+from infersim.errors import InfersimError
+
+if TYPE_CHECKING:
+    from infersim.catalog import Catalog, Hardware
 
 #: summary field -> meaning (units in the name). Every simulator fills what applies; a missing one is ``nan``.
 SUMMARY_FIELDS: dict[str, str] = {
@@ -150,7 +156,7 @@ def owned_usd_per_hour(list_price_usd: float, tdp_w: float, units: float = 1, *,
     """USD per hour of owning ``units`` chips running all hours, by part (``capex``, ``power``, ``hosting``,
     ``total``): list price straight-line over ``amortization_years`` (no residual value, no cost of capital);
     electricity at ``tdp_w`` x ``pue`` x ``usd_per_kwh``; colocation ``hosting_usd_per_kw_month`` per kW of
-    IT load (730.5 h a month). ASSUMPTIONS (the same as ``perf.sram.owned_cost_breakdown``): 4 years, PUE 1.3,
+    IT load (730.5 h a month). ASSUMPTIONS (the same as ``economics.owned_cost_breakdown``): 4 years, PUE 1.3,
     $0.08/kWh, $150/kW-month; host servers, networking and staff excluded."""
     if amortization_years <= 0 or units < 0:
         raise ValueError("amortization_years must be > 0 and units >= 0")
@@ -179,3 +185,49 @@ def footprint(gpus: int, tdp_w: float, gpus_per_rack: int | None = None) -> dict
     """``chips``, ``racks`` (gpus / gpus per rack, fractional) and ``power_kw`` (chips at TDP)."""
     per_rack = gpus_per_rack or price_list().gpus_per_rack
     return {"chips": gpus, "racks": gpus / per_rack, "power_kw": gpus * tdp_w / 1e3}
+
+
+# -- owned hardware by catalog entry ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class OwnedCost:
+    """Dollars per hour of owning one replica, by part."""
+
+    capex_usd_per_hour: float
+    power_usd_per_hour: float
+    hosting_usd_per_hour: float
+
+    @property
+    def total_usd_per_hour(self) -> float:
+        return self.capex_usd_per_hour + self.power_usd_per_hour + self.hosting_usd_per_hour
+
+
+def owned_cost_breakdown(hardware: Hardware | str, units: int, *, amortization_years: float = 4.0,
+                         pue: float = 1.3, usd_per_kwh: float = 0.08, hosting_usd_per_kw_month: float = 150.0,
+                         list_price_usd: float | None = None, tdp_w: float | None = None,
+                         catalog: Catalog | None = None) -> OwnedCost:
+    """Per-hour cost of owning ``units`` chips/systems, running flat out all hours
+    (``economics.owned_usd_per_hour`` with the catalog's ``list_price_usd`` and ``tdp_w`` per unit).
+
+    Assumptions (each a parameter): straight-line over ``amortization_years`` (default 4) with no residual
+    value or cost of capital; electricity at TDP x ``pue`` (default 1.3) x ``usd_per_kwh`` (default $0.08);
+    colocation at ``hosting_usd_per_kw_month`` (default $150) per kW of IT load, space and cooling, power
+    billed apart. Host servers, networking and staff are not included.
+    """
+    from infersim.catalog import default_catalog
+
+    hw = (catalog or default_catalog()).get_hardware(hardware) if isinstance(hardware, str) else hardware
+    price = list_price_usd if list_price_usd is not None else hw.list_price_usd
+    watts = tdp_w if tdp_w is not None else hw.tdp_w
+    if price is None:
+        raise InfersimError(f"{hw.id} has no list price in the catalog; pass list_price_usd")
+    try:
+        parts = owned_usd_per_hour(price, watts, units, amortization_years=amortization_years, pue=pue,
+                                   usd_per_kwh=usd_per_kwh, hosting_usd_per_kw_month=hosting_usd_per_kw_month)
+    except ValueError as exc:
+        raise InfersimError(str(exc)) from None
+    return OwnedCost(parts["capex"], parts["power"], parts["hosting"])
+
+
+def owned_cost_usd_per_hour(hardware: Hardware | str, units: int, **assumptions) -> float:
+    """Total of ``owned_cost_breakdown`` (same parameters and assumptions)."""
+    return owned_cost_breakdown(hardware, units, **assumptions).total_usd_per_hour

@@ -202,7 +202,7 @@ class SramOverrides(_M):
 
 
 class OwnedCost(_M):
-    """Assumptions of the owned-system cost (``perf.sram.owned_cost_breakdown``); per-unit price and power
+    """Assumptions of the owned-system cost (``economics.owned_cost_breakdown``); per-unit price and power
     default to the catalog's ``list_price_usd`` and ``tdp_w``."""
 
     amortization_years: float = Field(4.0, gt=0)
@@ -213,7 +213,7 @@ class OwnedCost(_M):
     tdp_w: float | None = Field(None, ge=0)
 
     def usd_per_hour(self, hardware, units: int) -> float:
-        from infersim.perf.sram import owned_cost_usd_per_hour
+        from infersim.economics import owned_cost_usd_per_hour
 
         return owned_cost_usd_per_hour(hardware, units, **self.model_dump())
 

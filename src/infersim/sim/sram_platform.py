@@ -13,10 +13,10 @@ through its stages rather than chunking it across rounds.
 
 Economics (``summary_extra``): revenue at per-token prices (``prices`` or the provider's published price);
 provider cost = owned systems for the whole run (list price amortised, power, hosting:
-``perf.sram.owned_cost_breakdown``); footprint = chips (LPU chips or wafer systems, draft pipeline
+``economics.owned_cost_breakdown``); footprint = chips (LPU chips or wafer systems, draft pipeline
 included), racks (chips / ``footprint.units_per_rack`` of the profile, fractional as for GPU fleets) and kW
 at TDP (``economics.footprint``). ``replicas_for_slo`` is the
-M/M/c sizing of ``perf.sram.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
+M/M/c sizing of ``perf.sizing.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from infersim.economics import economics_fields, footprint
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.errors import CapacityError
 from infersim.fleet.deployment import Deployment
-from infersim.perf.sram import profile_for, systems_for_load
+from infersim.perf.sizing import systems_for_load
+from infersim.perf.sram import profile_for
 from infersim.scenario import platform as schema
 from infersim.scenario.schema import Scenario
 from infersim.sim.drive import Arrivals, replica_sampler

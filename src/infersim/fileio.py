@@ -75,3 +75,17 @@ def replace_dir(tmp: Path, out: str | Path, *, marker: str) -> Path:
     else:
         os.replace(tmp, out)
     return out
+
+
+def json_default(o):
+    """``json.dumps(..., default=json_default)`` for numpy scalars and other values: integers stay integers,
+    NaN becomes ``null`` (valid JSON), other numbers floats, anything else its ``str``."""
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.floating):
+        return None if np.isnan(o) else float(o)
+    return str(o)

@@ -22,6 +22,8 @@ import math
 import sys
 from pathlib import Path
 
+from infersim.fileio import json_default
+
 #: Parameters ``--fit`` moves, in order of how much a handful of latency rows can say about them; with fewer than
 #: two residuals (measured metrics) per name, only the first ones are fitted (the rest keep the shipped values).
 FIT_ORDER = ("memory_eff", "step_overhead_s", "compute_eff", "schedule_delay_s", "allreduce_latency_s",
@@ -76,7 +78,7 @@ def _cmd(args) -> int:
         result["outputs"] = [str(out_dir / "comparison.csv"), str(out_dir / "predicted_vs_measured.png")] + [
             f["profile"] for f in fits]
     if args.json:
-        print(json.dumps(result, indent=1, default=_json_default))
+        print(json.dumps(result, indent=1, default=json_default))
     else:
         _print(result, table)
     return 0
@@ -101,13 +103,6 @@ def _predict(rows, profile: str | None, processes: int):
 
 def _num(v):
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
-
-
-def _json_default(o):
-    try:
-        return float(o)
-    except (TypeError, ValueError):
-        return str(o)
 
 
 def _result(src: str, sims, table, skipped, fits) -> dict:

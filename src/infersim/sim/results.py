@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from infersim.engine.recorder import OUTCOMES, REASONS
-from infersim.fileio import FILE_MODE, replace_dir, temp_dir_for
+from infersim.fileio import FILE_MODE, json_default, replace_dir, temp_dir_for
 from infersim.fleet.report import fleet_summary
 from infersim.metrics.summary import summarize
 
@@ -130,7 +130,7 @@ class Results:
                 self.deployments.to_csv(tmp / "deployments.csv", index=False)
             doc = {"meta": self.meta, "platforms": _records(self.summary), "streams": _records(self.streams),
                    "deployments": _records(self.deployments)}
-            (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=_json_default))
+            (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=json_default))
             (tmp / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
             np.savez_compressed(tmp / "itl_hist.npz", **{k: v for k, v in self.itl_hist.items()})
             for f in tmp.iterdir():
@@ -165,9 +165,3 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in recs]
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if np.isnan(o) else float(o)
-    return str(o)

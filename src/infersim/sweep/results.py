@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from infersim.errors import InfersimError
-from infersim.fileio import atomic_write, atomic_write_text
+from infersim.fileio import atomic_write, atomic_write_text, json_default
 from infersim.sweep.plan import SweepPlan, Unit
 
 __all__ = ["PartStore", "assemble", "ci95", "summarize_points", "write_tables"]
@@ -188,13 +188,7 @@ def write_tables(out: str | Path, plan: SweepPlan, records: dict[str, dict]) -> 
            "metrics": metrics}
     if plan.scenario_json:  # the base scenario as it was when the sweep ran (reports describe it from here)
         atomic_write_text(out / "scenario.json", plan.scenario_json)
-    atomic_write_text(out / "sweep.json", json.dumps(doc, indent=2, default=_json_default))
+    atomic_write_text(out / "sweep.json", json.dumps(doc, indent=2, default=json_default))
     return points, summary
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    return str(o)

@@ -156,3 +156,19 @@ def test_lpu_platform_with_speculation():
                                                  "num_tokens": 4, "acceptance_rate": 0.8})).summary.iloc[0]
     assert s["tpot_p50_s"] < draft["tpot_p50_s"] < plain["tpot_p50_s"]  # the draft's 4 tokens cost time
     assert draft["chips"] > 576 and draft["provider_cost_usd"] > plain["provider_cost_usd"]  # and chips
+
+
+def test_short_fast_forwards_are_timed_with_speculation():
+    """The engine's fast-forward of <= PY_STEPS decode steps times them from ``decode_affine`` when the
+    step model has one; a speculative wrapper must not pass the base model's through (its steps would be
+    timed as plain decoding)."""
+    from infersim.engine.fastforward import decode_times
+
+    cat = default_catalog()
+    base = GpuRoofline(GpuConfig(cat.get_hardware("a100-80g"), cat.get_model("llama-3.1-8b"), "bf16", "bf16", 1, 1),
+                       shipped_profile("vllm"))
+    spec = SpeculativeStep(base, SpecConfig(k=4, acceptance=0.8))
+    for k in (10, 200):  # the plain-Python path and the numpy path
+        dts, cum = decode_times(spec, 8, 8 * 8000, k)
+        want = spec.decode_steps_s(8, 8 * 8000 + 8 * np.arange(k, dtype=float))
+        assert np.allclose(dts, want, rtol=1e-12) and float(cum[-1]) == pytest.approx(want.sum(), rel=1e-12)

@@ -78,6 +78,12 @@ class SpeculativeStep:
     def __getattr__(self, name):  # cfg, units, weight_stream_floor_s, ... of the base model
         return getattr(self.base, name)
 
+    def decode_affine(self, n_decode: int) -> None:
+        """No affine fast path: a speculative round is not the base model's decode step (without this the
+        base model's ``decode_affine`` would be found through ``__getattr__`` and time short fast-forwards as
+        plain decoding)."""
+        return None
+
     def draft_s(self, n_decode: int, ctx_sums) -> np.ndarray:
         """Seconds of the drafting part of a round for ``n_decode`` sequences at total contexts ``ctx_sums``."""
         ctx = np.asarray(ctx_sums, dtype=float)

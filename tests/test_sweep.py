@@ -16,9 +16,10 @@ import yaml
 from conftest import BASE
 from infersim.cli import main
 from infersim.errors import InfersimError, ScenarioError
+from infersim.report.stats import t_interval as ci95
 from infersim.sweep.execute import DaskExecutor, LocalExecutor, SerialExecutor
 from infersim.sweep.plan import build_plan, replication_seed
-from infersim.sweep.results import ci95, summarize_points
+from infersim.sweep.results import summarize_points
 from infersim.sweep.runner import run_sweep
 from infersim.sweep.values import column_values, parse_spec, split_list
 

@@ -10,7 +10,6 @@ the parts at the end of every run, also an interrupted one, each file replaced a
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from infersim.errors import InfersimError
 from infersim.fileio import atomic_write, atomic_write_text, json_default
 from infersim.sweep.plan import SweepPlan, Unit
 
-__all__ = ["PartStore", "assemble", "ci95", "summarize_points", "write_tables"]
+__all__ = ["PartStore", "assemble", "summarize_points", "write_tables"]
 
 _KEY_FILE = re.compile(r"^[0-9a-f]{20}\.json$")
 LEADING = ["point", "replication", "seed", "platform"]
@@ -87,21 +86,6 @@ class PartStore:
         atomic_write_text(self.dir / f"{unit.key}.json", json.dumps(doc, default=str))
 
 
-def ci95(values: np.ndarray) -> tuple[float, float, float, int]:
-    """``(mean, lo, hi, n)`` of the finite ``values``: the 95 % Student-t interval mean +- t(0.975, n-1) s/sqrt(n)
-    (s with ddof=1); NaN bounds when n < 2, NaN mean when n = 0."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    m = float(v.mean())
-    if n < 2:
-        return m, math.nan, math.nan, n
-    half = float(stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n))
-    return m, m - half, m + half, n
-
-
 def assemble(plan: SweepPlan, records: dict[str, dict]) -> tuple[pd.DataFrame, list[str]]:
     """The tidy points table (a row per point x replication x platform; a failed unit is one row with an empty
     platform) for the plan's finished units, and the metric names in first-seen order."""
@@ -137,7 +121,7 @@ def assemble(plan: SweepPlan, records: dict[str, dict]) -> tuple[pd.DataFrame, l
 
 def summarize_points(points: pd.DataFrame, paths: list[str], metrics: list[str]) -> pd.DataFrame:
     """A row per point x platform: the swept values, ``n`` (ok replications) and ``M_mean``, ``M_ci_lo``,
-    ``M_ci_hi`` per metric (``ci95`` over the replications with a finite value). A point with no ok
+    ``M_ci_hi`` per metric (``report.stats.t_interval`` over the replications with a finite value). A point with no ok
     replication keeps one row with an empty platform and n = 0. A swept ``seed`` is a column here too."""
     keys = ["point", "platform"]
     ok = points[points["status"] == "ok"]

@@ -22,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from infersim.fileio import json_default
+from infersim.fileio import atomic_write, atomic_write_text, json_default
 
 #: Parameters ``--fit`` moves, in order of how much a handful of latency rows can say about them; with fewer than
 #: two residuals (measured metrics) per name, only the first ones are fitted (the rest keep the shipped values).
@@ -73,7 +73,7 @@ def _cmd(args) -> int:
     result = _result(src, ok, table, skipped, fits)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_dir / "comparison.csv", index=False)
+        atomic_write(out_dir / "comparison.csv", lambda f: table.to_csv(f, index=False))
         chart(table, out_dir / "predicted_vs_measured.png", title=f"{Path(src).name}: predicted vs measured")
         result["outputs"] = [str(out_dir / "comparison.csv"), str(out_dir / "predicted_vs_measured.png")] + [
             f["profile"] for f in fits]
@@ -195,9 +195,9 @@ def _fit(sims, out_dir: Path, args, quiet: bool) -> list[dict]:
         import yaml
 
         path = out_dir / f"{engine}-profile.yaml"
-        path.write_text(f"# {engine} profile fitted by 'infersim calibrate --fit {args.measured}'.\n"
-                        f"# Use it in a scenario: engine: {{kind: {engine}, profile: {path.name}}}\n"
-                        + yaml.safe_dump(doc, sort_keys=False, width=110))
+        atomic_write_text(path, f"# {engine} profile fitted by 'infersim calibrate --fit {args.measured}'.\n"
+                                f"# Use it in a scenario: engine: {{kind: {engine}, profile: {path.name}}}\n"
+                                + yaml.safe_dump(doc, sort_keys=False, width=110))
         from infersim.calibrate.fit import summarize_errors
 
         summ = summarize_errors(table)
@@ -244,5 +244,5 @@ def chart(table, path: Path, title: str = "predicted vs measured") -> None:
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)

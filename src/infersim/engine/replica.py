@@ -106,6 +106,10 @@ class Replica:
         self.outstanding = 0
 
     # -- load views for balancers -------------------------------------------------------------------
+    def busy_until(self, now: float) -> float:
+        """Seconds spent executing steps up to ``now`` (the step or fast-forward in progress counted so far)."""
+        return self.busy_s + (now - self.plan_start if self.busy else 0.0)
+
     @property
     def kv_usage(self) -> float:
         return self.kv.used_blocks / self.kv.total_blocks

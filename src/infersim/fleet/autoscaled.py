@@ -338,7 +338,7 @@ class AutoscaledDeployment:
         self.bill.stop(s.id, now)
         if s.engine is not None:
             e = s.engine
-            s.busy_s = e.busy_s + (now - e.plan_start if e.busy else 0.0)
+            s.busy_s = e.busy_until(now)
         self.live.remove(s)
         self.dead.append(s)
         if s.pool is not None:
@@ -360,7 +360,7 @@ class AutoscaledDeployment:
         if s.state not in (READY, DRAINING):
             return
         e = s.engine
-        busy_now = e.busy_s + (self.env.now - e.plan_start if e.busy else 0.0)
+        busy_now = e.busy_until(self.env.now)
         e.gen += 1  # its pending step never completes
         e.busy, e.busy_s = False, busy_now
         e._enqueue = _discard  # requests still in its scheduling delay are handled below

@@ -76,7 +76,7 @@ class FleetSampler:
                     n[s.state] += 1
                     if s.state in (READY, DRAINING):
                         e = s.engine
-                        b = e.busy_s + (now - e.plan_start if e.busy else 0.0)
+                        b = e.busy_until(now)
                         frac = min(max((b - s.last_busy) / dt, 0.0), 1.0)
                         s.last_busy = b
                         busy.append(frac)
@@ -150,7 +150,7 @@ def _fixed_stats(name: str, spec, d, end_s: float) -> dict:
     price = spec.usd_per_gpu_hour if spec.usd_per_gpu_hour is not None else setup.hardware.usd_per_hour
     price = math.nan if price is None else float(price)
     billed = len(d.replicas) * billed_seconds(end_s, spec.billing.unit)
-    busy = sum(r.busy_s + (end_s - r.plan_start if r.busy else 0.0) for r in d.replicas)
+    busy = sum(r.busy_until(end_s) for r in d.replicas)
     return {"deployment": name, "autoscaled": False, "peak_replicas": len(d.replicas),
             "gpu_hours": billed * gpus / 3600.0, "cost_usd": billed * gpus * price / 3600.0,
             "billed_replica_s": billed, "busy_replica_s": busy, "cold_start_s": [], "capacity_wait_s": 0.0}

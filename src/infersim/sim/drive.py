@@ -103,7 +103,7 @@ def replica_sampler(env, replicas: list, deployment_of: list[int], dt_s: float, 
         yield env.timeout(dt_s)
         now = env.now
         for i, r in enumerate(replicas):
-            b = r.busy_s + (now - r.plan_start if r.busy else 0.0)
+            b = r.busy_until(now)
             rows["t_s"].append(now)
             rows["deployment"].append(deployment_of[i])
             rows["replica"].append(r.id)

@@ -64,6 +64,13 @@ def per_mtok(usd: float, tokens: float) -> float:
     return usd / tokens * 1e6 if tokens > 0 else math.nan
 
 
+def deployment_usd_per_gpu_hour(spec, hardware) -> float:
+    """The GPU-hour price a deployment is billed at: its ``usd_per_gpu_hour`` override, else the hardware
+    catalog's ``usd_per_hour``; ``nan`` when neither is known."""
+    price = spec.usd_per_gpu_hour if spec.usd_per_gpu_hour is not None else hardware.usd_per_hour
+    return math.nan if price is None else float(price)
+
+
 def token_charge_usd(input_tokens: float, output_tokens: float, in_usd_per_mtok: float,
                      out_usd_per_mtok: float) -> float:
     """What ``input_tokens`` and ``output_tokens`` cost at per-million-token prices."""

@@ -110,8 +110,10 @@ class TokenPrices:
 
     def cost_usd(self, input_tokens, output_tokens):
         """Charge for requests (scalars or arrays of token counts)."""
-        return (np.asarray(input_tokens, dtype=float) * self.input_usd_per_mtok
-                + np.asarray(output_tokens, dtype=float) * self.output_usd_per_mtok) / 1e6
+        from infersim.economics import token_charge_usd
+
+        return token_charge_usd(np.asarray(input_tokens, dtype=float), np.asarray(output_tokens, dtype=float),
+                                self.input_usd_per_mtok, self.output_usd_per_mtok)
 
 
 class TokenBucket:

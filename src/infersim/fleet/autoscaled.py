@@ -23,6 +23,7 @@ from collections import deque
 
 import numpy as np
 
+from infersim.economics import deployment_usd_per_gpu_hour
 from infersim.engine.replica import Replica
 from infersim.fleet.autoscale import ScaleView, make_policy
 from infersim.fleet.balancers import make_balancer
@@ -65,8 +66,7 @@ class AutoscaledDeployment:
         self.policy = make_policy(self.auto)
         self.cs = spec.cold_start
         self.gpus = setup.config.gpus
-        price = spec.usd_per_gpu_hour if spec.usd_per_gpu_hour is not None else setup.hardware.usd_per_hour
-        self.price_gpu_h = math.nan if price is None else float(price)
+        self.price_gpu_h = deployment_usd_per_gpu_hour(spec, setup.hardware)
         self.bill = BillingClock(spec.billing.unit, spec.billing.stages, self.price_gpu_h * self.gpus, self.gpus)
         self.weights_gb = self.cs.weights_gb or setup.model.weight_bytes(spec.precision) / 1e9
         self.cached = False  # weights are in the cache tier once a load finished

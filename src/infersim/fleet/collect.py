@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from infersim.economics import deployment_usd_per_gpu_hour
 from infersim.errors import ScenarioError
 from infersim.fleet.autoscaled import DRAINING, READY, STARTING, AutoscaledDeployment
 from infersim.fleet.billing import billed_seconds
@@ -147,8 +148,7 @@ def _replica_log(name: str, d: AutoscaledDeployment) -> pd.DataFrame:
 def _fixed_stats(name: str, spec, d, end_s: float) -> dict:
     setup = d.setup
     gpus = setup.config.gpus
-    price = spec.usd_per_gpu_hour if spec.usd_per_gpu_hour is not None else setup.hardware.usd_per_hour
-    price = math.nan if price is None else float(price)
+    price = deployment_usd_per_gpu_hour(spec, setup.hardware)
     billed = len(d.replicas) * billed_seconds(end_s, spec.billing.unit)
     busy = sum(r.busy_until(end_s) for r in d.replicas)
     return {"deployment": name, "autoscaled": False, "peak_replicas": len(d.replicas),

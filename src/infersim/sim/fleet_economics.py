@@ -178,7 +178,7 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
             src = "per_token"
         else:
             spec = plat.deployments[di]
-            fallback = spec.usd_per_gpu_hour if spec.usd_per_gpu_hour is not None else su.hardware.usd_per_hour
+            fallback = econ.deployment_usd_per_gpu_hour(spec, su.hardware)
             price, src = econ.customer_usd_per_gpu_minute(su.hardware.id, fallback, es.customer.usd_per_gpu_minute)
             cust = st["billed_replica_s"] / 60.0 * g * price
         cust_total += cust

@@ -340,14 +340,10 @@ class WaferPlatform(_SramPlatform):
 Competitor = LpuPlatform | WaferPlatform | TokenApiPlatform
 
 
-def check_competitor(plat: Competitor, catalog: Catalog, path: str, stream_names: list[str]) -> list[ScenarioError]:
-    """Catalog-dependent checks of one competitor platform (names, kind, precision, fit, streams); returns
-    the problems found (empty when fine)."""
+def check_competitor(plat: Competitor, catalog: Catalog, path: str) -> list[ScenarioError]:
+    """Catalog-dependent checks of one competitor platform (names, kind, precision, fit); returns the
+    problems found (empty when fine). Its ``streams`` are checked with every platform's by the loader."""
     problems: list[ScenarioError] = []
-    for si, name in enumerate(plat.streams or []):
-        if name not in stream_names:
-            hint = suggest(name, stream_names) or f" (expected one of: {', '.join(stream_names)})"
-            problems.append(ScenarioError(f"unknown stream '{name}'{hint}", path=f"{path}.streams[{si}]"))
     try:
         if isinstance(plat, TokenApiPlatform):
             catalog.get_model(plat.model, path=f"{path}.model")

@@ -329,6 +329,16 @@ def scenario_catalog(sc: Scenario, base_dir: Path = Path(".")) -> Catalog:
     return cat
 
 
+def _unknown_streams(names: list[str] | None, stream_names: list[str], where: str) -> list[ScenarioError]:
+    """A problem per name in a platform's or deployment's ``streams`` filter that is not a workload stream."""
+    out = []
+    for si, name in enumerate(names or []):
+        if name not in stream_names:
+            hint = suggest(name, stream_names) or f" (expected one of: {', '.join(stream_names)})"
+            out.append(ScenarioError(f"unknown stream '{name}'{hint}", path=f"{where}.streams[{si}]"))
+    return out
+
+
 def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
     """Checks that need the catalog or the file system: names, precisions, memory fit, traces.
 
@@ -367,14 +377,12 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
         if plat.kind in ("lpu", "wafer", "token_api"):
             from infersim.scenario.competitors import check_competitor
 
-            problems.extend(check_competitor(plat, cat, f"platforms[{pi}]", stream_names))
+            problems.extend(_unknown_streams(plat.streams, stream_names, f"platforms[{pi}]"))
+            problems.extend(check_competitor(plat, cat, f"platforms[{pi}]"))
             continue
         for di, dep in enumerate(getattr(plat, "deployments", [])):
             where = f"platforms[{pi}].deployments[{di}]"
-            for si, name in enumerate(dep.streams or []):
-                if name not in stream_names:
-                    hint = suggest(name, stream_names) or f" (expected one of: {', '.join(stream_names)})"
-                    problems.append(ScenarioError(f"unknown stream '{name}'{hint}", path=f"{where}.streams[{si}]"))
+            problems.extend(_unknown_streams(dep.streams, stream_names, where))
             n = len(problems)
             check(cat.get_hardware, dep.hardware, path=f"{where}.hardware")
             check(cat.get_model, dep.model, path=f"{where}.model")

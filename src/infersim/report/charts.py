@@ -36,12 +36,26 @@ def _finish(df: pd.DataFrame, fig, out_dir: Path, name: str, notes: list[str]) -
     return df
 
 
-def pick_cost_column(summary: pd.DataFrame) -> tuple[str, str] | None:
-    """The first of ``COST_COLUMNS`` with a finite value for some platform: (column, axis label)."""
+#: The two sides of the bill in $ per million tokens, with their bar labels.
+USD_MEASURES = (("customer_usd_per_mtok", "customer pays"), ("provider_usd_per_mtok", "costs the platform"))
+
+
+def _has_finite(summary: pd.DataFrame, col: str) -> bool:
+    return col in summary.columns and bool(np.isfinite(pd.to_numeric(summary[col], errors="coerce")).any())
+
+
+def pick_cost_column(summary: pd.DataFrame, suffix: str = "") -> tuple[str, str] | None:
+    """The first of ``COST_COLUMNS`` whose column (+ ``suffix``, e.g. ``_mean`` in a sweep summary) has a
+    finite value for some platform: (column without the suffix, axis label)."""
     for col, label in COST_COLUMNS:
-        if col in summary.columns and np.isfinite(pd.to_numeric(summary[col], errors="coerce")).any():
+        if _has_finite(summary, col + suffix):
             return col, label
     return None
+
+
+def usd_measures(summary: pd.DataFrame, suffix: str = "") -> list[tuple[str, str]]:
+    """The ``USD_MEASURES`` present (column + ``suffix`` with a finite value)."""
+    return [(c, lbl) for c, lbl in USD_MEASURES if _has_finite(summary, c + suffix)]
 
 
 def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
@@ -152,9 +166,7 @@ def usd_per_mtok(run: RunDir, out_dir: Path) -> pd.DataFrame:
     realisation of the fleet, so ``ci_lo``/``ci_hi`` are nan and the chart says so (sweep over ``seed`` with
     replications for one). Returned: platform, measure, usd_per_mtok, ci_lo, ci_hi."""
     s = run.summary
-    measures = [(c, lbl) for c, lbl in (("customer_usd_per_mtok", "customer pays"),
-                                        ("provider_usd_per_mtok", "costs the platform"))
-                if c in s.columns and np.isfinite(pd.to_numeric(s[c], errors="coerce")).any()]
+    measures = usd_measures(s)
     if not measures:
         raise ChartSkipped("no customer_usd_per_mtok or provider_usd_per_mtok in the summary")
     rows = [{"platform": p, "measure": c, "usd_per_mtok": float(v), "ci_lo": math.nan, "ci_hi": math.nan}

@@ -15,14 +15,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from infersim.report.charts import pick_cost_column
 from infersim.report.load import RunDir, SweepDir
 from infersim.report.stats import paired_bootstrap_quantile, percentile_ci, t_interval, tornado
 
 SLO_TARGET = 0.95
 N_BOOT = 400
-COST_PREFERENCE = (("customer_usd_per_mtok", "customer $ per million tokens"),
-                   ("provider_usd_per_mtok", "provider cost $ per million tokens"),
-                   ("cost_usd", "fleet cost of the run ($)"))
 
 
 def fmt_value(col: str, v) -> str:
@@ -57,13 +55,6 @@ def wilson(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return mid - half, mid + half
-
-
-def _cost_col(cols, finite) -> tuple[str, str] | None:
-    for c, lbl in COST_PREFERENCE:
-        if c in cols and finite(c):
-            return c, lbl
-    return None
 
 
 def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataFrame]:
@@ -112,12 +103,12 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
         if parts:
             out.append("Share of requests meeting every SLO of their stream: " + "; ".join(parts) + ".")
     # cost: cheapest at SLO, no interval from one run
-    picked = _cost_col(num, lambda c: np.isfinite(num[c]).any())
+    picked = pick_cost_column(s)
     if picked is None:
         out.append("No cost figure ($ per million tokens or fleet cost) in this run's summary: cost findings "
                    "skipped.")
     else:
-        col, lbl = picked
+        col, lbl = picked[0], picked[1].removesuffix(" (USD)")
         cost = dict(zip(s["platform"], num[col], strict=True))
         att = dict(zip(s["platform"], num.get("slo_attainment", pd.Series(np.nan, index=s.index)), strict=True))
         ok = {p: c for p, c in cost.items() if math.isfinite(c) and att.get(p, 0) >= SLO_TARGET}

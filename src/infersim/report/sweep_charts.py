@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.report.charts import COST_COLUMNS, ChartSkipped, _draw_cost_latency, _finish, draw_bars
+from infersim.report.charts import (
+    ChartSkipped,
+    _draw_cost_latency,
+    _finish,
+    draw_bars,
+    pick_cost_column,
+    usd_measures,
+)
 from infersim.report.load import SweepDir
 from infersim.report.stats import levels, marginal, pareto_mask, tornado
 from infersim.report.style import OKABE_ITO, TALL, WIDE, new_figure, series_style
@@ -206,8 +213,8 @@ def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str =
     """Mean cost against mean p99 TTFT, one point per point x platform; Pareto frontier over all of them.
     Returned: platform, point, latency_s, cost, cost_column, pareto."""
     s = res.summary
-    col = next((c for c, _ in COST_COLUMNS if f"{c}_mean" in s.columns
-                and np.isfinite(pd.to_numeric(s[f"{c}_mean"], errors="coerce")).any()), None)
+    picked = pick_cost_column(s, "_mean")
+    col = picked[0] if picked else None
     if col is None or f"{latency}_mean" not in s.columns:
         raise ChartSkipped(f"sweep summary lacks a cost mean or {latency}_mean")
     df = pd.DataFrame({"platform": s["platform"], "point": s["point"],
@@ -219,7 +226,7 @@ def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str =
     ax = axes[0][0]
     _draw_cost_latency(ax, df, "label")
     ax.set_xlabel(f"mean p99 TTFT across replications (seconds{', log scale' if ax.get_xscale() == 'log' else ''})")
-    ax.set_ylabel(dict(COST_COLUMNS)[col] + ", mean")
+    ax.set_ylabel(picked[1] + ", mean")
     ax.set_title("Cost vs p99 TTFT per sweep point and platform (lower-left is better)")
     return _finish(df, fig, out_dir, "cost_latency", list(res.notes))
 
@@ -229,9 +236,7 @@ def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFram
     sweep summary), cheapest first, up to 40 rows. Returned: label, platform, point, measure, usd_per_mtok,
     ci_lo, ci_hi."""
     s = res.summary
-    measures = [(c, lbl) for c, lbl in (("customer_usd_per_mtok", "customer pays"),
-                                        ("provider_usd_per_mtok", "costs the platform"))
-                if f"{c}_mean" in s.columns and np.isfinite(pd.to_numeric(s[f"{c}_mean"], errors="coerce")).any()]
+    measures = usd_measures(s, "_mean")
     if not measures:
         raise ChartSkipped("sweep summary has no customer_usd_per_mtok_mean or provider_usd_per_mtok_mean")
     params = [p for p in res.parameters if p in s.columns]

@@ -28,6 +28,7 @@ from infersim.engine.replica import Replica
 from infersim.fleet.autoscale import ScaleView, make_policy
 from infersim.fleet.balancers import make_balancer
 from infersim.fleet.billing import BillingClock
+from infersim.fleet.queue import TimedQueue
 from infersim.rng import rng
 
 STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
@@ -77,11 +78,7 @@ class AutoscaledDeployment:
         self.dead: list[Slot] = []
         self.ready: list[Slot] = []
         self.ready_engines: list[Replica] = []
-        self.queue: deque[int] = deque()
-        self.queued_ids: dict[int, int] = {}  # rid -> ticket of its current wait (a retried request waits again)
-        self._qseq = 0
-        self.expired: set[int] = set()
-        self.queue_len = 0
+        self.queue = TimedQueue(env, self.timeout, self._expire)
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
         # windowed averages for the policy: integral of in-flight requests; KV usage sampled at ticks
         self.n_inflight, self.area, self.t_last = 0, 0.0, 0.0
@@ -109,19 +106,14 @@ class AutoscaledDeployment:
             if self.limit is None:
                 self._to_replica(rid, self.ready, self.ready_engines)
                 return
-            if not self.queue_len:
+            if not self.queue:
                 free = [s for s in self.ready if s.engine.outstanding < self.limit]
                 if free:
                     self._to_replica(rid, free, [s.engine for s in free])
                     return
         elif first:
             self.stats["requests_waited_cold_start"] += 1
-        self.queue.append(rid)
-        self._qseq += 1
-        self.queued_ids[rid] = q = self._qseq
-        self.queue_len += 1
-        if self.timeout is not None:
-            self.env.timeout(self.timeout).callbacks.append(lambda _e, rid=rid: self._expire(rid, q))
+        self.queue.push(rid)
         if not self.ready and not any(s.state != DRAINING for s in self.live):
             self._evaluate()  # scale from zero: don't wait for the next tick
 
@@ -130,17 +122,18 @@ class AutoscaledDeployment:
         s.assigned.add(rid)
         s.engine.submit(rid)
 
-    def _expire(self, rid: int, q: int) -> None:
-        if self.queued_ids.get(rid) == q:
-            del self.queued_ids[rid]
-            self.expired.add(rid)
-            self.queue_len -= 1
-            self._inflight(-1)
-            self.rec.reject(rid, "queue_timeout", self.env.now)
-            self.on_done_platform(rid)
+    @property
+    def queue_len(self) -> int:
+        """Requests waiting in the deployment queue."""
+        return len(self.queue)
+
+    def _expire(self, rid: int) -> None:
+        self._inflight(-1)
+        self.rec.reject(rid, "queue_timeout", self.env.now)
+        self.on_done_platform(rid)
 
     def _flush(self) -> None:
-        while self.queue_len and self.ready:
+        while self.queue and self.ready:
             if self.limit is None:
                 slots, engines = self.ready, self.ready_engines
             else:
@@ -148,12 +141,7 @@ class AutoscaledDeployment:
                 if not slots:
                     return
                 engines = [s.engine for s in slots]
-            rid = self.queue.popleft()
-            if rid in self.expired:
-                self.expired.discard(rid)
-                continue
-            del self.queued_ids[rid]
-            self.queue_len -= 1
+            rid = self.queue.pop()
             self._to_replica(rid, slots, engines)
 
     def _done(self, s: Slot, rid: int) -> None:
@@ -173,7 +161,7 @@ class AutoscaledDeployment:
 
     def queued(self) -> list[int]:
         """Requests still in the deployment: queued or on a live replica (for the end-of-run record)."""
-        return [r for r in self.queue if r in self.queued_ids] + [r for s in self.live for r in sorted(s.assigned)]
+        return self.queue.ids() + [r for s in self.live for r in sorted(s.assigned)]
 
     # -- autoscaler ----------------------------------------------------------------------------------
     def _ticker(self):

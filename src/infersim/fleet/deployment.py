@@ -8,10 +8,9 @@ deployment queue in arrival order and are dispatched as replicas free up. A requ
 
 from __future__ import annotations
 
-from collections import deque
-
 from infersim.engine.replica import Replica
 from infersim.fleet.balancers import make_balancer
+from infersim.fleet.queue import TimedQueue
 
 
 class Deployment:
@@ -21,10 +20,7 @@ class Deployment:
         self.on_done_platform = on_done
         self.limit = spec.replica_concurrency
         self.timeout = spec.queue_timeout
-        self.queue: deque[int] = deque()
-        self.expired: set[int] = set()
-        self.queued_ids: set[int] = set()
-        self.queue_len = 0
+        self.queue = TimedQueue(env, self.timeout, self._expire)
         cb = self._replica_done if self.limit is not None else on_done
         self.replicas = [Replica(env, setup, reqs, rec, first_id + i, cb, chain_full) for i in range(spec.replicas)]
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
@@ -35,39 +31,31 @@ class Deployment:
             reps[self.lb.choose(reps, rid) if len(reps) > 1 else 0].submit(rid)
             return
         free = [r for r in reps if r.outstanding < self.limit]
-        if free and not self.queue_len:
+        if free and not self.queue:
             free[self.lb.choose(free, rid) if len(free) > 1 else 0].submit(rid)
             return
-        self.queue.append(rid)
-        self.queued_ids.add(rid)
-        self.queue_len += 1
-        if self.timeout is not None:
-            self.env.timeout(self.timeout).callbacks.append(lambda _e, rid=rid: self._expire(rid))
+        self.queue.push(rid)
+
+    @property
+    def queue_len(self) -> int:
+        """Requests waiting in the deployment queue."""
+        return len(self.queue)
 
     def _expire(self, rid: int) -> None:
-        if rid in self.queued_ids:
-            self.queued_ids.discard(rid)
-            self.expired.add(rid)
-            self.queue_len -= 1
-            self.rec.reject(rid, "queue_timeout", self.env.now)
-            self.on_done_platform(rid)
+        self.rec.reject(rid, "queue_timeout", self.env.now)
+        self.on_done_platform(rid)
 
     def _replica_done(self, rid: int) -> None:
         self._drain()
         self.on_done_platform(rid)
 
     def _drain(self) -> None:
-        while self.queue_len:
+        while self.queue:
             free = [r for r in self.replicas if r.outstanding < self.limit]
             if not free:
                 return
-            rid = self.queue.popleft()
-            if rid in self.expired:
-                self.expired.discard(rid)
-                continue
-            self.queued_ids.discard(rid)
-            self.queue_len -= 1
+            rid = self.queue.pop()
             free[self.lb.choose(free, rid) if len(free) > 1 else 0].submit(rid)
 
     def queued(self) -> list[int]:
-        return [r for r in self.queue if r in self.queued_ids]
+        return self.queue.ids()

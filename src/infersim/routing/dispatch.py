@@ -55,12 +55,14 @@ def beta_moments(a: float, b: float) -> tuple[float, float]:
 
 
 class TokenApiLeg:
-    """An external token API as a routing target: rate limits at admission (input + output tokens count,
-    as most APIs reserve max output), TTFT and output speed drawn per request from the preset's latency
-    model at the API's current concurrency; no queueing (the provider's fleet is much larger)."""
+    """An external token API as a routing target: the ``token_api`` platform's server
+    (``sim.token_api_server``: context and rate limits at admission, latency at the API's current
+    concurrency, no queueing), the preset's prices (or the router's), deployment code ``index``."""
 
     def __init__(self, env, spec, reqs, rec, index: int, on_done, *, seed: int, platform: str):
-        self.env, self.reqs, self.rec, self.index, self.on_done = env, reqs, rec, index, on_done
+        from infersim.sim.token_api_server import TokenApiServer
+
+        self.index = index
         self.preset = token_api_preset(spec.preset)
         pp = self.preset.prices
         self.prices = TokenPrices(
@@ -68,35 +70,21 @@ class TokenApiLeg:
                                                                                   math.nan),
             spec.output_usd_per_mtok if spec.output_usd_per_mtok is not None else (pp.output_usd_per_mtok if pp else
                                                                                     math.nan))
-        self.limiter = (RateLimiter(spec.requests_per_minute, spec.tokens_per_minute)
-                        if spec.requests_per_minute or spec.tokens_per_minute else None)
-        self.rng = rng(seed, "platform", platform, "token_api", spec.preset)
+        limiter = (RateLimiter(spec.requests_per_minute, spec.tokens_per_minute)
+                   if spec.requests_per_minute or spec.tokens_per_minute else None)
+        self.server = TokenApiServer(env, reqs, rec, self.preset.latency,
+                                     rng(seed, "platform", platform, "token_api", spec.preset), on_done,
+                                     limiter=limiter, deployment=index)
         self.name = f"api:{spec.preset}"
-        self.active: set[int] = set()
         self.submitted = 0
 
-    def submit(self, rid: int) -> None:
-        now = self.env.now
-        self.submitted += 1
-        out = int(self.reqs.output_tokens[rid])
-        if self.limiter is not None and not self.limiter.admit(now, float(self.reqs.input_tokens[rid] + out)):
-            self.rec.reject(rid, "rate_limited", now)
-            self.on_done(rid)
-            return
-        lat = self.preset.latency.at_concurrency(len(self.active) + 1)
-        ttft, tpot = lat.sample_latencies(1, self.rng)
-        t_first, step = float(ttft[0]), float(tpot[0])
-        self.active.add(rid)
-        self.env.timeout(t_first + (out - 1) * step).callbacks.append(
-            lambda _e: self._finish(rid, now + t_first, step, out))
+    @property
+    def active(self) -> set[int]:
+        return self.server.active
 
-    def _finish(self, rid: int, t_first: float, step: float, out: int) -> None:
-        self.active.discard(rid)
-        self.rec.first_token(rid, t_first)
-        if out > 1:
-            self.rec.itl_one(step, out - 1)
-        self.rec.finish(rid, self.env.now)
-        self.on_done(rid)
+    def submit(self, rid: int) -> None:
+        self.submitted += 1
+        self.server.submit(rid)
 
 
 def _load(d) -> tuple[int, int, int]:

@@ -31,6 +31,7 @@ from infersim.scenario.schema import Scenario
 from infersim.sim.drive import Arrivals
 from infersim.sim.platform_run import PlatformRun
 from infersim.sim.sram_platform import served_streams
+from infersim.sim.token_api_server import TokenApiServer
 from infersim.workload.generate import Requests
 
 
@@ -42,45 +43,20 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     count_out = plat.rate_limits.count_output_tokens if plat.rate_limits is not None else True
     max_context = catalog.get_model(plat.model, path=f"platforms.{plat.name}.model").max_context
     n = len(reqs)
-    g = rng(seed, "platform", plat.name, "latency")
-    z_ttft, z_speed = g.standard_normal(n), g.standard_normal(n)
     env = simpy.Environment()
     rec = Recorder(n)
     serves = served_streams(reqs.stream_names, plat.streams)
-    state = {"in_flight": 0}
     t_in, t_out = reqs.input_tokens, reqs.output_tokens
+    server = TokenApiServer(env, reqs, rec, latency, rng(seed, "platform", plat.name, "latency"),
+                            lambda rid: arrivals.done(rid), limiter=limiter, count_output_tokens=count_out,
+                            max_context=max_context)
 
     def dispatch(rid: int) -> None:
-        now = env.now
-        need = int(t_in[rid] + t_out[rid])
         if not serves[reqs.stream[rid]]:
-            reason = "no_deployment"
-        elif need > max_context:
-            reason = "context_length"
-        elif limiter is not None and not limiter.admit(now, need if count_out else int(t_in[rid])):
-            reason = "rate_limited"
-        else:
-            reason = ""
-        if reason:
-            rec.reject(rid, reason, now)
+            rec.reject(rid, "no_deployment", env.now)
             arrivals.done(rid)
             return
-        rec.deployment[rid] = 0
-        lat = latency.at_concurrency(state["in_flight"] + 1) if latency.load_curve is not None else latency
-        ttft = lat.ttft.median * math.exp(lat.ttft.sigma * z_ttft[rid])
-        tpot = 1.0 / (lat.speed.median * math.exp(lat.speed.sigma * z_speed[rid]))
-        out = int(t_out[rid])
-        state["in_flight"] += 1
-
-        def finish(_e, rid=rid, t1=now + ttft, tpot=tpot, out=out):
-            rec.first_token(rid, t1)
-            rec.finish(rid, env.now)
-            if out > 1:
-                rec.itl_one(tpot, out - 1)
-            state["in_flight"] -= 1
-            arrivals.done(rid)
-
-        env.timeout(ttft + (out - 1) * tpot).callbacks.append(finish)
+        server.submit(rid)
 
     arrivals = Arrivals(env, reqs, sc.duration, dispatch)
     arrivals.start()

@@ -60,7 +60,16 @@ class AutoscaledDeployment:
     replicas come and go (see ``live``/``dead``)."""
 
     def __init__(self, env, setup, spec, reqs, rec, ids, on_done, *, seed: int, platform: str, pools=None,
-                 chain_full=None):
+                 chain_full=None, interruptions: dict[str, float] | None = None):
+        # ``interruptions``: pool name -> mean GPU-hours between interruptions (spot capacity). A replica on such
+        # a pool is interrupted after an exponential time (mean x 3600 / GPUs per replica), handled as a
+        # replica failure: requests retried up to ``failures.max_retries`` (default 1), replica replaced.
+        self.spot = {p: m for p, m in (interruptions or {}).items() if p in (spec.pools or ())}
+        if self.spot and spec.failures is None:
+            from infersim.scenario.fleet import Failures
+
+            spec = spec.model_copy(update={"failures": Failures()})
+        self.spot_rng = rng(seed, "platform", platform, "spot", setup.name) if self.spot else None
         self.env, self.setup, self.spec, self.reqs, self.rec = env, setup, spec, reqs, rec
         self.ids, self.on_done_platform, self.chain_full = ids, on_done, chain_full
         self.auto = spec.autoscaling
@@ -88,7 +97,7 @@ class AutoscaledDeployment:
         self.fail_rng = rng(seed, "platform", platform, "failures", setup.name)
         self.retries: dict[int, int] = {}
         self.stats = {"arrivals": 0, "requests_waited_cold_start": 0, "requests_retried": 0,
-                      "requests_failed": 0, "replica_failures": 0}
+                      "requests_failed": 0, "replica_failures": 0, "spot_interruptions": 0}
         for _ in range(spec.initial_replicas):
             self._launch(warm=True)
         env.process(self._ticker())
@@ -291,6 +300,16 @@ class AutoscaledDeployment:
             g = s.gen
             self.env.timeout(ttf).callbacks.append(lambda _e: self.fail_replica(s) if s.gen == g else None)
         self._flush()
+        if s.pool in self.spot:
+            ttf = float(self.spot_rng.exponential(self.spot[s.pool] * 3600.0 / self.gpus))
+            g = s.gen
+            self.env.timeout(ttf).callbacks.append(lambda _e: self._interrupt(s) if s.gen == g else None)
+
+    def _interrupt(self, s: Slot) -> None:
+        """A spot interruption: counted, then handled as a replica failure."""
+        if s.state in (READY, DRAINING):
+            self.stats["spot_interruptions"] += 1
+        self.fail_replica(s)
 
     def _unready(self, s: Slot) -> None:
         i = self.ready.index(s)

@@ -29,8 +29,7 @@ import numpy as np
 
 from infersim import economics as econ
 from infersim.engine.recorder import FINISHED, REJECTED
-from infersim.fleet.autoscaled import DRAINING, READY, AutoscaledDeployment
-from infersim.rng import rng
+from infersim.fleet.autoscaled import AutoscaledDeployment
 from infersim.routing.dispatch import quality_model
 from infersim.routing.quality import QualityModel
 
@@ -42,34 +41,6 @@ def spot_pools(plat) -> dict[str, float]:
     default = econ.price_list().spot_interruption_mtbf_gpu_hours
     return {p.name: p.pricing.interruption_mtbf_gpu_hours or default for p in plat.pools
             if p.pricing.kind == "spot"}
-
-
-class SpotAwareDeployment(AutoscaledDeployment):
-    """An autoscaled deployment whose replicas on spot pools are interrupted at random: exponential time to
-    interruption with mean ``mtbf_gpu_hours`` x 3600 / GPUs per replica, handled as a replica failure
-    (requests retried up to ``failures.max_retries``, default 1; the autoscaler replaces the replica)."""
-
-    def __init__(self, env, setup, spec, *args, spot: dict[str, float], **kwargs):
-        if spec.failures is None:
-            from infersim.scenario.fleet import Failures
-
-            spec = spec.model_copy(update={"failures": Failures()})
-        self.spot = spot  # set before the base class starts the warm replicas
-        self.spot_rng = rng(kwargs["seed"], "platform", kwargs["platform"], "spot", setup.name)
-        super().__init__(env, setup, spec, *args, **kwargs)
-        self.stats["spot_interruptions"] = 0
-
-    def _ready(self, s, warm: bool = False) -> None:
-        super()._ready(s, warm)
-        if s.pool in self.spot:
-            ttf = float(self.spot_rng.exponential(self.spot[s.pool] * 3600.0 / self.gpus))
-            g = s.gen
-            self.env.timeout(ttf).callbacks.append(lambda _e: self._interrupt(s) if s.gen == g else None)
-
-    def _interrupt(self, s) -> None:
-        if s.state in (READY, DRAINING):
-            self.stats["spot_interruptions"] += 1
-        self.fail_replica(s)
 
 
 def _pool_rate(pool, hw, econ_spec) -> float:

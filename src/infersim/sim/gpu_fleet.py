@@ -24,7 +24,7 @@ from infersim.routing.dispatch import RoutedDispatch
 from infersim.scenario.schema import Scenario
 from infersim.sim.build import deployment_setup
 from infersim.sim.drive import Arrivals, replica_sampler
-from infersim.sim.fleet_economics import PROVIDER_STAGES, SpotAwareDeployment, fleet_outputs, spot_pools
+from infersim.sim.fleet_economics import PROVIDER_STAGES, fleet_outputs, spot_pools
 from infersim.sim.platform_run import PlatformRun
 from infersim.workload.generate import Requests
 
@@ -51,10 +51,8 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         setup = deployment_setup(spec, catalog, path=f"platforms.{plat.name}.deployments[{di}]",
                                  base_dir=sc.base_dir)
         if spec.autoscaling is not None:  # replicas come and go; ids from a shared counter after the fixed ones
-            cls, kw = (SpotAwareDeployment, {"spot": spot}) if spot and set(spec.pools or ()) & set(spot) else (
-                AutoscaledDeployment, {})
-            d = cls(env, setup, spec, reqs, rec, scaled_ids.__next__, leg_done, seed=seed, platform=plat.name,
-                    pools=pools, chain_full=chain_full, **kw)
+            d = AutoscaledDeployment(env, setup, spec, reqs, rec, scaled_ids.__next__, leg_done, seed=seed,
+                                     platform=plat.name, pools=pools, chain_full=chain_full, interruptions=spot)
             d.provider_bill = BillingClock(prov_unit, PROVIDER_STAGES, float("nan"), setup.config.gpus)
             d.provider_bill.open.update(d.bill.open)  # replicas warm at t=0 are already billed as ready
             d.bill.also.append(d.provider_bill)

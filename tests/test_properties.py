@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import scenario
-from infersim.engine import kvcache
 from infersim.sim.run import simulate
 
 workloads = st.fixed_dictionaries({
@@ -47,29 +46,31 @@ def _scenario(w, duration=20.0, drain=600.0):
 
 
 @pytest.fixture
-def kv_guard(monkeypatch):
-    """Fail the test the moment any KV cache holds more blocks than it has."""
-    orig_alloc, orig_reg = kvcache.KvCache.allocate, kvcache.KvCache.register
+def replicas_made(monkeypatch):
+    """Every engine replica the fixed deployments of a run create (the engine may be compiled, so its classes
+    cannot be patched: the pure-Python ``Deployment`` is)."""
+    from infersim.fleet import deployment
 
-    def allocate(self, n):
-        ok = orig_alloc(self, n)
-        assert 0 <= self.used_blocks <= self.total_blocks
-        return ok
+    made = []
+    orig = deployment.Deployment.__init__
 
-    def register(self, ids, freed):
-        ok = orig_reg(self, ids, freed)
-        assert 0 <= self.used_blocks <= self.total_blocks
-        return ok
+    def init(self, *a, **k):
+        orig(self, *a, **k)
+        made.extend(self.replicas)
 
-    monkeypatch.setattr(kvcache.KvCache, "allocate", allocate)
-    monkeypatch.setattr(kvcache.KvCache, "register", register)
+    monkeypatch.setattr(deployment.Deployment, "__init__", init)
+    return made
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(w=workloads)
-def test_run_invariants(kv_guard, w):
+def test_run_invariants(replicas_made, w):
+    replicas_made.clear()  # hypothesis reuses the fixture across examples
     sc = _scenario(w)
     res = simulate(sc)
+    # KV never over capacity: the most blocks any cache ever held
+    assert replicas_made and all(0 <= r.kv.peak_blocks <= r.kv.total_blocks for r in replicas_made)
+    assert all(r.kv.used_blocks >= 0 for r in replicas_made)
     df = res.requests
     # none vanish: finished + rejected + in flight = arrived
     counts = df["outcome"].value_counts()
@@ -86,28 +87,15 @@ def test_run_invariants(kv_guard, w):
     assert res.timeline["kv_usage"].between(0, 1).all()
 
 
-def test_token_conservation():
+def test_token_conservation(replicas_made):
     """Output tokens produced by the replicas equal the finished requests' outputs (with preemptions)."""
-    from infersim.engine import replica as replica_mod
-
-    produced = []
-    orig = replica_mod.Replica.__init__
-
-    def init(self, *a, **k):
-        orig(self, *a, **k)
-        produced.append(self)
-
-    replica_mod.Replica.__init__ = init
-    try:
-        sc = _scenario({"rate": 30, "inp": 3000, "out": 300, "seqs": 256, "mbt": 2048, "replicas": 1,
-                        "prefix": False, "lb": "round_robin", "gpu_util": 0.15, "seed": 3}, duration=30)
-        res = simulate(sc)
-    finally:
-        replica_mod.Replica.__init__ = init.__wrapped__ if hasattr(init, "__wrapped__") else orig
+    sc = _scenario({"rate": 30, "inp": 3000, "out": 300, "seqs": 256, "mbt": 2048, "replicas": 1,
+                    "prefix": False, "lb": "round_robin", "gpu_util": 0.15, "seed": 3}, duration=30)
+    res = simulate(sc)
     df = res.requests
     assert (df["outcome"] == "finished").all()
     assert df["preemptions"].sum() > 0, "the case should exercise preemption"
-    assert sum(r.tokens_out for r in produced) == int(df["output_tokens"].sum())
+    assert sum(r.tokens_out for r in replicas_made) == int(df["output_tokens"].sum())
 
 
 def _digest(path) -> str:

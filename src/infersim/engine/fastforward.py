@@ -21,22 +21,24 @@ def kv_horizon(xs: list[int], bs: int, room: int, k: int) -> tuple[int, int]:
     once the first step's blocks are allocated); ``kk`` steps need ``ceil((kk - 1 - x) / bs)`` more blocks
     when positive. ``k' >= 1`` always (the first step's blocks are already allocated)."""
 
-    def need_sum(kk: int) -> int:
-        kk -= 1
-        return sum([-(-(kk - x) // bs) for x in xs if x < kk])
-
-    total = need_sum(k)
+    total = _need_sum(xs, bs, k)
     if total > room:
         lo, hi = 1, k  # need(lo) fits (already allocated), need(hi) does not
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if need_sum(mid) <= room:
+            if _need_sum(xs, bs, mid) <= room:
                 lo = mid
             else:
                 hi = mid
         k = lo
-        total = need_sum(k)
+        total = _need_sum(xs, bs, k)
     return k, total
+
+
+def _need_sum(xs: list[int], bs: int, kk: int) -> int:
+    """Extra blocks for ``kk`` decode steps (see ``kv_horizon``)."""
+    kk -= 1
+    return sum([-(-(kk - x) // bs) for x in xs if x < kk])
 
 
 def decode_times(perf, n_dec: int, ctx_sum: int, k: int):

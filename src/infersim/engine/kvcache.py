@@ -17,7 +17,7 @@ from collections import OrderedDict
 
 class KvCache:
     __slots__ = ("total_blocks", "block_size", "entry_tokens", "entry_blocks", "used_blocks",
-                 "refs", "lru", "hit_blocks", "lookup_blocks", "evicted_entries")
+                 "refs", "lru", "hit_blocks", "lookup_blocks", "evicted_entries", "peak_blocks")
 
     def __init__(self, total_blocks: int, block_size: int, entry_tokens: int):
         self.total_blocks = int(total_blocks)
@@ -30,6 +30,7 @@ class KvCache:
         self.hit_blocks = 0
         self.lookup_blocks = 0
         self.evicted_entries = 0
+        self.peak_blocks = 0  # most blocks ever in use (checked against total_blocks by the tests)
 
     # -- capacity ------------------------------------------------------------------------------
     @property
@@ -56,6 +57,8 @@ class KvCache:
                 self.evicted_entries += 1
                 short -= self.entry_blocks
         self.used_blocks += n
+        if self.used_blocks > self.peak_blocks:
+            self.peak_blocks = self.used_blocks
         return True
 
     def free(self, n: int) -> None:
@@ -121,6 +124,7 @@ class KvCache:
             refs[h] = 0
             lru[h] = None
             self.used_blocks += self.entry_blocks
+            self.peak_blocks = max(self.peak_blocks, self.used_blocks)
             n += 1
         return n
 

@@ -101,6 +101,7 @@ class Replica:
         self.api_serial = getattr(setup.params, "api_serial_s", 0.0)
         self.api_free = 0.0  # when the API-server process is next free (api_serial_s)
         self.pending = 0  # submitted, still in the scheduling delay
+        self.failed = False
         # load view for balancers (read for every replica on every dispatch, so a plain attribute):
         # requests submitted and not yet left, = n_active + len(waiting) + pending at all times
         self.outstanding = 0
@@ -135,11 +136,16 @@ class Replica:
         self.pending += 1
         self.outstanding += 1
         if delay > 0:  # API server / tokenisation hop before the scheduler sees it
-            self.env.timeout(delay).callbacks.append(lambda _e: self._enqueue(rid))
+            self.env.timeout(delay, rid).callbacks.append(self._enqueue_event)
         else:
             self._enqueue(rid)
 
+    def _enqueue_event(self, ev) -> None:
+        self._enqueue(ev.value)
+
     def _enqueue(self, rid: int) -> None:
+        if self.failed:
+            return  # the replica failed while the request was in its scheduling delay (the fleet retries it)
         self.pending -= 1
         self.waiting.append(rid)
         if not self.busy:
@@ -215,11 +221,13 @@ class Replica:
                 chunks.append(adm)
                 budget -= adm[1]
         if held and not chunks:  # no prompt could start: run the decodes after all
-            return self._plan(now, mix=True)
+            self._plan(now, mix=True)
+            return
         if not chunks and not n_dec:
             if self.n_active:  # everything stuck on KV: free room by preempting the newest
                 self._preempt_newest()
-                return self._plan(now)
+                self._plan(now)
+                return
             self.busy = False
             self.plan_k = 0
             return
@@ -358,10 +366,8 @@ class Replica:
     # -- time -------------------------------------------------------------------------------------
     def _wake(self, dt: float) -> None:
         self.gen += 1
-        g = self.gen
-        ev = self.env.timeout(dt)
         self.plan_end = self.plan_start + dt
-        ev.callbacks.append(lambda _e: self._on_wake(g))
+        self.env.timeout(dt, self.gen).callbacks.append(self._on_wake_event)
 
     def _cut(self) -> None:
         """An arrival during a fast-forward: stop after the step in progress."""
@@ -375,8 +381,10 @@ class Replica:
         g = self.gen
         end = self.plan_start + float(self.plan_cum[i])
         self.plan_end = end
-        ev = self.env.timeout(end - self.env.now)
-        ev.callbacks.append(lambda _e: self._on_wake(g))
+        self.env.timeout(end - self.env.now, g).callbacks.append(self._on_wake_event)
+
+    def _on_wake_event(self, ev) -> None:
+        self._on_wake(ev.value)
 
     def _on_wake(self, g: int) -> None:
         if g != self.gen:
@@ -461,6 +469,14 @@ class Replica:
         self.s_priv[slot] = new_priv
         self.s_shared[slot] = shared
         self.s_held[slot] = len(ids)
+
+    def fail(self, now: float) -> None:
+        """The replica fails at ``now``: its step in progress never completes (busy time counted up to now)
+        and requests still in its scheduling delay are dropped (the fleet retries or rejects them)."""
+        self.busy_s = self.busy_until(now)
+        self.gen += 1
+        self.busy = False
+        self.failed = True
 
     # -- end of run ---------------------------------------------------------------------------------
     def in_flight(self) -> list[int]:

@@ -51,10 +51,6 @@ class Slot:
         self.warm, self.last_busy, self.busy_s, self.cached = False, 0.0, 0.0, False
 
 
-def _discard(_rid: int) -> None:
-    return None
-
-
 class AutoscaledDeployment:
     """Same entry points as ``Deployment`` (``submit``, ``queued``); ``replicas`` is empty because the
     replicas come and go (see ``live``/``dead``)."""
@@ -366,11 +362,7 @@ class AutoscaledDeployment:
         """The replica ``s`` fails now: it stops (billing stops) and its requests are retried or rejected."""
         if s.state not in (READY, DRAINING):
             return
-        e = s.engine
-        busy_now = e.busy_until(self.env.now)
-        e.gen += 1  # its pending step never completes
-        e.busy, e.busy_s = False, busy_now
-        e._enqueue = _discard  # requests still in its scheduling delay are handled below
+        s.engine.fail(self.env.now)  # requests still in its scheduling delay are handled below
         rids = sorted(s.assigned)
         s.assigned = set()
         self._stop(s, "failed")

@@ -1,0 +1,34 @@
+"""Build script: the package metadata is in pyproject.toml; this file only adds the compiled engine.
+
+The replica engine (``infersim/engine/{kvcache,fastforward,replica}.py``) is plain Python that Cython can
+compile as it is ("pure Python mode"; the ``.pxd`` files beside the modules only declare C types). The
+compiled modules are *optional*: without Cython or a C compiler the build skips them and the same Python
+source runs, with identical results, several times slower. ``INFERSIM_PURE_PYTHON=1`` at build time
+skips compilation on purpose.
+"""
+
+import os
+
+from setuptools import Extension, setup
+
+ENGINE_MODULES = ("kvcache", "fastforward", "replica")
+DIRECTIVES = {
+    "language_level": 3,
+    "annotation_typing": False,  # the .py annotations are documentation; C types come from the .pxd files
+    "binding": False,
+}
+
+
+def engine_extensions() -> list:
+    if os.environ.get("INFERSIM_PURE_PYTHON"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:  # pragma: no cover - the build requirements normally provide Cython
+        return []
+    exts = [Extension(f"infersim.engine.{m}", [f"src/infersim/engine/{m}.py"], optional=True)
+            for m in ENGINE_MODULES]
+    return cythonize(exts, include_path=["src"], compiler_directives=DIRECTIVES, quiet=True)
+
+
+setup(ext_modules=engine_extensions())

@@ -1,0 +1,48 @@
+# Cython declarations for replica.py (pure-Python mode): used when the optional compiled engine is built
+# (setup.py), ignored by the interpreter. Types only; every line of logic lives in replica.py.
+cimport cython
+from infersim.engine.kvcache cimport KvCache
+
+cdef class Replica:
+    cdef public object env, setup, req, rec, on_done, perf, step_s, chain_full, in_tok, out_tok
+    cdef public object waiting, resume, plan_cum, plan_dts, plan_pre, plan_dec
+    cdef public KvCache kv
+    cdef public long id, cap, bs, mbt, mixed_cap, n_active, order, gen, plan_k, plan_ndec
+    cdef public long steps, tokens_out, kv_tokens_max, pending, outstanding
+    cdef public bint prefill_first, prefix_on, busy, failed
+    cdef public list s_rid, s_comp, s_left, s_gen, s_out, s_shared, s_priv, s_order, s_held
+    cdef public list active, free_slots
+    cdef public double plan_start, plan_end, busy_s, delay, delay_per_seq, api_serial, api_free
+
+    cpdef double busy_until(self, double now)
+    @cython.locals(need=long, delay=double, now=double)
+    cpdef void submit(self, long rid)
+    cpdef void _enqueue(self, long rid)
+    cpdef void fail(self, double now)
+    @cython.locals(preempted=bint, held=bint, n_active=long, s=long, nd=long, total=long, n_dec=long,
+                   budget=long, slot=long, c=long, chunk=long, need=long, n_tok=long, pairs=double,
+                   pre_ctx=double, dec_ctx_i=long, dec_ctx=double, k=long, dt=double,
+                   s_left=list, s_comp=list, s_priv=list, s_shared=list, s_out=list, s_gen=list,
+                   dec=list, needs=list, chunks=list, pre_slots=list, kv=KvCache, bs=long)
+    cdef void _plan(self, double now, bint mix=*)
+    @cython.locals(bs=long, kk=long, s=long, x=long, total=long, kv=KvCache, xs=list,
+                   s_comp=list, s_shared=list, s_priv=list)
+    cdef long _kv_horizon(self, list dec, long k)
+    @cython.locals(kv=KvCache, ntok=long, gen=long, hit=long, shared=long, comp=long, chunk=long,
+                   need=long, slot=long, active=list)
+    cdef object _admit(self, long rid, long budget)
+    @cython.locals(slot=long, rid=long)
+    cdef void _preempt_newest(self)
+    @cython.locals(kv=KvCache, held=long, rid=long, ctx=long)
+    cdef void _release(self, long slot, bint finished=*)
+    cdef void _wake(self, double dt)
+    @cython.locals(elapsed=double, i=long, end=double)
+    cdef void _cut(self)
+    @cython.locals(now=double)
+    cpdef void _on_wake(self, long g)
+    @cython.locals(k=long, n_dec=long, busy=double, s=long, g=long, slot=long, chunk=long, left=long,
+                   rid=long, t1=double, s_comp=list, s_gen=list, s_left=list, s_out=list, s_rid=list,
+                   dec=list, finished=list)
+    cdef void _commit(self, double now)
+    @cython.locals(held=long, shared=long, old_priv=long, new_priv=long, kv=KvCache, ids=list)
+    cdef void _register_prefix(self, long slot, long rid)

@@ -10,23 +10,25 @@ cdef class Replica:
     cdef public long id, cap, bs, mbt, mixed_cap, n_active, order, gen, plan_k, plan_ndec
     cdef public long steps, tokens_out, kv_tokens_max, pending, outstanding
     cdef public bint prefill_first, prefix_on, busy, failed
-    cdef public list s_rid, s_comp, s_left, s_gen, s_out, s_shared, s_priv, s_order, s_held
+    cdef long[::1] s_rid, s_comp, s_left, s_gen, s_out, s_shared, s_priv, s_order, s_held
     cdef public list active, free_slots
-    cdef public double plan_start, plan_end, busy_s, delay, delay_per_seq, api_serial, api_free
+    cdef public double plan_start, plan_end, busy_s, delay, delay_per_seq, api_serial, api_free, last_busy
+    cdef public list alone
 
     cpdef double busy_until(self, double now)
-    @cython.locals(need=long, delay=double, now=double)
     cpdef void submit(self, long rid)
-    cpdef void _enqueue(self, long rid)
+    @cython.locals(need=long, delay=double)
+    cdef void _submit(self, long rid, double now)
+    cdef void _enqueue(self, long rid, double now)
     cpdef void fail(self, double now)
     @cython.locals(preempted=bint, held=bint, n_active=long, s=long, nd=long, total=long, n_dec=long,
                    budget=long, slot=long, c=long, chunk=long, need=long, n_tok=long, pairs=double,
                    pre_ctx=double, dec_ctx_i=long, dec_ctx=double, k=long, dt=double,
-                   s_left=list, s_comp=list, s_priv=list, s_shared=list, s_out=list, s_gen=list,
+                   s_left="long[::1]", s_comp="long[::1]", s_priv="long[::1]", s_shared="long[::1]", s_out="long[::1]", s_gen="long[::1]",
                    dec=list, needs=list, chunks=list, pre_slots=list, kv=KvCache, bs=long)
     cdef void _plan(self, double now, bint mix=*)
     @cython.locals(bs=long, kk=long, s=long, x=long, total=long, kv=KvCache, xs=list,
-                   s_comp=list, s_shared=list, s_priv=list)
+                   s_comp="long[::1]", s_shared="long[::1]", s_priv="long[::1]")
     cdef long _kv_horizon(self, list dec, long k)
     @cython.locals(kv=KvCache, ntok=long, gen=long, hit=long, shared=long, comp=long, chunk=long,
                    need=long, slot=long, active=list)
@@ -37,11 +39,15 @@ cdef class Replica:
     cdef void _release(self, long slot, bint finished=*)
     cdef void _wake(self, double dt)
     @cython.locals(elapsed=double, i=long, end=double)
-    cdef void _cut(self)
-    @cython.locals(now=double)
-    cpdef void _on_wake(self, long g)
+    cdef void _cut(self, double now)
+    @cython.locals(pend=list, inf=double, n=long, ns=long, i=long, j=long, t=double, t_arr=double,
+                   t_enq=double, t_wake=double, nxt=double)
+    cpdef tuple run_alone(self, list rids, list arrival_s, double horizon_s, list sample_s, double dt_s,
+                          list rows)
+    @cython.locals(b=double, busy=double)
+    cpdef tuple sample(self, double now, double dt_s)
     @cython.locals(k=long, n_dec=long, busy=double, s=long, g=long, slot=long, chunk=long, left=long,
-                   rid=long, t1=double, s_comp=list, s_gen=list, s_left=list, s_out=list, s_rid=list,
+                   rid=long, t1=double, s_comp="long[::1]", s_gen="long[::1]", s_left="long[::1]", s_out="long[::1]", s_rid="long[::1]",
                    dec=list, finished=list)
     cdef void _commit(self, double now)
     @cython.locals(held=long, shared=long, old_priv=long, new_priv=long, kv=KvCache, ids=list)

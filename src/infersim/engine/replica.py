@@ -26,8 +26,10 @@ Preemption is by recompute: the newest running request loses its KV and returns 
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right, insort
 from collections import deque
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,9 +48,10 @@ class Replica:
     """A replica of a deployment. ``submit(rid)`` hands it a request; it calls ``on_done(rid)`` when the
     request leaves (finished or rejected).
 
-    Per-slot state lives in plain Python lists (``s_*``, ``max_num_seqs`` long) and ``active`` lists the
-    occupied slots in increasing slot order, so each plan and commit touch only the running requests (a
-    few dozen at most in practice) without numpy's per-call overhead on small arrays."""
+    Per-slot state lives in ``array('l')`` columns (``s_*``, ``max_num_seqs`` long; C arrays when the engine
+    is compiled) and ``active`` lists the occupied slots in increasing slot order, so each plan and commit
+    touch only the running requests (a few dozen at most in practice) without numpy's per-call overhead on
+    small arrays."""
 
     def __init__(self, env, setup: DeploymentSetup, requests: Requests, recorder: Recorder,
                  replica_id: int, on_done=None, chain_full: np.ndarray | None = None):
@@ -66,15 +69,15 @@ class Replica:
         self.prefix_on = setup.prefix_caching and requests.has_prefixes
         self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
-        self.s_rid = [-1] * cap
-        self.s_comp = [0] * cap
-        self.s_left = [0] * cap  # tokens to compute before the next sample: num_tokens - num_computed
-        self.s_gen = [0] * cap
-        self.s_out = [0] * cap
-        self.s_shared = [0] * cap
-        self.s_priv = [0] * cap
-        self.s_order = [0] * cap
-        self.s_held = [0] * cap  # prefix entries held (leading ids of the request's prefix)
+        self.s_rid = array("l", [-1]) * cap
+        self.s_comp = array("l", [0]) * cap
+        self.s_left = array("l", [0]) * cap  # tokens to compute before the next sample: num_tokens - num_computed
+        self.s_gen = array("l", [0]) * cap
+        self.s_out = array("l", [0]) * cap
+        self.s_shared = array("l", [0]) * cap
+        self.s_priv = array("l", [0]) * cap
+        self.s_order = array("l", [0]) * cap
+        self.s_held = array("l", [0]) * cap  # prefix entries held (leading ids of the request's prefix)
         self.active: list[int] = []  # occupied slots, increasing
         self.free_slots = list(range(cap - 1, -1, -1))
         self.n_active = 0
@@ -102,6 +105,9 @@ class Replica:
         self.api_free = 0.0  # when the API-server process is next free (api_serial_s)
         self.pending = 0  # submitted, still in the scheduling delay
         self.failed = False
+        # own event loop (run_alone): heap of (time, rid) of requests in the scheduling delay; None on SimPy
+        self.alone: list | None = None
+        self.last_busy = 0.0  # busy seconds at the last timeline sample
         # load view for balancers (read for every replica on every dispatch, so a plain attribute):
         # requests submitted and not yet left, = n_active + len(waiting) + pending at all times
         self.outstanding = 0
@@ -117,41 +123,45 @@ class Replica:
 
     # -- entry ------------------------------------------------------------------------------------
     def submit(self, rid: int) -> None:
-        """Queue a request (FCFS). Requests that can never fit are rejected at once."""
+        """Queue a request (FCFS) now. Requests that can never fit are rejected at once."""
+        self._submit(rid, self.env.now)
+
+    def _submit(self, rid: int, now: float) -> None:
         need = int(self.req.input_tokens[rid] + self.req.output_tokens[rid])
         if need > self.setup.model.max_context:
-            self.rec.reject(rid, "context_length", self.env.now, self.id)
+            self.rec.reject(rid, "context_length", now, self.id)
             self._done(rid)
             return
         if need > self.kv_tokens_max:
-            self.rec.reject(rid, "kv_capacity", self.env.now, self.id)
+            self.rec.reject(rid, "kv_capacity", now, self.id)
             self._done(rid)
             return
         self.rec.assign(rid, self.id)
         delay = self.delay + self.delay_per_seq * self.outstanding if self.delay_per_seq else self.delay
         if self.api_serial:  # one API-server process: simultaneous arrivals are handled one after another
-            now = self.env.now
             self.api_free = max(now, self.api_free) + self.api_serial
             delay += self.api_free - now
         self.pending += 1
         self.outstanding += 1
-        if delay > 0:  # API server / tokenisation hop before the scheduler sees it
+        if delay <= 0:
+            self._enqueue(rid, now)
+        elif self.alone is None:  # API server / tokenisation hop before the scheduler sees it
             self.env.timeout(delay, rid).callbacks.append(self._enqueue_event)
         else:
-            self._enqueue(rid)
+            heappush(self.alone, (now + delay, rid))
 
     def _enqueue_event(self, ev) -> None:
-        self._enqueue(ev.value)
+        self._enqueue(ev.value, self.env.now)
 
-    def _enqueue(self, rid: int) -> None:
+    def _enqueue(self, rid: int, now: float) -> None:
         if self.failed:
             return  # the replica failed while the request was in its scheduling delay (the fleet retries it)
         self.pending -= 1
         self.waiting.append(rid)
         if not self.busy:
-            self._plan(self.env.now)
+            self._plan(now)
         elif self.plan_k > 1:
-            self._cut()
+            self._cut(now)
 
     def _done(self, rid: int) -> None:
         if self.on_done is not None:
@@ -367,11 +377,12 @@ class Replica:
     def _wake(self, dt: float) -> None:
         self.gen += 1
         self.plan_end = self.plan_start + dt
-        self.env.timeout(dt, self.gen).callbacks.append(self._on_wake_event)
+        if self.alone is None:
+            self.env.timeout(dt, self.gen).callbacks.append(self._on_wake_event)
 
-    def _cut(self) -> None:
+    def _cut(self, now: float) -> None:
         """An arrival during a fast-forward: stop after the step in progress."""
-        elapsed = self.env.now - self.plan_start
+        elapsed = now - self.plan_start
         cum = self.plan_cum
         i = bisect_right(cum, elapsed) if type(cum) is list else int(np.searchsorted(cum, elapsed, side="right"))
         if i + 1 >= self.plan_k:
@@ -381,17 +392,14 @@ class Replica:
         g = self.gen
         end = self.plan_start + float(self.plan_cum[i])
         self.plan_end = end
-        self.env.timeout(end - self.env.now, g).callbacks.append(self._on_wake_event)
+        if self.alone is None:
+            self.env.timeout(end - now, g).callbacks.append(self._on_wake_event)
 
     def _on_wake_event(self, ev) -> None:
-        self._on_wake(ev.value)
-
-    def _on_wake(self, g: int) -> None:
-        if g != self.gen:
-            return  # superseded by a cut
-        now = self.env.now
-        self._commit(now)
-        self._plan(now)
+        if ev.value == self.gen:  # else superseded by a cut
+            now = self.env.now
+            self._commit(now)
+            self._plan(now)
 
     def _commit(self, now: float) -> None:
         k = self.plan_k
@@ -477,6 +485,48 @@ class Replica:
         self.gen += 1
         self.busy = False
         self.failed = True
+
+    # -- running alone ---------------------------------------------------------------------------------
+    def run_alone(self, rids: list[int], arrival_s: list[float], horizon_s: float, sample_s: list[float],
+                  dt_s: float, rows: list) -> tuple[float, bool]:
+        """Serve ``rids`` arriving at ``arrival_s`` (increasing) with this replica's own event loop instead of
+        a shared SimPy clock, until every request left or ``horizon_s``. For a replica whose requests do not
+        depend on the state of any other (a fixed deployment behind round robin): identical results, without
+        a SimPy event per step. Events at one instant: a step's end, then a request leaving the scheduling
+        delay, then an arrival. Appends a ``sample`` row to ``rows`` at each ``sample_s`` up to the last
+        event; returns (time of the last event, whether work was left at the horizon)."""
+        self.alone = pend = []
+        inf = float("inf")
+        n, ns = len(rids), len(sample_s)
+        i = j = 0
+        t = 0.0
+        while True:
+            t_arr = arrival_s[i] if i < n else inf
+            t_enq = pend[0][0] if pend else inf
+            t_wake = self.plan_end if self.busy else inf
+            nxt = min(t_arr, t_enq, t_wake)
+            if nxt >= horizon_s:
+                return t, nxt != inf
+            while j < ns and sample_s[j] <= nxt:
+                rows.append(self.sample(sample_s[j], dt_s))
+                j += 1
+            t = nxt
+            if t_wake == t:
+                self._commit(t)
+                self._plan(t)
+            elif t_enq == t:
+                self._enqueue(heappop(pend)[1], t)
+            else:
+                self._submit(rids[i], t)
+                i += 1
+
+    def sample(self, now: float, dt_s: float) -> tuple[float, float, int, int]:
+        """A timeline row at ``now``, ``dt_s`` after the previous one: (share of the interval busy running
+        steps, KV usage, running requests, waiting requests (queued or in the scheduling delay))."""
+        b = self.busy_until(now)
+        busy = min(max((b - self.last_busy) / dt_s, 0.0), 1.0)
+        self.last_busy = b
+        return busy, self.kv_usage, self.n_active, len(self.waiting) + self.pending
 
     # -- end of run ---------------------------------------------------------------------------------
     def in_flight(self) -> list[int]:

@@ -14,6 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from infersim.engine.recorder import IN_FLIGHT, Recorder
+
+# per-replica timeline columns, in the order of ``Replica.sample``'s row: busy share of the interval, KV usage,
+# running requests, waiting requests (queued, or in the profile's API-server delay)
+REPLICA_SAMPLE = ("busy", "kv_usage", "running", "waiting")
 from infersim.workload.generate import Requests
 
 
@@ -95,22 +99,18 @@ class Arrivals:
 def replica_sampler(env, replicas: list, deployment_of: list[int], dt_s: float, rows: dict[str, list],
                     progress: Callable[[float], None] | None = None):
     """A SimPy process appending every ``dt_s`` one row per engine replica to ``rows`` (columns t_s,
-    deployment, replica, busy (share of the interval running steps), kv_usage, running, waiting)."""
-    last_busy = [0.0] * len(replicas)
-    for k in ("t_s", "deployment", "replica", "busy", "kv_usage", "running", "waiting"):
+    deployment, replica and the ``REPLICA_SAMPLE`` columns of ``Replica.sample``)."""
+    for k in ("t_s", "deployment", "replica", *REPLICA_SAMPLE):
         rows.setdefault(k, [])
+    cols = [rows[k] for k in REPLICA_SAMPLE]
     while True:
         yield env.timeout(dt_s)
         now = env.now
         for i, r in enumerate(replicas):
-            b = r.busy_until(now)
             rows["t_s"].append(now)
             rows["deployment"].append(deployment_of[i])
             rows["replica"].append(r.id)
-            rows["busy"].append(min(max((b - last_busy[i]) / dt_s, 0.0), 1.0))
-            rows["kv_usage"].append(r.kv_usage)
-            rows["running"].append(r.n_active)
-            rows["waiting"].append(len(r.waiting) + r.pending)  # pending: in the profile's API-server delay
-            last_busy[i] = b
+            for col, v in zip(cols, r.sample(now, dt_s), strict=True):
+                col.append(v)
         if progress:
             progress(now)

@@ -1,0 +1,84 @@
+"""Fixed deployments whose replicas never look at each other: each replica simulated on its own clock.
+
+Behind round robin (or with a single replica), with no deployment queue, no router and open-loop arrivals,
+which replica serves a request depends only on the order of arrivals, so every replica's requests are known
+before the run and no replica's state affects another's. Each replica then runs with its own event loop
+(``Replica.run_alone``): the same engine code and the same numbers as on a shared SimPy clock (checked by
+``tests/test_alone.py`` and ``benchmarks/engine_fingerprint.py``), without a SimPy event per step, arrival
+and scheduling delay. The timeline samples are taken inside each replica's loop and interleaved afterwards
+in the order the SimPy sampler writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from infersim.engine.recorder import Recorder
+from infersim.sim.drive import REPLICA_SAMPLE
+from infersim.workload.generate import Requests
+
+
+def replicas_independent(plat, reqs: Requests) -> bool:
+    """Whether every replica of the ``gpu_fleet`` platform ``plat`` can be simulated alone."""
+    if plat.router is not None or reqs.closed_loop:
+        return False
+    return all(d.autoscaling is None and d.replica_concurrency is None
+               and (d.replicas == 1 or d.load_balancer.kind == "round_robin") for d in plat.deployments)
+
+
+def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recorder, horizon_s: float,
+                       dt_s: float, rows: dict[str, list], progress: Callable[[float], None] | None) -> float:
+    """Serve the open-loop requests on the fixed deployments ``deps`` (``route``: deployment index per stream,
+    -1 for none), each replica alone. Fills ``rows`` with the replica timeline; returns the end of the run
+    (the last request's departure, or ``horizon_s`` if work was left)."""
+    order = np.flatnonzero(~np.isnan(reqs.arrival_s))  # requests are numbered in arrival order
+    dep = route[reqs.stream[order]]
+    lost = order[dep < 0]
+    end_s = 0.0
+    for rid in lost.tolist():  # no deployment serves the stream: rejected on arrival
+        rec.reject(rid, "no_deployment", float(reqs.arrival_s[rid]))
+    if len(lost):
+        end_s = float(reqs.arrival_s[lost].max())
+    sample_s = []
+    t = 0.0
+    while True:  # the SimPy sampler's clock: each sample dt_s after the previous one
+        t += dt_s
+        if t >= horizon_s:
+            break
+        sample_s.append(t)
+    replicas = [r for d in deps for r in d.replicas]
+    samples: list[list] = []
+    cut = False
+    for di, d in enumerate(deps):
+        mine = order[dep == di]
+        rec.deployment[mine] = di
+        n = len(d.replicas)
+        for j, r in enumerate(d.replicas):  # round robin: the k-th request of the deployment to replica k mod n
+            sel = mine[j::n]
+            r.on_done = None
+            rows_r: list = []
+            last, left = r.run_alone(sel.tolist(), reqs.arrival_s[sel].tolist(), horizon_s, sample_s, dt_s, rows_r)
+            samples.append(rows_r)
+            cut = cut or left
+            end_s = max(end_s, last)
+            if progress:
+                progress(horizon_s * len(samples) / len(replicas))
+    if cut:
+        end_s = horizon_s
+    k = sum(1 for t in sample_s if t <= end_s) if not cut else len(sample_s)
+    for r, rows_r in zip(replicas, samples, strict=True):  # nothing happens after a replica's last event
+        rows_r.extend(r.sample(t, dt_s) for t in sample_s[len(rows_r):k])
+    for key in ("t_s", "deployment", "replica", *REPLICA_SAMPLE):
+        rows.setdefault(key, [])
+    if k and replicas:
+        vals = np.array(samples, dtype=float)  # (replica, sample, column) -> rows ordered by sample, then replica
+        vals = vals.transpose(1, 0, 2).reshape(-1, len(REPLICA_SAMPLE))
+        rows["t_s"] += np.repeat(sample_s[:k], len(replicas)).tolist()
+        rows["deployment"] += [di for _ in range(k) for di, d in enumerate(deps) for _r in d.replicas]
+        rows["replica"] += [r.id for _ in range(k) for r in replicas]
+        for c, key in enumerate(REPLICA_SAMPLE):
+            col = vals[:, c]
+            rows[key] += (col.astype(np.int64) if key in ("running", "waiting") else col).tolist()
+    return end_s

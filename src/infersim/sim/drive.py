@@ -14,11 +14,11 @@ from collections.abc import Callable
 import numpy as np
 
 from infersim.engine.recorder import IN_FLIGHT, Recorder
+from infersim.workload.generate import Requests
 
 # per-replica timeline columns, in the order of ``Replica.sample``'s row: busy share of the interval, KV usage,
 # running requests, waiting requests (queued, or in the profile's API-server delay)
 REPLICA_SAMPLE = ("busy", "kv_usage", "running", "waiting")
-from infersim.workload.generate import Requests
 
 
 class Arrivals:

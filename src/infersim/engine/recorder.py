@@ -38,22 +38,27 @@ class Recorder:
         self.outcome = np.zeros(n, np.int8)
         self.reason = np.zeros(n, np.int8)
         self.itl_hist = np.zeros(_ITL_BINS, np.float64)
+        self.arrival_s = None  # set at the end of the run (the arrival times actually used)
+        # the columns the engine writes per request, as C arrays when compiled (same objects in Python)
+        self._replica, self._cached, self._first = self.replica, self.cached_tokens, self.first_token_s
+        self._finish, self._outcome, self._preempt = self.finish_s, self.outcome, self.preemptions
+        self._hist = self.itl_hist
 
     def bind(self, env) -> None:
         """Kept for symmetry with other recorders; the per-request columns need no clock."""
 
     def assign(self, rid: int, replica: int) -> None:
-        self.replica[rid] = replica
+        self._replica[rid] = replica
 
     def start(self, rid: int, cached_tokens: int) -> None:
-        self.cached_tokens[rid] = cached_tokens
+        self._cached[rid] = cached_tokens
 
     def first_token(self, rid: int, t: float) -> None:
-        self.first_token_s[rid] = t
+        self._first[rid] = t
 
     def finish(self, rid: int, t: float) -> None:
-        self.finish_s[rid] = t
-        self.outcome[rid] = FINISHED
+        self._finish[rid] = t
+        self._outcome[rid] = FINISHED
 
     def reject(self, rid: int, reason: str, t: float, replica: int = -1) -> None:
         self.outcome[rid] = REJECTED
@@ -63,12 +68,12 @@ class Recorder:
             self.replica[rid] = replica
 
     def preempt(self, rid: int) -> None:
-        self.preemptions[rid] += 1
+        self._preempt[rid] += 1
 
     def itl_one(self, dt: float, weight: int) -> None:
         if dt > 0:
             i = int((math.log10(dt) - _ITL_LO) * _ITL_SCALE + 0.5)
-            self.itl_hist[min(max(i, 0), _ITL_BINS - 1)] += weight
+            self._hist[min(max(i, 0), _ITL_BINS - 1)] += weight
 
     def itl_many(self, dts, weight: int) -> None:
         """Add ``weight`` tokens at each step time of ``dts`` (seconds; an array or a list)."""

@@ -2,9 +2,11 @@
 # (setup.py), ignored by the interpreter. Types only; every line of logic lives in replica.py.
 cimport cython
 from infersim.engine.kvcache cimport KvCache
+from infersim.engine.recorder cimport Recorder
 
 cdef class Replica:
-    cdef public object env, setup, req, rec, on_done, perf, step_s, chain_full, in_tok, out_tok
+    cdef public Recorder rec
+    cdef public object env, setup, req, on_done, perf, step_s, chain_full, in_tok, out_tok
     cdef public object waiting, resume, plan_cum, plan_dts, plan_pre, plan_dec
     cdef public KvCache kv
     cdef public long id, cap, bs, mbt, mixed_cap, n_active, order, gen, plan_k, plan_ndec

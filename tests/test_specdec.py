@@ -168,7 +168,8 @@ def test_short_fast_forwards_are_timed_with_speculation():
     base = GpuRoofline(GpuConfig(cat.get_hardware("a100-80g"), cat.get_model("llama-3.1-8b"), "bf16", "bf16", 1, 1),
                        shipped_profile("vllm"))
     spec = SpeculativeStep(base, SpecConfig(k=4, acceptance=0.8))
-    for k in (10, 200):  # the plain-Python path and the numpy path
-        dts, cum = decode_times(spec, 8, 8 * 8000, k)
+    for k in (10, 200):  # the scalar loop and the numpy path
+        dts, cum = np.zeros(k), np.zeros(k)
+        decode_times(spec, 8, 8 * 8000, k, dts, cum)
         want = spec.decode_steps_s(8, 8 * 8000 + 8 * np.arange(k, dtype=float))
         assert np.allclose(dts, want, rtol=1e-12) and float(cum[-1]) == pytest.approx(want.sum(), rel=1e-12)

@@ -17,5 +17,5 @@ cdef class Recorder:
     cpdef void preempt(self, long rid)
     @cython.locals(i=long)
     cpdef void itl_one(self, double dt, double weight)
-    @cython.locals(lo=double, hi=double)
-    cpdef void itl_many(self, dts, long weight)
+    @cython.locals(lo=double, hi=double, d=double, i=long)
+    cpdef void itl_many(self, double[::1] dts, long k, long weight)

@@ -75,19 +75,22 @@ class Recorder:
             i = int((math.log10(dt) - _ITL_LO) * _ITL_SCALE + 0.5)
             self._hist[min(max(i, 0), _ITL_BINS - 1)] += weight
 
-    def itl_many(self, dts, weight: int) -> None:
-        """Add ``weight`` tokens at each step time of ``dts`` (seconds; an array or a list)."""
+    def itl_many(self, dts, k: int, weight: int) -> None:
+        """Add ``weight`` tokens at each of the step times ``dts[:k]`` (seconds; any indexable buffer)."""
         if weight <= 0:
             return
-        if type(dts) is list:
-            lo, hi = min(dts), max(dts)
-        else:
-            lo, hi = float(dts.min()), float(dts.max())
+        lo = hi = dts[0]
+        for i in range(1, k):
+            d = dts[i]
+            if d < lo:
+                lo = d
+            elif d > hi:
+                hi = d
         if hi <= lo * 1.0025:  # the whole fast-forward falls in one bin (the common case)
-            self.itl_one(lo, weight * len(dts))
+            self.itl_one(lo, weight * k)
             return
-        dts = np.asarray(dts, dtype=float)
-        idx = np.rint((np.log10(np.maximum(dts, 1e-12)) - _ITL_LO) * _ITL_SCALE).astype(np.int64)
+        steps = np.asarray(dts)[:k]
+        idx = np.rint((np.log10(np.maximum(steps, 1e-12)) - _ITL_LO) * _ITL_SCALE).astype(np.int64)
         np.clip(idx, 0, _ITL_BINS - 1, out=idx)
         np.add.at(self.itl_hist, idx, float(weight))
 

@@ -27,14 +27,14 @@ Preemption is by recompute: the newest running request loses its KV and returns 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right, insort
+from bisect import insort
 from collections import deque
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from infersim.engine.fastforward import K_MAX, decode_times, kv_horizon
+from infersim.engine.fastforward import K_MAX, decode_times, kv_horizon, steps_done
 from infersim.engine.kvcache import KvCache
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -90,10 +90,13 @@ class Replica:
         self.busy = False
         self.gen = 0
         self.plan_start = 0.0
-        self.plan_cum: np.ndarray | None = None
         self.plan_k = 0
-        self.plan_dec: list[int] = []
+        self.plan_ff = False  # the plan is a fast-forward of plan_k decode steps (times in ff_dt, ff_cum)
         self.plan_pre: list[tuple[int, int]] = []
+        self.dec = array("l", [0]) * cap  # slots decoding in the plan: dec[:plan_ndec]
+        self.ff_room = array("l", [0]) * cap  # per decoding slot: tokens its KV blocks hold beyond the next
+        self.ff_dt = array("d", [0.0]) * K_MAX  # a fast-forward's step times and their running sum
+        self.ff_cum = array("d", [0.0]) * K_MAX
         self.plan_ndec = 0
         self.busy_s = 0.0
         self.steps = 0
@@ -127,7 +130,7 @@ class Replica:
         self._submit(rid, self.env.now)
 
     def _submit(self, rid: int, now: float) -> None:
-        need = int(self.req.input_tokens[rid] + self.req.output_tokens[rid])
+        need = int(self.in_tok[rid] + self.out_tok[rid])
         if need > self.setup.model.max_context:
             self.rec.reject(rid, "context_length", now, self.id)
             self._done(rid)
@@ -173,35 +176,44 @@ class Replica:
         kv, bs = self.kv, self.bs
         preempted = False
         held = False
+        dec = self.dec  # the slots decoding in this plan: dec[:n_dec]
+        n_dec = 0
         n_active = self.n_active
         if n_active:
-            dec = [s for s in self.active if s_left[s] == 1]
-            if self.prefill_first and not mix and dec and (self.waiting or len(dec) < n_active):
-                dec, held = [], True  # prefill-priority profile: a prompt step without the decodes
+            for s in self.active:
+                if s_left[s] == 1:
+                    dec[n_dec] = s
+                    n_dec += 1
+            if self.prefill_first and not mix and n_dec and (self.waiting or n_dec < n_active):
+                n_dec, held = 0, True  # prefill-priority profile: a prompt step without the decodes
             # decodes first: one token each; allocate any block boundary they cross
-            while dec:
-                s_shared = self.s_shared
-                needs = []
+            s_shared = self.s_shared
+            while n_dec:
                 total = 0
-                for s in dec:
+                for i in range(n_dec):
+                    s = dec[i]
                     nd = -(-(s_comp[s] + 1 - s_shared[s]) // bs) - s_priv[s]
                     if nd > 0:
-                        needs.append((s, nd))
                         total += nd
                 if kv.allocate(total):
-                    for s, nd in needs:
-                        s_priv[s] += nd
+                    if total:
+                        for i in range(n_dec):
+                            s = dec[i]
+                            nd = -(-(s_comp[s] + 1 - s_shared[s]) // bs) - s_priv[s]
+                            if nd > 0:
+                                s_priv[s] += nd
                     break
                 self._preempt_newest()
                 preempted = True
-                dec = [s for s in self.active if s_left[s] == 1]
+                n_dec = 0
+                for s in self.active:
+                    if s_left[s] == 1:
+                        dec[n_dec] = s
+                        n_dec += 1
             n_active = self.n_active
-            pre_slots = ([s for s in self.active if s_left[s] > 1]
-                         if len(dec) < n_active else [])
+            pre_slots = [s for s in self.active if s_left[s] > 1] if n_dec < n_active else []
         else:
-            dec = []
-            pre_slots = dec
-        n_dec = len(dec)
+            pre_slots = []
         budget = self.mbt - n_dec
         if n_dec and self.mixed_cap:  # the profile's limit on prefill tokens in a step with decodes
             budget = min(budget, self.mixed_cap)
@@ -243,10 +255,11 @@ class Replica:
             return
         self.busy = True
         self.plan_start = now
-        self.plan_dec = dec
         self.plan_pre = chunks
         self.plan_ndec = n_dec
-        dec_ctx_i = sum([s_comp[s] for s in dec])
+        dec_ctx_i = 0
+        for i in range(n_dec):
+            dec_ctx_i += s_comp[dec[i]]
         dec_ctx = float(dec_ctx_i) if n_dec else 0.0
         if chunks:
             n_tok = 0
@@ -259,41 +272,47 @@ class Replica:
                 pre_ctx += c
             dt = self.step_s(n_tok, pairs, len(chunks), n_dec, dec_ctx, pre_ctx)
             self.plan_k = 1
-            self.plan_cum = None
+            self.plan_ff = False
             self._wake(dt)
             return
         # decode-only: fast-forward as far as nothing can change
         s_out, s_gen = self.s_out, self.s_gen
-        k = min([s_out[s] - s_gen[s] for s in dec])
-        k = min(k, K_MAX)
+        k = K_MAX
+        for i in range(n_dec):
+            s = dec[i]
+            if s_out[s] - s_gen[s] < k:
+                k = s_out[s] - s_gen[s]
         if k > 1:
-            k = self._kv_horizon(dec, k)
+            k = self._kv_horizon(n_dec, k)
         if k > 1:
-            dts, cum = decode_times(self.perf, n_dec, dec_ctx_i, k)
-            self.plan_dts = dts
-            self.plan_cum = cum
+            decode_times(self.perf, n_dec, dec_ctx_i, k, self.ff_dt, self.ff_cum)
+            self.plan_ff = True
             self.plan_k = k
-            self._wake(float(cum[-1]))
+            self._wake(self.ff_cum[k - 1])
         else:
             dt = self.step_s(0, 0.0, 0, n_dec, dec_ctx)
-            self.plan_cum = None
+            self.plan_ff = False
             self.plan_k = 1
             self._wake(dt)
 
-    def _kv_horizon(self, dec: list[int], k: int) -> int:
+    def _kv_horizon(self, n_dec: int, k: int) -> int:
         """Largest k' <= k whose extra blocks (steps 2..k') can all be allocated now; allocates them."""
         s_comp, s_shared, s_priv = self.s_comp, self.s_shared, self.s_priv
         bs = self.bs
         kv = self.kv
+        dec, xs = self.dec, self.ff_room
         # slot s has room for x = priv x bs - (comp + 1 - shared) more tokens after its next one
-        xs = [s_priv[s] * bs - s_comp[s] - 1 + s_shared[s] for s in dec]
-        k, total = kv_horizon(xs, bs, kv.free_blocks + kv.evictable_blocks, k)
+        for i in range(n_dec):
+            s = dec[i]
+            xs[i] = s_priv[s] * bs - s_comp[s] - 1 + s_shared[s]
+        k, total = kv_horizon(xs, n_dec, bs, kv.free_blocks + kv.evictable_blocks, k)
         if total:
             kv.allocate(total)
             kk = k - 1
-            for s, x in zip(dec, xs, strict=True):
+            for i in range(n_dec):
+                x = xs[i]
                 if x < kk:
-                    s_priv[s] += -(-(kk - x) // bs)
+                    s_priv[dec[i]] += -(-(kk - x) // bs)
         return k
 
     def _admit(self, rid: int, budget: int):
@@ -382,15 +401,13 @@ class Replica:
 
     def _cut(self, now: float) -> None:
         """An arrival during a fast-forward: stop after the step in progress."""
-        elapsed = now - self.plan_start
-        cum = self.plan_cum
-        i = bisect_right(cum, elapsed) if type(cum) is list else int(np.searchsorted(cum, elapsed, side="right"))
+        i = steps_done(self.ff_cum, self.plan_k, now - self.plan_start)
         if i + 1 >= self.plan_k:
             return
         self.plan_k = i + 1
         self.gen += 1
         g = self.gen
-        end = self.plan_start + float(self.plan_cum[i])
+        end = self.plan_start + self.ff_cum[i]
         self.plan_end = end
         if self.alone is None:
             self.env.timeout(end - now, g).callbacks.append(self._on_wake_event)
@@ -403,12 +420,12 @@ class Replica:
 
     def _commit(self, now: float) -> None:
         k = self.plan_k
-        dec = self.plan_dec
+        dec = self.dec
         n_dec = self.plan_ndec
         rec = self.rec
-        if self.plan_cum is not None:
-            busy = float(self.plan_cum[k - 1])
-            rec.itl_many(self.plan_dts[:k], n_dec)
+        if self.plan_ff:
+            busy = self.ff_cum[k - 1]
+            rec.itl_many(self.ff_dt, k, n_dec)
         else:
             busy = now - self.plan_start
             if n_dec:
@@ -421,7 +438,8 @@ class Replica:
             # a prefill whose last chunk is a single token is scheduled like a decode: its first token
             # comes at the end of the plan's first step
             fresh = None
-            for s in dec:
+            for i in range(n_dec):
+                s = dec[i]
                 g = s_gen[s]
                 if not g:
                     if fresh is None:
@@ -431,13 +449,16 @@ class Replica:
                 s_comp[s] += k  # decodes keep one token left: num_tokens and num_computed both grow by k
                 s_gen[s] = g + k
             if fresh is not None:
-                t1 = self.plan_start + (float(self.plan_cum[0]) if self.plan_cum is not None else busy)
+                t1 = self.plan_start + (self.ff_cum[0] if self.plan_ff else busy)
                 for slot in fresh:
                     rid = s_rid[slot]
                     rec.first_token(rid, t1)
                     self._register_prefix(slot, rid)
             self.tokens_out += k * n_dec
-            finished = [s for s in dec if s_gen[s] >= s_out[s]]
+            for i in range(n_dec):
+                s = dec[i]
+                if s_gen[s] >= s_out[s]:
+                    finished.append(s)
         for slot, chunk in self.plan_pre:
             s_comp[slot] += chunk
             left = s_left[slot] - chunk

@@ -10,6 +10,9 @@ input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
   replicas, concurrency target 4, default cold starts) under traffic stepping 25 -> 100 -> 200 -> 400 ->
   400 -> 100 req/s every 10 minutes (~740,000 requests; ``--scale`` shrinks rates and max replicas).
 Prints a table and one JSON line per case. ``--scale`` shrinks the request counts for a quick look.
+Events per request count SimPy events plus the events of replicas running on their own clocks
+(``sim/alone.py``: fixed round-robin deployments). ``engine`` says whether the compiled engine ran
+(``INFERSIM_PURE_PYTHON=1`` measures the Python source).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import tracemalloc
 
 import simpy
 
+from infersim.engine import compiled
+from infersim.fleet import deployment
 from infersim.scenario import load_scenario
 from infersim.sim.run import simulate
 
@@ -57,12 +62,19 @@ def measure(data: dict, memory: bool = False) -> dict:
     sc = load_scenario(f"{data['name']}.yaml", data=data)
     counter = {"events": 0}
     orig = simpy.Environment.step
+    orig_init = deployment.Deployment.__init__
+    replicas = []
 
     def counting_step(self):
         counter["events"] += 1
         return orig(self)
 
+    def init(self, *a, **k):
+        orig_init(self, *a, **k)
+        replicas.extend(self.replicas)
+
     simpy.Environment.step = counting_step
+    deployment.Deployment.__init__ = init
     try:
         if memory:  # tracemalloc slows Python several-fold: memory and speed are measured in separate runs
             tracemalloc.start()
@@ -73,9 +85,11 @@ def measure(data: dict, memory: bool = False) -> dict:
         tracemalloc.stop()
     finally:
         simpy.Environment.step = orig
+        deployment.Deployment.__init__ = orig_init
+    counter["events"] += sum(r.events for r in replicas)
     n = len(res.requests)
     fin = int((res.requests["outcome"] == "finished").sum())
-    out = {"case": data["name"], "requests": n, "finished": fin, "wall_s": round(wall, 3),
+    out = {"case": data["name"], "engine": "compiled" if compiled() else "python", "requests": n, "finished": fin, "wall_s": round(wall, 3),
            "req_per_wall_s": round(n / wall), "events_per_request": round(counter["events"] / max(n, 1), 2),
            "sim_s": float(res.summary["sim_end_s"].iloc[0])}
     if "peak_replicas" in res.summary.columns:
@@ -105,7 +119,7 @@ def main() -> None:
             m = measure(c, memory=True)
             r["peak_mb"], r["peak_bytes_per_request"] = m["peak_mb"], m["peak_bytes_per_request"]
         mem = f"; peak {r['peak_mb']} MB ({r['peak_bytes_per_request']} B/request)" if args.memory else ""
-        print(f"{r['case']:>8}: {r['requests']:,} requests in {r['wall_s']:.1f}s wall = {r['req_per_wall_s']:,} req/s; "
+        print(f"{r['case']:>8} ({r['engine']}): {r['requests']:,} requests in {r['wall_s']:.1f}s wall = {r['req_per_wall_s']:,} req/s; "
               f"{r['events_per_request']} events/request{mem}")
         print(json.dumps(r))
 

@@ -14,7 +14,7 @@ cdef class Replica:
     cdef public object waiting, resume, plan_pre
     cdef public KvCache kv
     cdef public long id, cap, bs, mbt, mixed_cap, n_active, order, gen, plan_k, plan_ndec
-    cdef public long steps, tokens_out, kv_tokens_max, pending, outstanding
+    cdef public long steps, tokens_out, kv_tokens_max, pending, outstanding, events
     cdef public bint prefill_first, prefix_on, busy, failed, plan_ff
     cdef long[::1] dec, ff_room
     cdef double[::1] ff_dt, ff_cum

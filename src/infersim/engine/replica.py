@@ -111,6 +111,7 @@ class Replica:
         # own event loop (run_alone): heap of (time, rid) of requests in the scheduling delay; None on SimPy
         self.alone: list | None = None
         self.last_busy = 0.0  # busy seconds at the last timeline sample
+        self.events = 0  # events of its own loop (run_alone): step ends, scheduling-delay exits, arrivals
         # load view for balancers (read for every replica on every dispatch, so a plain attribute):
         # requests submitted and not yet left, = n_active + len(waiting) + pending at all times
         self.outstanding = 0
@@ -532,6 +533,7 @@ class Replica:
                 rows.append(self.sample(sample_s[j], dt_s))
                 j += 1
             t = nxt
+            self.events += 1
             if t_wake == t:
                 self._commit(t)
                 self._plan(t)

@@ -26,9 +26,11 @@ def engine_extensions() -> list:
         from Cython.Build import cythonize
     except ImportError:  # pragma: no cover - the build requirements normally provide Cython
         return []
-    exts = [Extension(f"infersim.engine.{m}", [f"src/infersim/engine/{m}.py"], optional=True)
-            for m in ENGINE_MODULES]
-    return cythonize(exts, include_path=["src"], compiler_directives=DIRECTIVES, quiet=True)
+    exts = cythonize([Extension(f"infersim.engine.{m}", [f"src/infersim/engine/{m}.py"]) for m in ENGINE_MODULES],
+                     include_path=["src"], compiler_directives=DIRECTIVES, quiet=True)
+    for ext in exts:  # set after cythonize, which rebuilds the Extension objects without this flag
+        ext.optional = True  # a failed C compile skips the module: the Python source runs instead
+    return exts
 
 
 setup(ext_modules=engine_extensions())

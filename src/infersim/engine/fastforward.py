@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+try:
+    import cython
+except ImportError:  # the Python source runs without Cython installed
+    COMPILED = False
+else:
+    COMPILED = cython.compiled  # True only inside the compiled module
+
 K_MAX = 4096  # longest fast-forward in one event (bounds array sizes)
-PY_STEPS = 48  # fast-forwards up to this many steps are timed in a scalar loop (numpy is faster beyond)
+PY_STEPS = 48  # uncompiled, fast-forwards up to this many steps are timed in a scalar loop (numpy beyond)
 _STEPS = np.arange(K_MAX, dtype=float)  # 0, 1, ..., K_MAX - 1: step offsets of a fast-forward
 
 
@@ -48,10 +55,11 @@ def _need_sum(xs, n: int, bs: int, kk: int) -> int:
 def decode_times(perf, n_dec: int, ctx_sum: int, k: int, dts, cum) -> None:
     """Write into ``dts[:k]`` and ``cum[:k]`` the step times and cumulative times (seconds) of ``k``
     decode-only steps of ``n_dec`` sequences whose contexts total ``ctx_sum`` tokens at the first step
-    (``+ n_dec`` per step). Short runs use the model's affine coefficients in a scalar loop (the same float
-    operations as ``decode_steps_s`` and ``np.cumsum``: contexts are integers, exact as floats); longer
-    ones, or models without coefficients, numpy."""
-    aff = perf.decode_affine(n_dec) if k <= PY_STEPS and getattr(perf, "decode_affine", None) else None
+    (``+ n_dec`` per step). With the model's affine coefficients, a scalar loop (the same float operations as
+    ``decode_steps_s`` and ``np.cumsum``: contexts are integers, exact as floats) for any length when
+    compiled, up to ``PY_STEPS`` steps in Python; otherwise numpy."""
+    aff = (perf.decode_affine(n_dec) if (COMPILED or k <= PY_STEPS) and getattr(perf, "decode_affine", None)
+           else None)
     if aff is not None:
         fixed, pp, c0, c_rate, m0, m_rate = aff
         t = 0.0

@@ -61,3 +61,7 @@ cdef class Replica:
     cdef void _commit(self, double now)
     @cython.locals(held=long, shared=long, old_priv=long, new_priv=long, kv=KvCache, ids=list)
     cdef void _register_prefix(self, long slot, long rid)
+
+
+@cython.locals(best=long, best_load=long, i=long, load=long, r=Replica)
+cpdef long least_outstanding(list replicas)

@@ -557,4 +557,18 @@ class Replica:
         return [s_rid[s] for s in self.active] + list(self.waiting)
 
 
-__all__ = ["Replica"]
+def least_outstanding(replicas: list) -> int:
+    """Index of the replica with the fewest requests submitted and not yet left (the first on ties): the
+    least-outstanding balancer's scan, here so that it reads replicas as C structs when compiled."""
+    best, best_load = 0, -1
+    for i in range(len(replicas)):
+        r = replicas[i]
+        load = r.outstanding
+        if best_load < 0 or load < best_load:
+            best, best_load = i, load
+            if load == 0:
+                break
+    return best
+
+
+__all__ = ["Replica", "least_outstanding"]

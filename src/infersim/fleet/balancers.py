@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from infersim.engine.replica import least_outstanding
 from infersim.rng import rng
 
 
@@ -30,14 +31,7 @@ class LeastOutstanding:
         pass
 
     def choose(self, replicas: Sequence, rid: int) -> int:
-        best, best_load = 0, None
-        for i, r in enumerate(replicas):
-            load = r.outstanding
-            if best_load is None or load < best_load:
-                best, best_load = i, load
-                if load == 0:
-                    break
-        return best
+        return least_outstanding(replicas if type(replicas) is list else list(replicas))
 
 
 class PowerOfTwo:

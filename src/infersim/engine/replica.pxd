@@ -31,7 +31,7 @@ cdef class Replica:
     cpdef void fail(self, double now)
     @cython.locals(preempted=bint, held=bint, n_active=long, s=long, nd=long, total=long, n_dec=long,
                    budget=long, slot=long, c=long, chunk=long, need=long, n_tok=long, pairs=double,
-                   pre_ctx=double, dec_ctx_i=long, dec_ctx=double, k=long, dt=double, i=long,
+                   pre_ctx=double, dec_ctx_i=long, dec_ctx=double, k=long, dt=double, i=long, size=long,
                    s_left="long[::1]", s_comp="long[::1]", s_priv="long[::1]", s_shared="long[::1]",
                    s_out="long[::1]", s_gen="long[::1]", dec="long[::1]",
                    chunks=list, pre_slots=list, kv=KvCache, bs=long)

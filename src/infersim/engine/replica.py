@@ -95,8 +95,8 @@ class Replica:
         self.plan_pre: list[tuple[int, int]] = []
         self.dec = array("l", [0]) * cap  # slots decoding in the plan: dec[:plan_ndec]
         self.ff_room = array("l", [0]) * cap  # per decoding slot: tokens its KV blocks hold beyond the next
-        self.ff_dt = array("d", [0.0]) * K_MAX  # a fast-forward's step times and their running sum
-        self.ff_cum = array("d", [0.0]) * K_MAX
+        self.ff_dt = array("d", [0.0]) * 64  # a fast-forward's step times and their running sum (grown
+        self.ff_cum = array("d", [0.0]) * 64  # to the longest fast-forward so far, at most K_MAX)
         self.plan_ndec = 0
         self.busy_s = 0.0
         self.steps = 0
@@ -286,6 +286,9 @@ class Replica:
         if k > 1:
             k = self._kv_horizon(n_dec, k)
         if k > 1:
+            if k > len(self.ff_cum):
+                size = max(k, min(2 * len(self.ff_cum), K_MAX))
+                self.ff_dt, self.ff_cum = array("d", [0.0]) * size, array("d", [0.0]) * size
             decode_times(self.perf, n_dec, dec_ctx_i, k, self.ff_dt, self.ff_cum)
             self.plan_ff = True
             self.plan_k = k

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.engine.recorder import OUTCOMES, REASONS
+from infersim.engine.recorder import FINISHED, OUTCOMES, REASONS
 from infersim.fileio import FILE_MODE, json_default, replace_dir, temp_dir_for
 from infersim.fleet.report import fleet_summary
 from infersim.metrics.summary import summarize
@@ -41,6 +41,7 @@ class Results:
 
     @classmethod
     def build(cls, sc, reqs, runs) -> Results:
+        reqs = RequestColumns.of(reqs)  # stream codes and int32 token counts, shared by every platform's rows
         frames, tls, rows, srows = [], [], [], []
         fleets, logs, drows = [], [], []
         slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
@@ -48,40 +49,18 @@ class Results:
         itl = {}
         for run in runs:
             rec = run.recorder
-            arrival = rec.arrival_s
-            first, finish = rec.first_token_s, rec.finish_s
-            out_tok = reqs.output_tokens
-            with np.errstate(invalid="ignore", divide="ignore"):
-                tpot = np.where(out_tok > 1, (finish - first) / (out_tok - 1), np.nan)
-            dep_names = list(dict.fromkeys(run.deployments)) + [""]
-            dep_codes = np.where(rec.deployment >= 0, rec.deployment, len(dep_names) - 1)
-            df = pd.DataFrame({
-                "platform": pd.Categorical.from_codes(np.zeros(len(reqs), np.int8), [run.name]),
-                "request_id": np.arange(len(reqs), dtype=np.int64),
-                "stream": pd.Categorical.from_codes(reqs.stream.astype(np.int16), list(reqs.stream_names)),
-                "arrival_s": arrival,
-                "first_token_s": first,
-                "finish_s": finish,
-                "input_tokens": reqs.input_tokens.astype(np.int32),
-                "output_tokens": out_tok.astype(np.int32),
-                "cached_tokens": rec.cached_tokens,
-                "deployment": pd.Categorical.from_codes(dep_codes.astype(np.int16), dep_names),
-                "replica": rec.replica,
-                "preemptions": rec.preemptions,
-                "outcome": pd.Categorical.from_codes(rec.outcome.astype(np.int8), list(OUTCOMES)),
-                "reason": pd.Categorical.from_codes(rec.reason.astype(np.int8), list(REASONS)),
-                "ttft_s": first - arrival,
-                "tpot_s": tpot,
-                "e2e_s": np.where(rec.outcome == 1, finish - arrival, np.nan),
-            })
-            for col, values in run.request_columns.items():
-                df[col] = values
-            df = df[~np.isnan(df["arrival_s"].to_numpy())]
+            df = _platform_frame(run, reqs)
             frames.append(df)
             tl = run.timeline.copy()
             tl.insert(0, "platform", run.name)
             tls.append(tl)
-            win = df[(df["arrival_s"] >= sc.warmup) & (df["arrival_s"] < sc.duration)]
+            # summarize() copies the rows it keeps (finished, started): hand it only the columns it reads,
+            # and cut the window (and each stream) only when it is not every row
+            narrow = df[list(SUMMARY_COLUMNS)]
+            arrival = df["arrival_s"].to_numpy()
+            in_win = (arrival >= sc.warmup) & (arrival < sc.duration)
+            win = narrow if in_win.all() else narrow[in_win]
+            del narrow, arrival, in_win
             row = {"platform": run.name, "kind": run.kind}
             row.update(summarize(win, window_s=window, slos=slos, itl_hist=rec.itl_hist,
                                  timeline=run.timeline, warmup_s=sc.warmup))
@@ -99,7 +78,8 @@ class Results:
             rows.append(row)
             itl[run.name] = rec.itl_hist
             for sname in reqs.stream_names:
-                w = win[win["stream"] == sname]
+                mine = (win["stream"] == sname).to_numpy()
+                w = win if mine.all() else win[mine]
                 srow = {"platform": run.name, "stream": sname}
                 srow.update(summarize(w, window_s=window, slos=slos))
                 srows.append(srow)
@@ -140,6 +120,88 @@ class Results:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return out
+
+
+# the columns of the requests table that ``infersim.metrics.summary.summarize`` reads
+SUMMARY_COLUMNS = ("stream", "outcome", "ttft_s", "tpot_s", "e2e_s", "input_tokens", "output_tokens",
+                   "cached_tokens", "preemptions")
+
+
+@dataclass(frozen=True, eq=False)
+class RequestColumns:
+    """The part of the workload the requests table needs: stream codes and int32 token counts.
+
+    ``simulate`` swaps the drawn ``Requests`` for this once every platform ran, so the workload's other
+    columns (difficulty, prefix keys and blocks, int64 token counts) are freed before the table is built.
+    """
+
+    stream: np.ndarray  # int16 codes into stream_names
+    stream_names: tuple[str, ...]
+    input_tokens: np.ndarray  # int32
+    output_tokens: np.ndarray  # int32
+
+    @classmethod
+    def of(cls, reqs) -> RequestColumns:
+        if isinstance(reqs, RequestColumns):
+            return reqs
+        return cls(reqs.stream, tuple(reqs.stream_names), reqs.input_tokens.astype(np.int32),
+                   reqs.output_tokens.astype(np.int32))
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+
+def _platform_frame(run, cols: RequestColumns) -> pd.DataFrame:
+    """One platform's rows of the requests table (requests that arrived), sharing the recorder's arrays.
+
+    Built column by column without intermediate copies: the recorder's columns go in as they are
+    (``copy=False``), the derived latencies are computed in place, and rows that never arrived
+    (closed-loop rows not sent) are cut from each column once, only if there are any.
+    """
+    rec = run.recorder
+    n = len(cols)
+    arrival, first, finish = rec.arrival_s, rec.first_token_s, rec.finish_s
+    out_tok = cols.output_tokens
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = finish - first
+        tpot /= out_tok - 1
+    tpot[out_tok <= 1] = np.nan
+    e2e = finish - arrival
+    e2e[rec.outcome != FINISHED] = np.nan
+    dep_names = list(dict.fromkeys(run.deployments)) + [""]
+    dep_codes = rec.deployment.astype(np.int16)
+    dep_codes[dep_codes < 0] = len(dep_names) - 1
+    data = {
+        "platform": np.zeros(n, np.int8),
+        "request_id": np.arange(n, dtype=np.int64),
+        "stream": cols.stream.astype(np.int16, copy=False),
+        "arrival_s": arrival,
+        "first_token_s": first,
+        "finish_s": finish,
+        "input_tokens": cols.input_tokens.astype(np.int32, copy=False),
+        "output_tokens": out_tok.astype(np.int32, copy=False),
+        "cached_tokens": rec.cached_tokens,
+        "deployment": dep_codes,
+        "replica": rec.replica,
+        "preemptions": rec.preemptions,
+        "outcome": rec.outcome.astype(np.int8, copy=False),
+        "reason": rec.reason.astype(np.int8, copy=False),
+        "ttft_s": first - arrival,
+        "tpot_s": tpot,
+        "e2e_s": e2e,
+    }
+    del tpot, e2e, dep_codes
+    for col, values in run.request_columns.items():
+        data[col] = np.asarray(values)
+    keep = ~np.isnan(arrival)
+    if not keep.all():
+        for col, values in data.items():
+            data[col] = values[keep]
+    categories = {"platform": [run.name], "stream": list(cols.stream_names), "deployment": dep_names,
+                  "outcome": list(OUTCOMES), "reason": list(REASONS)}
+    for col, cats in categories.items():
+        data[col] = pd.Categorical.from_codes(data[col], cats)
+    return pd.DataFrame(data, copy=False)
 
 
 def _concat_categorical(frames: list[pd.DataFrame]) -> pd.DataFrame:

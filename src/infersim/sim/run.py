@@ -7,6 +7,7 @@ a platform added to a scenario changes no other platform's results. ``SIMULATORS
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from infersim.errors import InfersimError
@@ -27,7 +28,7 @@ SIMULATORS = {"gpu_fleet": simulate_gpu_fleet, "lpu": simulate_sram, "wafer": si
 def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
              base_dir: Path | str | None = None, progress: bool = False, timeline_points: int = 600):
     """Simulate every platform of ``scenario`` against one workload. Returns ``Results``."""
-    from infersim.sim.results import Results
+    from infersim.sim.results import RequestColumns, Results
 
     sc = scenario
     base = Path(base_dir if base_dir is not None else scenario.base_dir)
@@ -56,6 +57,11 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
             bar.update(task, completed=horizon)
     if bar is not None:
         bar.stop()
+    # Free what the requests table does not need before building it: the workload's other columns
+    # (difficulty, prefix keys, int64 token counts) and the platforms' engines, which are garbage in
+    # reference cycles (SimPy processes) until a collection
+    reqs = RequestColumns.of(reqs)
+    gc.collect()
     return Results.build(sc, reqs, runs)
 
 

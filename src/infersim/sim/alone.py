@@ -33,9 +33,12 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
     """Serve the open-loop requests on the fixed deployments ``deps`` (``route``: deployment index per stream,
     -1 for none), each replica alone. Fills ``rows`` with the replica timeline; returns the end of the run
     (the last request's departure, or ``horizon_s`` if work was left)."""
-    order = np.flatnonzero(~np.isnan(reqs.arrival_s))  # requests are numbered in arrival order
-    dep = route[reqs.stream[order]]
-    lost = order[dep < 0]
+    # requests are numbered in arrival order, all open-loop here (replicas_independent)
+    n_req = len(reqs)
+    served = [di for di in range(len(deps)) if (route == di).any()]
+    whole = len(served) == 1 and (route >= 0).all()  # one deployment serves every stream: no per-request masks
+    dep = None if whole else route[reqs.stream]
+    lost = np.flatnonzero(dep < 0) if dep is not None else np.zeros(0, np.int64)
     end_s = 0.0
     for rid in lost.tolist():  # no deployment serves the stream: rejected on arrival
         rec.reject(rid, "no_deployment", float(reqs.arrival_s[rid]))
@@ -52,11 +55,19 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
     samples: list[list] = []
     cut = False
     for di, d in enumerate(deps):
-        mine = order[dep == di]
-        rec.deployment[mine] = di
         n = len(d.replicas)
+        if whole:  # the k-th request (of all) goes to replica k mod n of the one deployment serving them
+            mine = None
+            if di == served[0]:
+                rec.deployment[:] = di
+        else:
+            mine = np.flatnonzero(dep == di)
+            rec.deployment[mine] = di
         for j, r in enumerate(d.replicas):  # round robin: the k-th request of the deployment to replica k mod n
-            sel = mine[j::n]
+            if mine is not None:
+                sel = mine[j::n]
+            else:
+                sel = np.arange(j, n_req, n) if di == served[0] else np.zeros(0, np.int64)
             r.on_done = None
             rows_r: list = []
             last, left = r.run_alone(sel.tolist(), reqs.arrival_s[sel].tolist(), horizon_s, sample_s, dt_s, rows_r)
@@ -70,15 +81,16 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
     k = sum(1 for t in sample_s if t <= end_s) if not cut else len(sample_s)
     for r, rows_r in zip(replicas, samples, strict=True):  # nothing happens after a replica's last event
         rows_r.extend(r.sample(t, dt_s) for t in sample_s[len(rows_r):k])
-    for key in ("t_s", "deployment", "replica", *REPLICA_SAMPLE):
-        rows.setdefault(key, [])
-    if k and replicas:
-        vals = np.array(samples, dtype=float)  # (replica, sample, column) -> rows ordered by sample, then replica
-        vals = vals.transpose(1, 0, 2).reshape(-1, len(REPLICA_SAMPLE))
-        rows["t_s"] += np.repeat(sample_s[:k], len(replicas)).tolist()
-        rows["deployment"] += [di for _ in range(k) for di, d in enumerate(deps) for _r in d.replicas]
-        rows["replica"] += [r.id for _ in range(k) for r in replicas]
-        for c, key in enumerate(REPLICA_SAMPLE):
-            col = vals[:, c]
-            rows[key] += (col.astype(np.int64) if key in ("running", "waiting") else col).tolist()
+    if not (k and replicas):
+        for key in ("t_s", "deployment", "replica", *REPLICA_SAMPLE):
+            rows.setdefault(key, [])
+        return end_s
+    # columns as arrays (what the SimPy sampler's lists of floats and ints become in a DataFrame)
+    vals = np.array(samples, dtype=float)  # (replica, sample, column) -> rows ordered by sample, then replica
+    vals = vals.transpose(1, 0, 2).reshape(-1, len(REPLICA_SAMPLE))
+    rows["t_s"] = np.repeat(np.array(sample_s[:k]), len(replicas))
+    rows["deployment"] = np.tile(np.array([di for di, d in enumerate(deps) for _r in d.replicas], np.int64), k)
+    rows["replica"] = np.tile(np.array([r.id for r in replicas], np.int64), k)
+    for c, key in enumerate(REPLICA_SAMPLE):
+        rows[key] = vals[:, c].astype(np.int64) if key in ("running", "waiting") else vals[:, c].copy()
     return end_s

@@ -32,7 +32,8 @@ class Arrivals:
             idx = np.flatnonzero(np.isnan(reqs.arrival_s))
             for s in self.closed:
                 self.closed_queues[s] = list(idx[reqs.stream[idx] == s][::-1])
-        self.arrival = reqs.arrival_s.copy()
+        # closed-loop requests get their arrival times as the run goes; open-loop ones keep the workload's
+        self.arrival = reqs.arrival_s.copy() if self.closed else reqs.arrival_s
         n_open = int(np.count_nonzero(~np.isnan(self.arrival)))
         self.expected = n_open + sum(len(q) for q in self.closed_queues.values())
         self.n_done = 0

@@ -108,12 +108,12 @@ def _p_acceptable(plat, reqs, rec, deps, routed, tasks) -> tuple[np.ndarray, np.
     models = [d.setup.model for d in deps]
     caps = np.array([[qm.model_capability(m.id, m.total_params_b, tasks[s]) for m in models]
                      for s in range(len(reqs.stream_names))]).reshape(len(reqs.stream_names), -1)
-    s = reqs.stream.astype(np.int64)
+    s = reqs.stream  # small integer codes index as they are (no int64 copy per request)
     strong = qm.p_acceptable(caps.max(axis=1)[s], reqs.difficulty)
     if routed is not None:
         p = routed.p_ok.copy()
     else:
-        dep = rec.deployment.astype(np.int64)
+        dep = rec.deployment
         ok = (dep >= 0) & (dep < len(deps))
         p = np.full(len(reqs), np.nan)
         p[ok] = qm.p_acceptable(caps[s[ok], dep[ok]], reqs.difficulty[ok])
@@ -128,10 +128,11 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     tasks = {si: st.task for si, st in enumerate(sc.workload.streams)}
     fin = rec.outcome == FINISHED
     done = fin | (rec.outcome == REJECTED)
-    inp, out = reqs.input_tokens.astype(float), reqs.output_tokens.astype(float)
+    # token sums over integer columns: exact, as the float sums were (totals far below 2**53)
+    inp, out = reqs.input_tokens, reqs.output_tokens
     p, strong = _p_acceptable(plat, reqs, rec, deps, routed, tasks)
-    dep = rec.deployment.astype(np.int64)
-    first = routed.first_dep.astype(np.int64) if routed is not None else dep
+    dep = rec.deployment
+    first = routed.first_dep if routed is not None else dep
     esc = routed.escalated if routed is not None else np.zeros(len(reqs), bool)
     arrived = ~np.isnan(rec.arrival_s) if rec.arrival_s is not None else np.ones(len(reqs), bool)
     n_arrived = max(int(arrived.sum()), 1)

@@ -68,11 +68,12 @@ class Arrivals:
         order = np.flatnonzero(~np.isnan(self.reqs.arrival_s))
         times = self.reqs.arrival_s[order]
         now = 0.0
-        for rid, t in zip(order.tolist(), times.tolist(), strict=True):
-            if t > now:
-                yield self.env.timeout(t - now)
-                now = t
-            self.dispatch(rid)
+        for lo in range(0, len(order), 4096):  # Python lists of a chunk at a time, not of the whole run
+            for rid, t in zip(order[lo:lo + 4096].tolist(), times[lo:lo + 4096].tolist(), strict=True):
+                if t > now:
+                    yield self.env.timeout(t - now)
+                    now = t
+                self.dispatch(rid)
 
     def start(self) -> None:
         """Schedule the open-loop arrivals and the closed-loop clients' first requests."""

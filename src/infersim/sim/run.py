@@ -21,6 +21,8 @@ from infersim.workload.generate import generate
 
 __all__ = ["SIMULATORS", "PlatformRun", "simulate"]
 
+COLLECT_MIN_REQUESTS = 100_000  # workloads from this size collect garbage before building the results
+
 SIMULATORS = {"gpu_fleet": simulate_gpu_fleet, "lpu": simulate_sram, "wafer": simulate_sram,
               "token_api": simulate_token_api}
 
@@ -59,9 +61,12 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
         bar.stop()
     # Free what the requests table does not need before building it: the workload's other columns
     # (difficulty, prefix keys, int64 token counts) and the platforms' engines, which are garbage in
-    # reference cycles (SimPy processes) until a collection
+    # reference cycles (SimPy processes) until a collection. A full collection costs ~0.07 s in a process
+    # with pandas and matplotlib loaded, more than a small run (a sweep's point) takes: only large runs,
+    # where the memory is, pay for it.
     reqs = RequestColumns.of(reqs)
-    gc.collect()
+    if len(reqs) >= COLLECT_MIN_REQUESTS:
+        gc.collect()
     return Results.build(sc, reqs, runs)
 
 

@@ -1,6 +1,6 @@
 """A sweep's plan: its parameters, its points, the replication seeds, and every point validated up front.
 
-Points are applied to the scenario's raw YAML mapping (``set_path``), so unit strings parse exactly as in a
+Points are applied to the scenario's raw YAML mapping as ``load_scenario`` overrides, so unit strings parse exactly as in a
 file, and each point is validated as a full scenario before anything runs.
 
 Seeds (common random numbers): replication ``r`` of a point whose scenario seed is ``s`` runs with
@@ -31,7 +31,7 @@ from scipy.stats import qmc
 
 from infersim.errors import InfersimError, ScenarioError
 from infersim.rng import rng
-from infersim.scenario.loader import load_scenario, parse_path, read_yaml, set_path
+from infersim.scenario.loader import load_scenario, parse_path, read_yaml
 from infersim.scenario.schema import Scenario
 from infersim.sweep.values import Domain, column_values, parse_spec
 
@@ -207,10 +207,7 @@ def _validate(file: str, base: dict, parameters: list[Parameter], raws: list[dic
     points, bad = [], []
     for i, raw in enumerate(raws):
         try:
-            data = base
-            for path, value in raw.items():
-                data = set_path(data, path, value)
-            sc = load_scenario(file, data=data)
+            sc = load_scenario(file, overrides=raw, data=base)
         except ScenarioError as exc:
             what = "; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in (exc.problems or [exc]))
             assigned = ", ".join(f"{k}={v}" for k, v in raw.items())

@@ -109,12 +109,12 @@ def _result(src: str, sims, table, skipped, fits) -> dict:
     from infersim.calibrate.fit import summarize_errors
 
     rows = []
+    errors = {(r.row, r.metric): (r.predicted, r.error_pct) for r in table.itertuples()}  # fit.error_table's
     for s in sims:
         r = s.row
         metrics = {}
         for m, meas in r.metrics.items():
-            pred = s.predicted.get(m, math.nan)
-            err = 100.0 * (pred - meas) / meas if math.isfinite(pred) else math.nan
+            pred, err = errors[(r.row, m)]
             metrics[m] = {"measured": meas, "predicted": _num(round(pred, 4)),
                           "error_pct": _num(round(err, 3)), "abs_error_pct": _num(round(abs(err), 3))}
         rows.append({"row": r.row, "model": r.model, "hardware": r.hardware, "tp": r.tp, "engine": r.engine,

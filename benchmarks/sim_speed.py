@@ -1,6 +1,6 @@
 """Simulation speed: simulated requests per wall-second, events per request, memory per request.
 
-    python benchmarks/sim_speed.py [--case single|fleet64|fleet_autoscale|all] [--scale 0.1]
+    python benchmarks/sim_speed.py [--case single|fleet64|fleet_autoscale|all] [--scale 0.1] [--no-memory]
 
 Cases (fixed workloads, Poisson arrivals, llama-3.1-8b FP8 on H100 with the vLLM profile,
 input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
@@ -104,7 +104,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", default="all", choices=["single", "fleet64", "fleet_autoscale", "all"])
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--memory", action="store_true", help="also trace peak memory (a separate, slower run)")
+    ap.add_argument("--no-memory", dest="memory", action="store_false",
+                    help="skip the peak-memory run (traced with tracemalloc in a separate, slower run)")
     args = ap.parse_args()
     cases = []
     if args.case in ("single", "all"):

@@ -1,6 +1,6 @@
 """Build script: the package metadata is in pyproject.toml; this file only adds the compiled engine.
 
-The replica engine (``infersim/engine/{kvcache,fastforward,recorder,replica}.py``) is plain Python that Cython can
+The replica engine (``infersim/engine/{kvcache,fastforward,recorder,replica,own_clock}.py``) is plain Python that Cython can
 compile as it is ("pure Python mode"; the ``.pxd`` files beside the modules only declare C types). The
 compiled modules are *optional*: without Cython or a C compiler the build skips them and the same Python
 source runs, with identical results, several times slower. ``INFERSIM_PURE_PYTHON=1`` at build time
@@ -11,7 +11,7 @@ import os
 
 from setuptools import Extension, setup
 
-ENGINE_MODULES = ("kvcache", "fastforward", "recorder", "replica")
+ENGINE_MODULES = ("kvcache", "fastforward", "recorder", "replica", "own_clock")
 DIRECTIVES = {
     "language_level": 3,
     "annotation_typing": False,  # the .py annotations are documentation; C types come from the .pxd files

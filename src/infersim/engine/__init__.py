@@ -1,6 +1,6 @@
 """The replica engine: continuous batching, paged KV cache, prefix caching, fast-forward (mechanism).
 
-``kvcache``, ``fastforward``, ``recorder`` and ``replica`` are plain Python that the build compiles with Cython when it
+``kvcache``, ``fastforward``, ``recorder``, ``replica`` and ``own_clock`` are plain Python that the build compiles with Cython when it
 can (``setup.py``; C types in the ``.pxd`` files beside them). Compiled or not, they are the same source and
 give identical results; ``compiled()`` says which one runs. ``INFERSIM_PURE_PYTHON=1`` in the environment
 makes this process import the Python source even where the compiled modules are installed (to compare the
@@ -13,7 +13,7 @@ import importlib.util
 import os
 import sys
 
-COMPILED_MODULES = ("kvcache", "fastforward", "recorder", "replica")
+COMPILED_MODULES = ("kvcache", "fastforward", "recorder", "replica", "own_clock")
 
 
 class _PythonSourceFirst:

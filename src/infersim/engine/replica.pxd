@@ -49,10 +49,6 @@ cdef class Replica:
     cdef void _wake(self, double dt)
     @cython.locals(i=long, end=double, g=long)
     cdef void _cut(self, double now)
-    @cython.locals(pend=list, inf=double, n=long, ns=long, i=long, j=long, t=double, t_arr=double,
-                   t_enq=double, t_wake=double, nxt=double)
-    cpdef tuple run_alone(self, list rids, list arrival_s, double horizon_s, list sample_s, double dt_s,
-                          list rows)
     @cython.locals(b=double, busy=double)
     cpdef tuple sample(self, double now, double dt_s)
     @cython.locals(k=long, n_dec=long, busy=double, s=long, g=long, slot=long, chunk=long, left=long,

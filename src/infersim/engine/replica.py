@@ -29,13 +29,17 @@ from __future__ import annotations
 from array import array
 from bisect import insort
 from collections import deque
-from heapq import heappop, heappush
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from infersim.engine.fastforward import K_MAX, decode_times, kv_horizon, steps_done
 from infersim.engine.kvcache import KvCache
+
+# the columns of ``Replica.sample``'s timeline row: busy share of the interval, KV usage, running requests,
+# waiting requests (queued, or in the profile's API-server delay)
+REPLICA_SAMPLE = ("busy", "kv_usage", "running", "waiting")
 
 if TYPE_CHECKING:  # pragma: no cover
     from infersim.engine.recorder import Recorder
@@ -108,10 +112,11 @@ class Replica:
         self.api_free = 0.0  # when the API-server process is next free (api_serial_s)
         self.pending = 0  # submitted, still in the scheduling delay
         self.failed = False
-        # own event loop (run_alone): heap of (time, rid) of requests in the scheduling delay; None on SimPy
+        # own event loop (engine.own_clock): heap of (time, rid) of requests in the scheduling delay; None on
+        # the shared SimPy clock
         self.alone: list | None = None
         self.last_busy = 0.0  # busy seconds at the last timeline sample
-        self.events = 0  # events of its own loop (run_alone): step ends, scheduling-delay exits, arrivals
+        self.events = 0  # events of its own loop (engine.own_clock): step ends, scheduling-delay exits, arrivals
         # load view for balancers (read for every replica on every dispatch, so a plain attribute):
         # requests submitted and not yet left, = n_active + len(waiting) + pending at all times
         self.outstanding = 0
@@ -511,41 +516,7 @@ class Replica:
         self.busy = False
         self.failed = True
 
-    # -- running alone ---------------------------------------------------------------------------------
-    def run_alone(self, rids: list[int], arrival_s: list[float], horizon_s: float, sample_s: list[float],
-                  dt_s: float, rows: list) -> tuple[float, bool]:
-        """Serve ``rids`` arriving at ``arrival_s`` (increasing) with this replica's own event loop instead of
-        a shared SimPy clock, until every request left or ``horizon_s``. For a replica whose requests do not
-        depend on the state of any other (a fixed deployment behind round robin): identical results, without
-        a SimPy event per step. Events at one instant: a step's end, then a request leaving the scheduling
-        delay, then an arrival. Appends a ``sample`` row to ``rows`` at each ``sample_s`` up to the last
-        event; returns (time of the last event, whether work was left at the horizon)."""
-        self.alone = pend = []
-        inf = float("inf")
-        n, ns = len(rids), len(sample_s)
-        i = j = 0
-        t = 0.0
-        while True:
-            t_arr = arrival_s[i] if i < n else inf
-            t_enq = pend[0][0] if pend else inf
-            t_wake = self.plan_end if self.busy else inf
-            nxt = min(t_arr, t_enq, t_wake)
-            if nxt >= horizon_s:
-                return t, nxt != inf
-            while j < ns and sample_s[j] <= nxt:
-                rows.append(self.sample(sample_s[j], dt_s))
-                j += 1
-            t = nxt
-            self.events += 1
-            if t_wake == t:
-                self._commit(t)
-                self._plan(t)
-            elif t_enq == t:
-                self._enqueue(heappop(pend)[1], t)
-            else:
-                self._submit(rids[i], t)
-                i += 1
-
+    # -- timeline -------------------------------------------------------------------------------------
     def sample(self, now: float, dt_s: float) -> tuple[float, float, int, int]:
         """A timeline row at ``now``, ``dt_s`` after the previous one: (share of the interval busy running
         steps, KV usage, running requests, waiting requests (queued or in the scheduling delay))."""
@@ -574,4 +545,4 @@ def least_outstanding(replicas: list) -> int:
     return best
 
 
-__all__ = ["Replica", "least_outstanding"]
+__all__ = ["REPLICA_SAMPLE", "Replica", "least_outstanding"]

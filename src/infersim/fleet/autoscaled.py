@@ -39,7 +39,7 @@ class Slot:
     """One replica's life. Times in simulated seconds (nan until reached)."""
 
     __slots__ = ("id", "state", "stage", "gen", "t_request", "t_capacity", "t_ready", "t_stop", "reason", "pool",
-                 "ticket", "flag_t", "flag_tok", "engine", "assigned", "warm", "last_busy", "busy_s", "cached")
+                 "ticket", "flag_t", "flag_tok", "engine", "assigned", "warm", "busy_s", "cached")
 
     def __init__(self, sid: int, now: float):
         self.id, self.state, self.stage, self.gen = sid, STARTING, "capacity_wait", 0
@@ -48,7 +48,7 @@ class Slot:
         self.flag_t, self.flag_tok = None, 0
         self.engine: Replica | None = None
         self.assigned: set[int] = set()
-        self.warm, self.last_busy, self.busy_s, self.cached = False, 0.0, 0.0, False
+        self.warm, self.busy_s, self.cached = False, 0.0, False
 
 
 class AutoscaledDeployment:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from infersim.economics import deployment_usd_per_gpu_hour
+from infersim.engine.replica import REPLICA_SAMPLE
 from infersim.errors import ScenarioError
 from infersim.fleet.autoscaled import DRAINING, READY, STARTING, AutoscaledDeployment
 from infersim.fleet.billing import billed_seconds
@@ -30,7 +31,7 @@ from infersim.fleet.capacity import CapacityPools
 
 FLEET_COLUMNS = ("t_s", "deployment", "arrivals_per_s", "starting", "loading", "ready", "draining", "queued",
                  "in_flight", "utilization", "kv_usage", "billed_replicas", "gpu_hours", "cost_usd")
-REPLICA_ROWS = ("t_s", "deployment", "replica", "busy", "kv_usage", "running", "waiting")
+REPLICA_ROWS = ("t_s", "deployment", "replica", *REPLICA_SAMPLE)
 
 
 def build_pools(plat, catalog, path: str | None = None) -> CapacityPools | None:
@@ -76,14 +77,10 @@ class FleetSampler:
                 for s in d.live:
                     n[s.state] += 1
                     if s.state in (READY, DRAINING):
-                        e = s.engine
-                        b = e.busy_until(now)
-                        frac = min(max((b - s.last_busy) / dt, 0.0), 1.0)
-                        s.last_busy = b
-                        busy.append(frac)
-                        kv.append(e.kv_usage)
-                        for k, v in zip(REPLICA_ROWS, (now, di, s.id, frac, e.kv_usage, e.n_active,
-                                                       len(e.waiting) + e.pending), strict=True):
+                        row = s.engine.sample(now, dt)  # busy share, KV usage, running, waiting
+                        busy.append(row[0])
+                        kv.append(row[1])
+                        for k, v in zip(REPLICA_ROWS, (now, di, s.id, *row), strict=True):
                             rr[k].append(v)
                 arr = d.stats["arrivals"]
                 vals = (now, di, (arr - self.last_arrivals[di]) / dt, n[STARTING], n[1], n[READY], n[DRAINING],

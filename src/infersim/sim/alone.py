@@ -3,9 +3,9 @@
 Behind round robin (or with a single replica), with no deployment queue, no router and open-loop arrivals,
 which replica serves a request depends only on the order of arrivals, so every replica's requests are known
 before the run and no replica's state affects another's. Each replica then runs with its own event loop
-(``Replica.run_alone``): the same engine code and the same numbers as on a shared SimPy clock (checked by
-``tests/test_alone.py`` and ``benchmarks/engine_fingerprint.py``), without a SimPy event per step, arrival
-and scheduling delay. The timeline samples are taken inside each replica's loop and interleaved afterwards
+(``engine.own_clock.run_alone``): the same engine code and the same numbers as on a shared SimPy clock
+(checked by ``tests/test_alone.py`` and ``benchmarks/engine_fingerprint.py``), without a SimPy event per
+step, arrival and scheduling delay. The timeline samples are taken inside each replica's loop and interleaved afterwards
 in the order the SimPy sampler writes them.
 """
 
@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from infersim.engine.own_clock import run_alone
 from infersim.engine.recorder import Recorder
-from infersim.sim.drive import REPLICA_SAMPLE
+from infersim.engine.replica import REPLICA_SAMPLE
 from infersim.workload.generate import Requests
 
 
@@ -70,7 +71,8 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
                 sel = np.arange(j, n_req, n) if di == served[0] else np.zeros(0, np.int64)
             r.on_done = None
             rows_r: list = []
-            last, left = r.run_alone(sel.tolist(), reqs.arrival_s[sel].tolist(), horizon_s, sample_s, dt_s, rows_r)
+            last, left = run_alone(r, sel.tolist(), reqs.arrival_s[sel].tolist(), horizon_s, sample_s, dt_s,
+                                   rows_r)
             samples.append(rows_r)
             cut = cut or left
             end_s = max(end_s, last)

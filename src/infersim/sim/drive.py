@@ -14,11 +14,8 @@ from collections.abc import Callable
 import numpy as np
 
 from infersim.engine.recorder import IN_FLIGHT, Recorder
+from infersim.engine.replica import REPLICA_SAMPLE
 from infersim.workload.generate import Requests
-
-# per-replica timeline columns, in the order of ``Replica.sample``'s row: busy share of the interval, KV usage,
-# running requests, waiting requests (queued, or in the profile's API-server delay)
-REPLICA_SAMPLE = ("busy", "kv_usage", "running", "waiting")
 
 
 class Arrivals:

@@ -54,6 +54,15 @@ def test_round_robin_fleet_alone_equals_shared_clock(engine, monkeypatch):
     assert (df["outcome"] == "finished").all() and df["cached_tokens"].sum() > 0
 
 
+def test_one_deployment_serving_every_stream_alone_equals_shared_clock(monkeypatch):
+    """The common case (no per-request deployment codes are made): four replicas behind round robin."""
+    sc = scenario(**{"duration": 30, "workload.rate": 30, "workload.streams": STREAMS,
+                     "platforms[0].deployments[0].replicas": 4})
+    alone, shared = _both(sc, monkeypatch)
+    _same(alone, shared)
+    assert set(alone.requests["replica"]) == {0, 1, 2, 3}
+
+
 def test_unserved_stream_and_horizon_cut(monkeypatch):
     """A stream no deployment serves (rejected on arrival) and a run cut at its horizon with work in flight."""
     sc = scenario(**{"duration": 30, "drain": 1, "workload.rate": 40, "workload.streams": STREAMS,

@@ -11,6 +11,7 @@ in the order the SimPy sampler writes them.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 
 import numpy as np
@@ -37,8 +38,8 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
     # requests are numbered in arrival order, all open-loop here (replicas_independent)
     n_req = len(reqs)
     served = [di for di in range(len(deps)) if (route == di).any()]
-    whole = len(served) == 1 and (route >= 0).all()  # one deployment serves every stream: no per-request masks
-    dep = None if whole else route[reqs.stream]
+    # one deployment serving every stream (the common case) needs no per-request deployment codes
+    dep = None if len(served) == 1 and (route >= 0).all() else route[reqs.stream]
     lost = np.flatnonzero(dep < 0) if dep is not None else np.zeros(0, np.int64)
     end_s = 0.0
     for rid in lost.tolist():  # no deployment serves the stream: rejected on arrival
@@ -56,19 +57,15 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
     samples: list[list] = []
     cut = False
     for di, d in enumerate(deps):
-        n = len(d.replicas)
-        if whole:  # the k-th request (of all) goes to replica k mod n of the one deployment serving them
-            mine = None
-            if di == served[0]:
-                rec.deployment[:] = di
+        if dep is None:  # the deployment's requests in arrival order: all or none, as a range
+            mine = range(n_req if di == served[0] else 0)
+            rec.deployment[:len(mine)] = di
         else:
             mine = np.flatnonzero(dep == di)
             rec.deployment[mine] = di
+        n = len(d.replicas)
         for j, r in enumerate(d.replicas):  # round robin: the k-th request of the deployment to replica k mod n
-            if mine is not None:
-                sel = mine[j::n]
-            else:
-                sel = np.arange(j, n_req, n) if di == served[0] else np.zeros(0, np.int64)
+            sel = np.asarray(mine[j::n], dtype=np.int64)
             r.on_done = None
             rows_r: list = []
             last, left = run_alone(r, sel.tolist(), reqs.arrival_s[sel].tolist(), horizon_s, sample_s, dt_s,
@@ -80,7 +77,7 @@ def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recor
                 progress(horizon_s * len(samples) / len(replicas))
     if cut:
         end_s = horizon_s
-    k = sum(1 for t in sample_s if t <= end_s) if not cut else len(sample_s)
+    k = len(sample_s) if cut else bisect_right(sample_s, end_s)  # the samples the shared clock would take
     for r, rows_r in zip(replicas, samples, strict=True):  # nothing happens after a replica's last event
         rows_r.extend(r.sample(t, dt_s) for t in sample_s[len(rows_r):k])
     if not (k and replicas):

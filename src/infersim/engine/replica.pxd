@@ -36,6 +36,8 @@ cdef class Replica:
                    s_out="long[::1]", s_gen="long[::1]", dec="long[::1]",
                    chunks=list, pre_slots=list, kv=KvCache, bs=long)
     cdef void _plan(self, double now, bint mix=*)
+    @cython.locals(n=long, s=long, s_left="long[::1]", dec="long[::1]")
+    cdef long _decoding(self)
     @cython.locals(bs=long, kk=long, s=long, x=long, total=long, kv=KvCache, xs="long[::1]", i=long,
                    dec="long[::1]", s_comp="long[::1]", s_shared="long[::1]", s_priv="long[::1]")
     cdef long _kv_horizon(self, long n_dec, long k)

@@ -186,10 +186,7 @@ class Replica:
         n_dec = 0
         n_active = self.n_active
         if n_active:
-            for s in self.active:
-                if s_left[s] == 1:
-                    dec[n_dec] = s
-                    n_dec += 1
+            n_dec = self._decoding()
             if self.prefill_first and not mix and n_dec and (self.waiting or n_dec < n_active):
                 n_dec, held = 0, True  # prefill-priority profile: a prompt step without the decodes
             # decodes first: one token each; allocate any block boundary they cross
@@ -211,11 +208,7 @@ class Replica:
                     break
                 self._preempt_newest()
                 preempted = True
-                n_dec = 0
-                for s in self.active:
-                    if s_left[s] == 1:
-                        dec[n_dec] = s
-                        n_dec += 1
+                n_dec = self._decoding()
             n_active = self.n_active
             pre_slots = [s for s in self.active if s_left[s] > 1] if n_dec < n_active else []
         else:
@@ -303,6 +296,17 @@ class Replica:
             self.plan_ff = False
             self.plan_k = 1
             self._wake(dt)
+
+    def _decoding(self) -> int:
+        """Put the running slots whose next step is a decode (one token left to compute) into ``dec``, in
+        slot order; returns how many."""
+        s_left, dec = self.s_left, self.dec
+        n = 0
+        for s in self.active:
+            if s_left[s] == 1:
+                dec[n] = s
+                n += 1
+        return n
 
     def _kv_horizon(self, n_dec: int, k: int) -> int:
         """Largest k' <= k whose extra blocks (steps 2..k') can all be allocated now; allocates them."""

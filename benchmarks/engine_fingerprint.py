@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from infersim.results.simulate import simulate
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

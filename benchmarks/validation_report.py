@@ -233,7 +233,7 @@ def mlperf(cal: Path) -> tuple[str, list[dict]]:
     from infersim.perf.analytic import estimate
     from infersim.perf.profiles import shipped_profile
     from infersim.results.simulate import simulate
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     df = pd.read_csv(cal / "mlperf.csv")
     cat = default_catalog()

@@ -135,7 +135,7 @@ def test_schema_and_engine_end_to_end():
 
 
 def _lpu_scenario(**plat):
-    from infersim.scenario.loader import load_scenario
+    from infersim.validate import load_scenario
 
     return load_scenario("t.yaml", data={
         "name": "t", "seed": 2, "duration": 20, "drain": 120,

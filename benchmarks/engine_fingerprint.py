@@ -51,6 +51,12 @@ def csv_digest(df: pd.DataFrame) -> str:
     return hashlib.sha256(df.to_csv(float_format="%.17g").encode()).hexdigest()
 
 
+def digests(res) -> dict[str, str]:
+    """The three table hashes of a run's results (16 hex digits each)."""
+    return {"requests": frame_digest(res.requests)[:16], "summary": csv_digest(res.summary)[:16],
+            "timeline": csv_digest(res.timeline)[:16]}
+
+
 def _engine(**kw) -> dict:
     return {"kind": "vllm", **kw}
 
@@ -115,8 +121,7 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         res = simulate(load(), duration_s=dur) if dur else simulate(load())
-        d = {"requests": frame_digest(res.requests)[:16], "summary": csv_digest(res.summary)[:16],
-             "timeline": csv_digest(res.timeline)[:16]}
+        d = digests(res)
         out[name] = d
         print(f"{name:>18} {d['requests']} {d['summary']} {d['timeline']}  "
               f"({len(res.requests)} req, {int(res.requests['preemptions'].sum())} preempt, "

@@ -102,7 +102,7 @@ def economics_fields(*, customer_usd: float, provider_cost_usd: float, input_tok
 
 
 # -- GPU-fleet pricing (pure arithmetic; see docs/economics.md) -------------------------------------------------
-HOURS_PER_YEAR = 8766.0  # 365.25 x 24 (as perf.sram)
+HOURS_PER_YEAR = 8766.0  # 365.25 x 24 ((as perf.sram.pipeline))
 HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0  # 730.5
 
 

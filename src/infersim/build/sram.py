@@ -1,5 +1,5 @@
 """Runtime models of an ``lpu`` or ``wafer`` platform built from its scenario block: the replica's SRAM
-pipeline (``perf.sram.SramPipeline``), a draft pipeline for speculative decoding, the step model the engine
+pipeline (``perf.sram.pipeline.SramPipeline``), a draft pipeline for speculative decoding, the step model the engine
 runs, the customer's prices and the owned cost. Errors name the scenario path (``ScenarioError``)."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from infersim.core.errors import CapacityError, InfersimError, ScenarioError
 from infersim.economics import TokenPrices, owned_cost_usd_per_hour
 from infersim.engine.knobs import ReplicaKnobs
 from infersim.perf.specdec import SpeculativeStep
-from infersim.perf.sram import SramConfig, SramPipeline, chips_needed, pipeline_for, profile_for
+from infersim.perf.sram.params import profile_for
+from infersim.perf.sram.pipeline import SramConfig, SramPipeline, pipeline_for
+from infersim.perf.sram.sizing import chips_needed
 from infersim.perf.token_api import published_price
 from infersim.scenario.competitors import OwnedCost, SramPlatform
 

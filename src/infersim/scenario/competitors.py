@@ -131,7 +131,7 @@ class TokenApiPlatform(_M):
         return self
 
 class SramOverrides(_M):
-    """Override parameters of the shipped SRAM profile (see ``infersim.perf.sram.SramParams``)."""
+    """Override parameters of the shipped SRAM profile (see ``infersim.perf.sram.params.SramParams``)."""
 
     layer_latency_s: float | None = Field(None, ge=0)
     sram_bw_eff: float | None = Field(None, gt=0, le=1)

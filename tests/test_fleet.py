@@ -57,7 +57,6 @@ def _run(spec, req, until, probes=()):
     """Drive one autoscaled deployment directly; ``probes``: times at which to record ready replicas."""
     env = simpy.Environment()
     rec = Recorder(len(req))
-    rec.bind(env)
     setup = dataclasses.replace(deployment_setup(spec, default_catalog()), perf=FakePerf())
     ids = iter(range(10**6))
     done = []

@@ -7,8 +7,12 @@ Notebook API::
     res = simulate(sc)            # Results: .summary, .requests, .timeline, .streams (DataFrames)
 """
 
-from infersim.scenario import Scenario
-from infersim.validate import load_scenario
+from infersim.core.compiled import install_source_finder
+
+install_source_finder()  # before anything imports a compilable module (INFERSIM_PURE_PYTHON)
+
+from infersim.scenario import Scenario  # noqa: E402
+from infersim.validate import load_scenario  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -44,9 +44,6 @@ class Recorder:
         self._finish, self._outcome, self._preempt = self.finish_s, self.outcome, self.preemptions
         self._hist = self.itl_hist
 
-    def bind(self, env) -> None:
-        """Kept for symmetry with other recorders; the per-request columns need no clock."""
-
     def assign(self, rid: int, replica: int) -> None:
         self._replica[rid] = replica
 

@@ -30,13 +30,15 @@ from infersim.fleet.billing import BillingClock
 from infersim.fleet.queue import TimedQueue
 from infersim.policy.autoscale import ScaleView, make_policy
 from infersim.policy.balancers import make_balancer
+from infersim.policy.load import LoadView
 
 STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
 CHAIN = ("provisioning", "image_pull", "weight_load", "warmup")
 
 
-class Slot:
-    """One replica's life. Times in simulated seconds (nan until reached)."""
+class ReplicaLife:
+    """One replica's life in an autoscaled deployment, from request to stop (not a batch slot of the engine).
+    Times in simulated seconds (nan until reached)."""
 
     __slots__ = ("id", "state", "stage", "gen", "t_request", "t_capacity", "t_ready", "t_stop", "reason", "pool",
                  "ticket", "flag_t", "flag_tok", "engine", "assigned", "warm", "busy_s", "cached")
@@ -79,10 +81,11 @@ class AutoscaledDeployment:
         self.pools, self.prefs = pools, tuple(spec.pools or ())
         self.limit, self.timeout = spec.replica_concurrency, spec.queue_timeout
         self.replicas: list = []
-        self.live: list[Slot] = []
-        self.dead: list[Slot] = []
-        self.ready: list[Slot] = []
+        self.live: list[ReplicaLife] = []
+        self.dead: list[ReplicaLife] = []
+        self.ready: list[ReplicaLife] = []
         self.ready_engines: list[Replica] = []
+        self.ready_views: list[LoadView] = []  # what the balancer reads, in the order of ``ready``
         self.queue = TimedQueue(env, self.timeout, self._expire)
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
         # windowed averages for the policy: integral of in-flight requests; KV usage sampled at ticks
@@ -109,12 +112,12 @@ class AutoscaledDeployment:
     def _place(self, rid: int, first: bool = False) -> None:
         if self.ready:
             if self.limit is None:
-                self._to_replica(rid, self.ready, self.ready_engines)
+                self._to_replica(rid, self.ready, self.ready_views)
                 return
             if not self.queue:
                 free = [s for s in self.ready if s.engine.outstanding < self.limit]
                 if free:
-                    self._to_replica(rid, free, [s.engine for s in free])
+                    self._to_replica(rid, free, [s.engine.load for s in free])
                     return
         elif first:
             self.stats["requests_waited_cold_start"] += 1
@@ -122,8 +125,8 @@ class AutoscaledDeployment:
         if not self.ready and not any(s.state != DRAINING for s in self.live):
             self._evaluate()  # scale from zero: don't wait for the next tick
 
-    def _to_replica(self, rid: int, slots: list[Slot], engines: list[Replica]) -> None:
-        s = slots[self.lb.choose(engines, rid) if len(engines) > 1 else 0]
+    def _to_replica(self, rid: int, slots: list[ReplicaLife], views: list[LoadView]) -> None:
+        s = slots[self.lb.choose(views, rid) if len(views) > 1 else 0]
         s.assigned.add(rid)
         s.engine.submit(rid)
 
@@ -140,16 +143,16 @@ class AutoscaledDeployment:
     def _flush(self) -> None:
         while self.queue and self.ready:
             if self.limit is None:
-                slots, engines = self.ready, self.ready_engines
+                slots, views = self.ready, self.ready_views
             else:
                 slots = [s for s in self.ready if s.engine.outstanding < self.limit]
                 if not slots:
                     return
-                engines = [s.engine for s in slots]
+                views = [s.engine.load for s in slots]
             rid = self.queue.pop()
-            self._to_replica(rid, slots, engines)
+            self._to_replica(rid, slots, views)
 
-    def _done(self, s: Slot, rid: int) -> None:
+    def _done(self, s: ReplicaLife, rid: int) -> None:
         s.assigned.discard(rid)
         self._inflight(-1)
         if s.state == DRAINING and not s.assigned:
@@ -167,6 +170,12 @@ class AutoscaledDeployment:
     def queued(self) -> list[int]:
         """Requests still in the deployment: queued or on a live replica (for the end-of-run record)."""
         return self.queue.ids() + [r for s in self.live for r in sorted(s.assigned)]
+
+    def router_load(self) -> tuple[int, int, int]:
+        """(waiting to start, in flight, ready replicas) as a load-aware router sees them (see
+        ``platforms.dispatch``): the deployment queue plus the ready engines' scheduler queues are waiting."""
+        engines = self.ready_engines
+        return self.queue_len + sum(len(e.waiting) for e in engines), self.n_inflight, len(engines)
 
     # -- autoscaler ----------------------------------------------------------------------------------
     def _ticker(self):
@@ -221,7 +230,7 @@ class AutoscaledDeployment:
             for s in cands[:excess - len(flagged)]:
                 self._flag(s)
 
-    def _flag(self, s: Slot) -> None:
+    def _flag(self, s: ReplicaLife) -> None:
         s.flag_t = self.env.now
         s.flag_tok += 1
         tok = s.flag_tok
@@ -230,7 +239,7 @@ class AutoscaledDeployment:
         else:
             self.env.timeout(self.auto.scale_down_delay).callbacks.append(lambda _e: self._flag_expired(s, tok))
 
-    def _flag_expired(self, s: Slot, tok: int) -> None:
+    def _flag_expired(self, s: ReplicaLife, tok: int) -> None:
         if s.flag_tok != tok or s.flag_t is None or s.state == STOPPED:
             return
         s.flag_t = None
@@ -241,7 +250,7 @@ class AutoscaledDeployment:
 
     # -- replica life --------------------------------------------------------------------------------
     def _launch(self, warm: bool = False) -> None:
-        s = Slot(self.ids(), self.env.now)
+        s = ReplicaLife(self.ids(), self.env.now)
         self.live.append(s)
         if self.pools is None or not self.prefs:
             self._granted(s, None, warm)
@@ -253,14 +262,14 @@ class AutoscaledDeployment:
             s.ticket = ticket
             self.bill.enter(s.id, "capacity_wait", self.env.now)
 
-    def _granted(self, s: Slot, pool: str | None, warm: bool) -> None:
+    def _granted(self, s: ReplicaLife, pool: str | None, warm: bool) -> None:
         s.pool, s.ticket, s.t_capacity = pool, 0, self.env.now
         if warm:
             self._ready(s, warm=True)
         else:
             self._stage(s, 0)
 
-    def _stage(self, s: Slot, i: int) -> None:
+    def _stage(self, s: ReplicaLife, i: int) -> None:
         if i == len(CHAIN):
             self._ready(s)
             return
@@ -276,14 +285,14 @@ class AutoscaledDeployment:
         g = s.gen
         self.env.timeout(d).callbacks.append(lambda _e: self._next(s, g, i))
 
-    def _next(self, s: Slot, g: int, i: int) -> None:
+    def _next(self, s: ReplicaLife, g: int, i: int) -> None:
         if s.gen != g:
             return
         if CHAIN[i] == "weight_load":
             self.cached = True
         self._stage(s, i + 1)
 
-    def _ready(self, s: Slot, warm: bool = False) -> None:
+    def _ready(self, s: ReplicaLife, warm: bool = False) -> None:
         now = self.env.now
         s.state, s.stage, s.t_ready, s.warm = READY, "ready", now, warm
         self.bill.enter(s.id, "ready", now)
@@ -291,6 +300,7 @@ class AutoscaledDeployment:
                            self.chain_full)
         self.ready.append(s)
         self.ready_engines.append(s.engine)
+        self.ready_views.append(s.engine.load)
         if self.fail is not None and self.fail.mtbf_gpu_hours:
             ttf = float(self.fail_rng.exponential(self.fail.mtbf_gpu_hours * 3600.0 / self.gpus))
             g = s.gen
@@ -301,32 +311,34 @@ class AutoscaledDeployment:
             g = s.gen
             self.env.timeout(ttf).callbacks.append(lambda _e: self._interrupt(s) if s.gen == g else None)
 
-    def _interrupt(self, s: Slot) -> None:
+    def _interrupt(self, s: ReplicaLife) -> None:
         """A spot interruption: counted, then handled as a replica failure."""
         if s.state in (READY, DRAINING):
             self.stats["spot_interruptions"] += 1
         self.fail_replica(s)
 
-    def _unready(self, s: Slot) -> None:
+    def _unready(self, s: ReplicaLife) -> None:
         i = self.ready.index(s)
         del self.ready[i]
         del self.ready_engines[i]
+        del self.ready_views[i]
 
-    def _drain(self, s: Slot) -> None:
+    def _drain(self, s: ReplicaLife) -> None:
         self._unready(s)
         s.state, s.stage = DRAINING, "draining"
         self.bill.enter(s.id, "draining", self.env.now)
         if not s.assigned:
             self._stop(s, "scaled_down")
 
-    def _undrain(self, s: Slot) -> None:
+    def _undrain(self, s: ReplicaLife) -> None:
         s.state, s.stage = READY, "ready"
         self.bill.enter(s.id, "ready", self.env.now)
         self.ready.append(s)
         self.ready_engines.append(s.engine)
+        self.ready_views.append(s.engine.load)
         self._flush()
 
-    def _stop(self, s: Slot, reason: str) -> None:
+    def _stop(self, s: ReplicaLife, reason: str) -> None:
         if s.state == STOPPED:
             return
         now = self.env.now
@@ -358,7 +370,7 @@ class AutoscaledDeployment:
             if victims:
                 self.fail_replica(victims[0])
 
-    def fail_replica(self, s: Slot) -> None:
+    def fail_replica(self, s: ReplicaLife) -> None:
         """The replica ``s`` fails now: it stops (billing stops) and its requests are retried or rejected."""
         if s.state not in (READY, DRAINING):
             return

@@ -23,16 +23,17 @@ class Deployment:
         self.queue = TimedQueue(env, self.timeout, self._expire)
         cb = self._replica_done if self.limit is not None else on_done
         self.replicas = [Replica(env, setup, reqs, rec, first_id + i, cb, chain_full) for i in range(spec.replicas)]
+        self.views = [r.load for r in self.replicas]  # what the balancer reads, in replica order
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
 
     def submit(self, rid: int) -> None:
         reps = self.replicas
         if self.limit is None:
-            reps[self.lb.choose(reps, rid) if len(reps) > 1 else 0].submit(rid)
+            reps[self.lb.choose(self.views, rid) if len(reps) > 1 else 0].submit(rid)
             return
         free = [r for r in reps if r.outstanding < self.limit]
         if free and not self.queue:
-            free[self.lb.choose(free, rid) if len(free) > 1 else 0].submit(rid)
+            free[self.lb.choose([r.load for r in free], rid) if len(free) > 1 else 0].submit(rid)
             return
         self.queue.push(rid)
 
@@ -55,7 +56,15 @@ class Deployment:
             if not free:
                 return
             rid = self.queue.pop()
-            free[self.lb.choose(free, rid) if len(free) > 1 else 0].submit(rid)
+            free[self.lb.choose([r.load for r in free], rid) if len(free) > 1 else 0].submit(rid)
 
     def queued(self) -> list[int]:
+        """Requests waiting in the deployment queue (for the end-of-run record)."""
         return self.queue.ids()
+
+    def router_load(self) -> tuple[int, int, int]:
+        """(waiting to start, in flight, ready replicas) as a load-aware router sees them (see
+        ``platforms.dispatch``): the deployment queue plus the engines' scheduler queues are waiting."""
+        reps = self.replicas
+        waiting = self.queue_len + sum(len(r.waiting) for r in reps)
+        return waiting, self.queue_len + sum(r.outstanding for r in reps), len(reps)

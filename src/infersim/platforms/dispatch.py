@@ -88,12 +88,7 @@ def _load(d) -> tuple[int, int, int]:
     engines' scheduler queues (vLLM's ``num_requests_waiting``). Requests still in the profile's API-server
     delay (``pending``) are in flight, not waiting: counting them made a deployment look queued at any load
     (about rate x delay requests) and spilled traffic no replica count could keep."""
-    if hasattr(d, "ready_engines"):  # autoscaled
-        engines = d.ready_engines
-        return d.queue_len + sum(len(e.waiting) for e in engines), d.n_inflight, len(engines)
-    reps = d.replicas
-    waiting = d.queue_len + sum(len(r.waiting) for r in reps)
-    return waiting, d.queue_len + sum(r.outstanding for r in reps), len(reps)
+    return d.router_load()
 
 
 class RoutedDispatch:

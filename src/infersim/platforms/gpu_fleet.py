@@ -37,7 +37,6 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     env = simpy.Environment()
     n = len(reqs)
     rec = Recorder(n)
-    rec.bind(env)
     arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop (platforms/arrivals.py)
     on_done = arrivals.done
 

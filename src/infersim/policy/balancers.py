@@ -1,8 +1,8 @@
-"""Load-balancer policies: pick a replica for a request from a read-only view of the replicas.
+"""Load-balancer policies: pick a replica for a request from read-only views of the views.
 
-Each policy is a small object with ``choose(replicas, rid) -> index`` and no SimPy or I/O; replicas
-expose ``outstanding`` (requests queued or running) and ``kv_usage`` (share of KV blocks in use).
-Ties go to the lowest index, so results are deterministic.
+Each policy is a small object with ``choose(views, rid) -> index`` and no SimPy or I/O; ``views`` are the
+candidate views' ``policy.load.LoadView`` (``outstanding``: requests queued or running; ``kv_usage``:
+share of KV blocks in use). Ties go to the lowest index, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from infersim.core.rng import rng
-from infersim.engine.replica import least_outstanding
+from infersim.policy.load import least_outstanding
 
 
 class RoundRobin:
     def __init__(self, spec=None, rng=None):
         self.i = -1
 
-    def choose(self, replicas: Sequence, rid: int) -> int:
-        self.i = (self.i + 1) % len(replicas)
+    def choose(self, views: Sequence, rid: int) -> int:
+        self.i = (self.i + 1) % len(views)
         return self.i
 
 
@@ -30,8 +30,8 @@ class LeastOutstanding:
     def __init__(self, spec=None, rng=None):
         pass
 
-    def choose(self, replicas: Sequence, rid: int) -> int:
-        return least_outstanding(replicas if type(replicas) is list else list(replicas))
+    def choose(self, views: Sequence, rid: int) -> int:
+        return least_outstanding(views if type(views) is list else list(views))
 
 
 class PowerOfTwo:
@@ -41,8 +41,8 @@ class PowerOfTwo:
         self._pos = 0
         self._n = 0
 
-    def choose(self, replicas: Sequence, rid: int) -> int:
-        n = len(replicas)
+    def choose(self, views: Sequence, rid: int) -> int:
+        n = len(views)
         if n == 1:
             return 0
         if self._pos + 2 > self._buf.size or self._n != n:
@@ -52,7 +52,7 @@ class PowerOfTwo:
         self._pos += 2
         if a == b:
             b = (b + 1) % n
-        ra, rb = replicas[a].outstanding, replicas[b].outstanding
+        ra, rb = views[a].outstanding, views[b].outstanding
         return a if (ra, a) <= (rb, b) else b
 
 
@@ -60,8 +60,8 @@ class LeastKv:
     def __init__(self, spec=None, rng=None):
         pass
 
-    def choose(self, replicas: Sequence, rid: int) -> int:
-        return min(range(len(replicas)), key=lambda i: (replicas[i].kv_usage, replicas[i].outstanding, i))
+    def choose(self, views: Sequence, rid: int) -> int:
+        return min(range(len(views)), key=lambda i: (views[i].kv_usage, views[i].outstanding, i))
 
 
 class PrefixAffinity:
@@ -81,19 +81,19 @@ class PrefixAffinity:
         self._owner = [o for _, o in pts]
         self._n = n
 
-    def choose(self, replicas: Sequence, rid: int) -> int:
-        n = len(replicas)
+    def choose(self, views: Sequence, rid: int) -> int:
+        n = len(views)
         key = self.prefix_key(rid) if self.prefix_key else -1
         if key < 0 or n == 1:
-            return LeastOutstanding().choose(replicas, rid)
+            return LeastOutstanding().choose(views, rid)
         if n != self._n:
             self._build(n)
         h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
         j = bisect.bisect(self._ring, h) % len(self._ring)
         pick = self._owner[j]
-        mean = sum(r.outstanding for r in replicas) / n
-        if replicas[pick].outstanding > self.max_imbalance * max(mean, 1.0):
-            return LeastOutstanding().choose(replicas, rid)
+        mean = sum(r.outstanding for r in views) / n
+        if views[pick].outstanding > self.max_imbalance * max(mean, 1.0):
+            return LeastOutstanding().choose(views, rid)
         return pick
 
 

@@ -81,6 +81,7 @@ ALLOWED_SOURCES = {
     "vidur_profiles": ("github.com/microsoft/vidur data/profiling/",),
     "mlperf_v4.0_nvidia": ("mlcommons/inference_results_v4.0 commit ",),
     "nim_benchmarking": ("docs.nvidia.com/nim/benchmarking/llm/",),
+    "apex_plus": ("github.com/microsoft/apex_plus sglang/results/", "github.com/microsoft/apex_plus vllm/results/"),
 }
 MLPERF_ROUNDS = {"v4.0", "v4.1", "v5.0"}
 MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.1-8b": "llama-3.1-8b",
@@ -90,7 +91,8 @@ MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b",
 # relatives of catalog models); each is explained in data/calibration/README.md.
 NOT_IN_CATALOG = {
     "model": {"deepseek-ai/DeepSeek-R1", "Qwen/Qwen3-235B-A22B", "moonshotai/Kimi-K2.5",
-              "meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-70B"},
+              "meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-70B",
+              "mistralai/Mixtral-8x22B-Instruct-v0.1", "mistralai/Mistral-Large-Instruct-2407"},
     "hardware": set(),
 }
 

@@ -38,7 +38,7 @@ MLPERF = ("round,publish_date,submitter,system,accelerator,accel_count,benchmark
           "p99_tpot_ms,source,notes")
 SERVING = ("engine,engine_version,model,precision,hardware,num_gpus,parallelism,isl,osl,concurrency_or_batch,metric,"
            "value,unit,ttft_ms,itl_tpot_ms,per_user_tok_s,source,date,notes")
-KERNEL = ("source_id,source_repo,source_path,commit,hardware,model,tp,operator,num_tokens,size_elements,dtype,"
+KERNEL = ("source_id,source_repo,source_path,commit,hardware,model,tp,operator,num_tokens,size_elements,size_kib,dtype,"
           "time_min_ms,time_median_ms,time_mean_ms,time_max_ms,time_std_ms,n_head,n_kv_head,n_embd,"
           "n_expanded_embd,notes")
 
@@ -69,8 +69,8 @@ FILES = {
         hardware="hardware", model="model", engine="engine"),
     "kernel_profiles.csv": dict(
         columns=KERNEL.split(","), shared=None, source=("source_repo", "source_path"),
-        metrics=("time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms"), need_all_metrics=True,
-        settings=("tp", "num_tokens", "size_elements"), hardware="hardware", model="model"),
+        metrics=("time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms"),
+        settings=("tp", "num_tokens", "size_elements", "size_kib"), hardware="hardware", model="model"),
 }
 
 # Each source_id and the citations its rows may carry (prefixes of the source columns, joined by a space).
@@ -81,7 +81,8 @@ ALLOWED_SOURCES = {
     "vidur_profiles": ("github.com/microsoft/vidur data/profiling/",),
     "mlperf_v4.0_nvidia": ("mlcommons/inference_results_v4.0 commit ",),
     "nim_benchmarking": ("docs.nvidia.com/nim/benchmarking/llm/",),
-    "apex_plus": ("github.com/microsoft/apex_plus sglang/results/", "github.com/microsoft/apex_plus vllm/results/"),
+    "apex_plus": ("github.com/microsoft/apex_plus sglang/results/", "github.com/microsoft/apex_plus vllm/results/",
+                  "github.com/microsoft/apex_plus profile/comm/"),
 }
 MLPERF_ROUNDS = {"v4.0", "v4.1", "v5.0"}
 MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.1-8b": "llama-3.1-8b",
@@ -168,15 +169,22 @@ def test_metrics_and_settings_are_positive_numbers(name):
             assert value > 0, f"{name} line {i}: {c}={value} is not positive"
 
 
+COLLECTIVES = {"all_reduce", "all_gather", "reduce_scatter", "alltoall", "sendrecv"}
+
+
 def test_kernel_profiles_are_ordered_and_shaped():
     for i, row in enumerate(_rows("kernel_profiles.csv"), start=2):
-        lo, med, mean, hi = (float(row[c]) for c in ("time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms"))
-        eps = 1e-9 * hi  # the published means carry float noise in the last digit
-        assert lo <= med <= hi and lo - eps <= mean <= hi + eps, f"kernel_profiles.csv line {i}: min/median/mean/max disorder"
-        if row["operator"] == "all_reduce":
-            assert row["size_elements"] and not row["model"], f"kernel_profiles.csv line {i}: all_reduce needs a size"
+        where = f"kernel_profiles.csv line {i}"
+        assert row["time_mean_ms"] or row["time_median_ms"], f"{where}: needs a mean or median time"
+        stats = [row[c] for c in ("time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms")]
+        if all(stats):
+            lo, med, mean, hi = (float(v) for v in stats)
+            eps = 1e-9 * hi  # the published means carry float noise in the last digit
+            assert lo <= med <= hi and lo - eps <= mean <= hi + eps, f"{where}: min/median/mean/max disorder"
+        if row["operator"] in COLLECTIVES:
+            assert (row["size_elements"] or row["size_kib"]) and not row["model"], f"{where}: a collective needs a size"
         else:
-            assert row["num_tokens"] and row["model"], f"kernel_profiles.csv line {i}: operator needs tokens and model"
+            assert row["num_tokens"] and row["model"], f"{where}: an operator needs tokens and a model"
 
 
 @pytest.mark.parametrize("name", sorted(FILES))

@@ -83,6 +83,7 @@ ALLOWED_SOURCES = {
     "nim_benchmarking": ("docs.nvidia.com/nim/benchmarking/llm/",),
     "apex_plus": ("github.com/microsoft/apex_plus sglang/results/", "github.com/microsoft/apex_plus vllm/results/",
                   "github.com/microsoft/apex_plus profile/comm/"),
+    "dstack_deepseek_r1": ("github.com/dstackai/benchmarks Deepseek-R1/raw_data/",),
 }
 MLPERF_ROUNDS = {"v4.0", "v4.1", "v5.0"}
 MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.1-8b": "llama-3.1-8b",

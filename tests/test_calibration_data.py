@@ -84,7 +84,8 @@ ALLOWED_SOURCES = {
     "apex_plus": ("github.com/microsoft/apex_plus sglang/results/", "github.com/microsoft/apex_plus vllm/results/",
                   "github.com/microsoft/apex_plus profile/comm/"),
     "dstack_deepseek_r1": ("github.com/dstackai/benchmarks Deepseek-R1/raw_data/",),
-    "dstack_llama405b": ("github.com/dstackai/benchmarks comparison/h100sxm5_vs_mi300x/raw_data/",),
+    "dstack_llama405b": ("github.com/dstackai/benchmarks comparison/h100sxm5_vs_mi300x/raw_data/",
+                         "github.com/dstackai/benchmarks amd/tgi_vs_vllm/vllm/data/"),
 }
 MLPERF_ROUNDS = {"v4.0", "v4.1", "v5.0"}
 MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.1-8b": "llama-3.1-8b",

@@ -216,6 +216,18 @@ def test_names_resolve_in_the_catalog(name):
             assert row[spec["precision"]] in PRECISIONS, f"{name} line {i}: precision {row[spec['precision']]!r}"
 
 
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_no_row_is_repeated(name):
+    seen: dict[tuple[str, ...], int] = {}
+    for i, row in enumerate(_rows(name), start=2):
+        key = tuple(row.values())
+        assert key not in seen, f"{name} line {i} repeats line {seen[key]}"
+        seen[key] = i
+    if "row_id" in FILES[name]["columns"]:
+        ids = [row["row_id"] for row in _rows(name)]
+        assert len(ids) == len(set(ids)), f"{name}: row_id values repeat"
+
+
 def test_mlperf_rows_come_from_allowed_rounds():
     for i, row in enumerate(_rows("mlperf_extra.csv"), start=2):
         assert row["round"] in MLPERF_ROUNDS, f"mlperf_extra.csv line {i}: round {row['round']!r} is not allowed"

@@ -86,6 +86,7 @@ ALLOWED_SOURCES = {
     "dstack_deepseek_r1": ("github.com/dstackai/benchmarks Deepseek-R1/raw_data/",),
     "dstack_llama405b": ("github.com/dstackai/benchmarks comparison/h100sxm5_vs_mi300x/raw_data/",
                          "github.com/dstackai/benchmarks amd/tgi_vs_vllm/vllm/data/"),
+    "sarathi_serve_osdi24": ("github.com/microsoft/sarathi-serve osdi-experiments/",),
 }
 MLPERF_ROUNDS = {"v4.0", "v4.1", "v5.0"}
 MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.1-8b": "llama-3.1-8b",
@@ -96,8 +97,8 @@ MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b",
 NOT_IN_CATALOG = {
     "model": {"deepseek-ai/DeepSeek-R1", "Qwen/Qwen3-235B-A22B", "moonshotai/Kimi-K2.5",
               "meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-70B",
-              "mistralai/Mixtral-8x22B-Instruct-v0.1", "mistralai/Mistral-Large-Instruct-2407"},
-    "hardware": set(),
+              "mistralai/Mixtral-8x22B-Instruct-v0.1", "mistralai/Mistral-Large-Instruct-2407", "01-ai/Yi-34B-200K"},
+    "hardware": {"A100 80GB PCIe"},
 }
 
 

@@ -11,7 +11,7 @@ import pytest
 from infersim.calibrate.measured import parse_row, read_measured
 from infersim.calibrate.runner import scenario_data, simulate_row
 from infersim.core.errors import InfersimError
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 from infersim.workload.generate import generate
 
 

@@ -248,6 +248,7 @@ def run_engine(engine: str, rows: list[MeasuredRow], args, tput_rows) -> None:
         "client_start_default": CLIENT_START[engine]["*"],
         "client_start": {v: client_start_for(next(r for r in mine if r.engine_version == v), args.client_start)
                          for v in sorted({r.engine_version for r in mine})},
+        "kv_cache": shipped_profile_doc(engine)["kv_cache"],  # engine facts with their sources, not fitted: kept
         "fit_seconds": round(t_fit, 1),
         "fit_evaluations": res.evaluations,
         "median_abs_error_pct": {k: v[0] for k, v in overall.items()},

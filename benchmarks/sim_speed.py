@@ -1,11 +1,14 @@
 """Simulation speed: simulated requests per wall-second, events per request, memory per request.
 
-    python benchmarks/sim_speed.py [--case single|fleet64|fleet_autoscale|all] [--scale 0.1] [--no-memory]
+    python benchmarks/sim_speed.py [--case single|fleet64|prefix|fleet_autoscale|all] [--scale 0.1] [--no-memory]
 
 Cases (fixed workloads, Poisson arrivals, llama-3.1-8b FP8 on H100 with the vLLM profile,
 input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
 - single:  one replica, 20,000 requests at 12 req/s;
 - fleet64: 64 replicas behind round robin, 500,000 requests at 64 x 12 req/s;
+- prefix: prefix-cache heavy, 8 replicas behind prefix affinity, 100,000 requests at 8 x 12 req/s: 80 %
+  carry one of 200 shared prefixes of 4,096 tokens (Zipf 1.0) plus a 150-token system prompt stream, and
+  a multi-turn conversation stream (64 sessions of 8 turns) whose context is the next turn's prefix;
 - fleet_autoscale: one simulated hour of a Baseten-autoscaled deployment (scale to zero, up to 200
   replicas, concurrency target 4, default cold starts) under traffic stepping 25 -> 100 -> 200 -> 400 ->
   400 -> 100 req/s every 10 minutes (~740,000 requests; ``--scale`` shrinks rates and max replicas).
@@ -43,6 +46,24 @@ def case(name: str, replicas: int, n_requests: int, lb: str = "round_robin") -> 
             "model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8", "replicas": replicas,
             "engine": {"kind": "vllm"}, "load_balancer": {"kind": lb}}]}],
     }
+    return data
+
+
+def prefix_case(n_requests: int = 100_000) -> dict:
+    """Prefix-cache heavy: long shared prefixes, a short system prompt and conversations on 8 replicas."""
+    replicas = 8
+    data = case("prefix", replicas, n_requests, lb="prefix_affinity")
+    rate = RATE_PER_REPLICA * replicas
+    data["platforms"][0]["deployments"][0]["engine"]["prefix_caching"] = True
+    base = data["workload"]["streams"][0]
+    base["arrival"] = {"kind": "poisson", "rate": 0.6 * rate}
+    base["prefix"] = {"kind": "shared", "tokens": 4096, "groups": 200, "zipf_s": 1.0, "share": 0.8}
+    system = {**base, "name": "system", "arrival": {"kind": "poisson", "rate": 0.2 * rate},
+              "prefix": {"kind": "shared", "tokens": 150, "groups": 4}}
+    chat = {**base, "name": "chat", "arrival": {"kind": "poisson", "rate": 0.2 * rate},
+            "input_tokens": {"kind": "lognormal", "median": 200, "p99": 1500, "max": 4000},
+            "prefix": {"kind": "conversation", "turns": 8, "sessions": 64}}
+    data["workload"]["streams"] = [base, system, chat]
     return data
 
 
@@ -102,7 +123,7 @@ def measure(data: dict, memory: bool = False) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", default="all", choices=["single", "fleet64", "fleet_autoscale", "all"])
+    ap.add_argument("--case", default="all", choices=["single", "fleet64", "prefix", "fleet_autoscale", "all"])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--no-memory", dest="memory", action="store_false",
                     help="skip the peak-memory run (traced with tracemalloc in a separate, slower run)")
@@ -112,6 +133,8 @@ def main() -> None:
         cases.append(case("single", 1, int(20_000 * args.scale)))
     if args.case in ("fleet64", "all"):
         cases.append(case("fleet64", 64, int(500_000 * args.scale)))
+    if args.case in ("prefix", "all"):
+        cases.append(prefix_case(int(100_000 * args.scale)))
     if args.case in ("fleet_autoscale", "all"):
         cases.append(fleet_autoscale_case(args.scale))
     for c in cases:

@@ -4,10 +4,16 @@ Columns (extra columns are ignored; a missing metric is skipped):
 
 - required: ``model``, ``hardware``, ``tp``, ``engine``, ``input_tokens``, ``output_tokens`` and exactly one
   of ``concurrency`` (closed loop: that many clients, each sending its next request when the previous one
-  finishes) or ``rate_per_s`` (Poisson arrivals);
-- optional: ``precision`` (default bf16), ``num_requests`` (default :func:`default_num_requests`),
-  ``max_num_seqs``, ``max_batched_tokens``, ``prefix_tokens`` and ``prefix_share`` (a shared prefix of that
-  many tokens carried by that share of requests), ``kv_precision``, ``gpu_memory_utilization``,
+  finishes) or ``rate_per_s`` (an open loop at that mean rate);
+- optional: ``arrival`` for ``rate_per_s`` rows: ``poisson`` (the default), ``constant`` (requests exactly
+  1/rate apart: AIPerf's ``--arrival-pattern constant``, inference-perf's ``constant`` load) or ``gamma``
+  with ``burstiness`` b > 0 (vLLM's ``vllm bench serve --request-rate R --burstiness b``: gamma gaps of shape
+  b and mean 1/R, so b = 1 is Poisson, b < 1 burstier, b > 1 more regular; a ``burstiness`` without
+  ``arrival`` means gamma, as in vLLM); ``precision`` (default bf16), ``pp`` (pipeline stages, default 1;
+  the replica spans tp x pp GPUs), ``num_requests`` (default :func:`default_num_requests`),
+  ``max_num_seqs``, ``max_batched_tokens``, ``prefix_tokens``, ``prefix_share`` and ``prefix_groups`` (a
+  shared prefix of that many tokens carried by that share of requests, each request in one of that many
+  equally popular groups with distinct prefixes; default 1 group), ``kv_precision``, ``gpu_memory_utilization``,
   ``think_time_s``, ``engine_version``, ``client_start`` (``burst``: the closed loop's clients send their first
   requests together; ``staggered``: spread over one request's latency, see ``runner.drive``; default: the one
   the engine's shipped profile was fitted with, ``client_start_default`` in the profile);
@@ -43,6 +49,7 @@ ENGINES = {
     "tensorrt": "trtllm",
 }
 CLIENT_STARTS = ("burst", "staggered")
+ARRIVALS = ("poisson", "constant", "gamma")
 REQUIRED = ("model", "hardware", "tp", "engine", "input_tokens", "output_tokens")
 MAX_REQUESTS = 100_000
 
@@ -79,6 +86,10 @@ class MeasuredRow:
     gpu_memory_utilization: float | None = None
     think_time_s: float = 0.0
     client_start: str | None = None  # None: the engine profile's default (``runner.default_client_start``)
+    arrival: str | None = None  # rate rows: poisson | constant | gamma (None for closed-loop rows)
+    burstiness: float = 1.0  # gamma shape (vLLM's --burstiness); 1.0 unless arrival is gamma
+    prefix_groups: int = 1
+    pp: int = 1
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -86,9 +97,14 @@ class MeasuredRow:
         return (self.engine, self.model, self.tp)
 
     def label(self) -> str:
-        load = f"c={self.concurrency}" if self.concurrency is not None else f"{self.rate_per_s:g}/s"
-        return (f"{self.engine} {self.model} tp{self.tp} {self.precision} {self.input_tokens}/{self.output_tokens} "
-                f"{load}")
+        if self.concurrency is not None:
+            load = f"c={self.concurrency}"
+        else:
+            load = f"{self.rate_per_s:g}/s" + {"poisson": "", "constant": " constant"}.get(
+                self.arrival or "poisson", f" gamma b={self.burstiness:g}")
+        pp = f" pp{self.pp}" if self.pp > 1 else ""
+        return (f"{self.engine} {self.model} tp{self.tp}{pp} {self.precision} {self.input_tokens}/"
+                f"{self.output_tokens} {load}")
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,25 @@ def _float(raw: dict, name: str, *, lo: float = 0.0, hi: float = math.inf, stric
     return f
 
 
+def _arrival(raw: dict, open_loop: bool) -> tuple[str | None, float]:
+    """The row's (arrival process, burstiness): None for a closed-loop row."""
+    kind = None if _blank(raw.get("arrival")) else str(raw["arrival"]).strip().lower()
+    burst = _float(raw, "burstiness", strict_lo=True)
+    if not open_loop:
+        if kind is not None or burst is not None:
+            raise _Bad("arrival and burstiness apply to rate_per_s rows (a concurrency row is a closed loop)")
+        return None, 1.0
+    if kind is None:
+        kind = "poisson" if burst is None else "gamma"
+    if kind not in ARRIVALS:
+        raise _Bad(f"arrival: expected one of {', '.join(ARRIVALS)}, got {raw['arrival']!r}")
+    if kind == "gamma" and burst is None:
+        raise _Bad("arrival gamma needs burstiness (vLLM's --burstiness: the gamma shape, > 0)")
+    if kind != "gamma" and burst is not None and burst != 1.0:
+        raise _Bad(f"burstiness {burst:g} needs arrival gamma (arrival is {kind})")
+    return kind, burst if kind == "gamma" else 1.0
+
+
 def normalize_engine(name: str) -> str:
     key = "".join(ch for ch in str(name).lower() if ch.isalnum())
     if key in ENGINES:
@@ -174,6 +209,8 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
         if (conc is None) == (rate is None):
             raise _Bad("give exactly one of concurrency or rate_per_s" if conc is not None
                        else "missing concurrency or rate_per_s")
+        arrival, burst = _arrival(raw, rate is not None)
+        pp = _int(raw, "pp") or 1
         n = _int(raw, "num_requests")
         n = default_num_requests(conc) if n is None else n
         if n > MAX_REQUESTS:
@@ -187,6 +224,9 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
         ptok = _int(raw, "prefix_tokens", minimum=0) or 0
         if ptok >= i_tok:
             raise _Bad(f"prefix_tokens ({ptok}) must be smaller than input_tokens ({i_tok})")
+        groups = _int(raw, "prefix_groups")
+        if groups is not None and not ptok:
+            raise _Bad("prefix_groups needs prefix_tokens")
         gmu = _float(raw, "gpu_memory_utilization", hi=1.0, strict_lo=True)
         think = _float(raw, "think_time_s") or 0.0
         start = None if _blank(raw.get("client_start")) else str(raw["client_start"]).strip().lower()
@@ -195,7 +235,7 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
         known = set(REQUIRED) | set(METRICS) | {
             "precision", "concurrency", "rate_per_s", "num_requests", "max_num_seqs", "max_batched_tokens",
             "prefix_tokens", "prefix_share", "kv_precision", "gpu_memory_utilization", "think_time_s",
-            "engine_version", "client_start"}
+            "engine_version", "client_start", "arrival", "burstiness", "prefix_groups", "pp"}
         return MeasuredRow(
             row=row, model=model, hardware=hardware, tp=tp, engine=engine, precision=precision,
             input_tokens=i_tok, output_tokens=o_tok, concurrency=conc, rate_per_s=rate, num_requests=n,
@@ -203,6 +243,7 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
             max_num_seqs=_int(raw, "max_num_seqs"), max_batched_tokens=_int(raw, "max_batched_tokens", minimum=16),
             prefix_tokens=ptok, prefix_share=(1.0 if share is None else share) if ptok else 0.0,
             kv_precision=kv, gpu_memory_utilization=gmu, think_time_s=think, client_start=start,
+            arrival=arrival, burstiness=burst, prefix_groups=groups or 1, pp=pp,
             extra={k: v for k, v in raw.items() if k not in known and k is not None})
     except _Bad as exc:
         raise InfersimError(str(exc)) from None

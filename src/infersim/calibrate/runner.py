@@ -2,8 +2,10 @@
 
 A closed-loop row (``concurrency`` N) becomes a ``closed_loop`` stream of N clients with fixed input and
 output lengths and ``num_requests`` requests in all (the first N arrive together at t=0, as when a benchmark
-client starts); a ``rate_per_s`` row becomes a Poisson stream lasting ``num_requests / rate`` seconds. The
-deployment is one replica of the row's model on ``tp`` GPUs of its hardware with the row's engine; engine
+client starts); a ``rate_per_s`` row becomes an open-loop stream lasting ``num_requests / rate`` seconds with
+the row's arrival process (Poisson, constant, or gamma gaps of shape ``burstiness``: vLLM's benchmark
+client). The deployment is one replica of the row's model on ``tp`` x ``pp`` GPUs of its hardware with the
+row's engine; a ``prefix_tokens`` row shares that prefix within ``prefix_groups`` groups; engine
 limits the CSV does not give follow the engine's defaults (:data:`ENGINE_DEFAULTS`, assumptions stated there).
 
 Metric definitions (over finished requests): TTFT = first token - arrival (includes the profile's
@@ -73,17 +75,27 @@ def scenario_data(row: MeasuredRow, params: PerfParams | None = None, *, seed: i
                              "think_time": row.think_time_s, "requests": row.num_requests}
         duration = CLOSED_DURATION_S
     else:
-        stream["arrival"] = {"kind": "poisson", "rate": row.rate_per_s}
+        stream["arrival"] = open_loop_arrival(row)
         duration = row.num_requests / row.rate_per_s
     if row.prefix_tokens:
-        stream["prefix"] = {"kind": "shared", "tokens": row.prefix_tokens, "groups": 1, "share": row.prefix_share}
+        stream["prefix"] = {"kind": "shared", "tokens": row.prefix_tokens, "groups": row.prefix_groups,
+                            "share": row.prefix_share}
     return {
         "name": f"row-{row.row}", "seed": seed, "duration": duration, "drain": DRAIN_S,
         "workload": {"streams": [stream]},
         "platforms": [{"name": "measured", "kind": "gpu_fleet", "deployments": [{
             "model": row.model, "hardware": row.hardware, "precision": row.precision, "tp": row.tp,
-            "replicas": 1, "engine": engine}]}],
+            "pp": row.pp, "replicas": 1, "engine": engine}]}],
     }
+
+
+def open_loop_arrival(row: MeasuredRow) -> dict:
+    """The scenario arrival of a ``rate_per_s`` row. vLLM's ``--burstiness b`` draws gamma gaps of shape b and
+    scale 1 / (rate x b) (``vllm bench serve``), whose coefficient of variation is 1 / sqrt(b)."""
+    kind = row.arrival or "poisson"
+    if kind == "gamma":
+        return {"kind": "gamma", "rate": row.rate_per_s, "cv": 1.0 / math.sqrt(row.burstiness)}
+    return {"kind": kind, "rate": row.rate_per_s}
 
 
 @dataclass(frozen=True)
@@ -174,7 +186,7 @@ def default_client_start(engine: str) -> str:
 def drive(row: MeasuredRow, setup, reqs) -> Simulated:
     """Run the benchmark client against one replica: a closed loop of ``concurrency`` clients (each sends its
     next request ``think_time_s`` after its previous one finished, ``num_requests`` in all) or the Poisson
-    arrival times of ``reqs``.
+    arrival times of ``reqs`` (Poisson, constant or gamma: :func:`open_loop_arrival`).
 
     ``row.client_start`` says when the clients send their first requests: ``burst`` = all at t=0 (a benchmark
     client starting its workers together); ``staggered`` = evenly over one request's latency (the steady state

@@ -9,6 +9,7 @@ parameters a user profile omits keep the values of the shipped profile of the en
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,29 @@ def parse_profile(data: dict, file: str, base: PerfParams | None = None) -> Perf
 def shipped_profile(engine: str) -> PerfParams:
     """The fitted parameters shipped for ``engine`` (vllm, sglang or trtllm)."""
     return parse_profile(shipped_profile_doc(engine), f"profiles/{engine}.yaml")
+
+
+@dataclass(frozen=True)
+class KvCacheSpec:
+    """An engine's paged KV cache (the ``kv_cache`` mapping of its shipped profile, with its source):
+    ``block_tokens`` tokens per paging block, which is also the granularity at which its prefix cache
+    reuses a cached prefix (a prefix is shared in whole blocks); ``partial_block_reuse``: the shared tokens
+    of a partially matching block are reused too, as a private copy of that block (TensorRT-LLM)."""
+
+    block_tokens: int
+    partial_block_reuse: bool
+    source: str
+
+
+@cache
+def kv_cache_spec(engine: str) -> KvCacheSpec:
+    """The shipped KV-cache facts of ``engine`` (vllm, sglang or trtllm)."""
+    file = f"profiles/{engine}.yaml"
+    kv = shipped_profile_doc(engine).get("kv_cache")
+    if not isinstance(kv, dict) or not isinstance(kv.get("block_tokens"), int) or kv["block_tokens"] < 1:
+        raise ScenarioError("expected a kv_cache mapping with block_tokens (an integer >= 1)", file=file,
+                            path="kv_cache")
+    return KvCacheSpec(kv["block_tokens"], bool(kv.get("partial_block_reuse", False)), str(kv.get("source", "")))
 
 
 def shipped_profile_doc(engine: str) -> dict:

@@ -92,8 +92,17 @@ class Poisson(_M):
     rate: RatePerS | None = None
 
 
+class Constant(_M):
+    """Requests exactly ``1 / rate`` seconds apart, the first at t = 0: a benchmark client sending on a fixed
+    schedule (AIPerf's ``--arrival-pattern constant``, inference-perf's ``constant`` load)."""
+
+    kind: Literal["constant"]
+    rate: RatePerS | None = None
+
+
 class Gamma(_M):
-    """Renewal process with gamma inter-arrival times: ``cv`` > 1 is burstier than Poisson."""
+    """Renewal process with gamma inter-arrival times: ``cv`` > 1 is burstier than Poisson. vLLM's benchmark
+    client with ``--burstiness b`` draws gamma gaps of shape b, i.e. ``cv`` = 1 / sqrt(b)."""
 
     kind: Literal["gamma"]
     rate: RatePerS | None = None
@@ -155,7 +164,7 @@ class Trace(_M):
     spread_ticks: Seconds = Field(0.0, description="spread quantized arrivals uniformly within this tick")
 
 
-Arrival = Annotated[Poisson | Gamma | Stages | Diurnal | ClosedLoop | Trace, Field(discriminator="kind")]
+Arrival = Annotated[Poisson | Constant | Gamma | Stages | Diurnal | ClosedLoop | Trace, Field(discriminator="kind")]
 
 
 # ---- prefixes and SLOs -----------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def generate(workload: Workload, *, seed: int, duration_s: float, base_dir: Path
 
 
 def _uses_share(s: Stream) -> bool:
-    return s.arrival.kind in ("poisson", "gamma") and s.arrival.rate is None
+    return s.arrival.kind in ("poisson", "gamma", "constant") and s.arrival.rate is None
 
 
 def _stream(wl: Workload, si: int, s: Stream, seed: int, duration_s: float, base_dir: Path,
@@ -161,10 +161,13 @@ def _stream(wl: Workload, si: int, s: Stream, seed: int, duration_s: float, base
     a, where = s.arrival, f"workload.streams[{si}]"
     g_arr = rng(seed, "workload", s.name, "arrivals")
     src = trace = None
-    if a.kind in ("poisson", "gamma"):
+    if a.kind in ("poisson", "gamma", "constant"):
         rate = a.rate if a.rate is not None else (wl.rate or 0.0) * s.share / share_sum
         if a.kind == "poisson":
             arrival = _renewal(g_arr, rate, duration_s, lambda n: g_arr.exponential(1.0 / rate, n))
+        elif a.kind == "constant":
+            arrival = np.arange(math.ceil(duration_s * rate)) / rate if rate > 0 else np.zeros(0)
+            arrival = arrival[arrival < duration_s]
         else:
             k = 1.0 / a.cv**2
             arrival = _renewal(g_arr, rate, duration_s, lambda n: g_arr.gamma(k, 1.0 / (rate * k), n))

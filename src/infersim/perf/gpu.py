@@ -30,7 +30,14 @@ ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standa
 
 @dataclass(frozen=True)
 class GpuConfig:
-    """A replica's hardware set-up: ``tp`` x ``pp`` chips of one kind at a weight/KV precision."""
+    """A replica's hardware set-up: ``tp`` x ``pp`` x ``dp`` chips of one kind at a weight/KV precision.
+
+    ``tp``: tensor-parallel degree (every dense layer sharded over ``tp`` chips); ``pp``: pipeline stages
+    (layers split over ``pp`` groups of chips); ``dp``: attention data-parallel ranks inside the replica (each
+    rank holds its own sequences and a full copy of the dense weights, sharded over ``tp``); ``ep``: expert-
+    parallel degree of the MoE layers: 1 = experts sharded like the dense layers over ``tp``, otherwise
+    ``ep == tp * dp`` (each chip of a stage holds ``num_experts / ep`` whole experts). ``gpus = tp * pp * dp``.
+    """
 
     hardware: Hardware
     model: Model
@@ -38,10 +45,30 @@ class GpuConfig:
     kv_precision: str = "bf16"
     tp: int = 1
     pp: int = 1
+    dp: int = 1
+    ep: int = 1
+
+    def __post_init__(self):
+        for name in ("tp", "pp", "dp", "ep"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.ep != 1 and self.ep != self.tp * self.dp:
+            raise ValueError(f"ep must be 1 or tp x dp = {self.tp * self.dp}, got {self.ep}")
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.dp
+
+    def weight_bytes_per_gpu(self) -> float:
+        """Weight bytes one chip holds: the dense part over ``tp x pp`` (each dp rank a copy), the routed
+        experts over ``ep x pp`` (or ``tp x pp`` when ``ep == 1``)."""
+        m = self.model
+        wb = BYTES_PER_PARAM[self.precision]
+        expert = m.expert_params_b * 1e9 * wb
+        dense = m.total_params_b * 1e9 * wb - expert
+        expert_shards = (self.ep if self.ep > 1 else self.tp) * self.pp
+        return dense / (self.tp * self.pp) + expert / expert_shards
 
 
 class GpuRoofline:
@@ -56,8 +83,12 @@ class GpuRoofline:
         if COMPUTE_PRECISION.get(cfg.precision, "bf16") != "bf16":  # 8/4-bit tensor cores: the profile's scale
             self.peak_flops *= getattr(self.p, "low_precision_compute_scale", 1.0)
         self.bw = hw.memory_bw_tbps * 1e12
-        # interconnect_gbps is quoted bidirectional; a ring all-reduce streams one way per link.
-        self.link_bw = max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0
+        # interconnect_gbps is quoted bidirectional; a ring all-reduce streams one way per link. A TP group
+        # larger than one scale-up domain runs its ring over the scale-out network (per direction).
+        if tp * cfg.dp <= max(hw.nvlink_domain_gpus, 1):
+            self.link_bw = max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0
+        else:
+            self.link_bw = max(hw.scaleout_gbps, 1e-9) * 1e9
         embed = m.vocab_size * m.hidden_size
         # FLOPs per token through the linear layers (input embedding is a lookup, LM head counted apart)
         n_embed = 2 if m.active_includes_embedding else 1  # input embedding + LM head inside "active"

@@ -11,7 +11,7 @@ input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
   400 -> 100 req/s every 10 minutes (~740,000 requests; ``--scale`` shrinks rates and max replicas).
 Prints a table and one JSON line per case. ``--scale`` shrinks the request counts for a quick look.
 Events per request count SimPy events plus the events of replicas running on their own clocks
-(``sim/alone.py``: fixed round-robin deployments). ``engine`` says whether the compiled engine ran
+(``platforms/alone.py``: fixed round-robin deployments). ``engine`` says whether the compiled engine ran
 (``INFERSIM_PURE_PYTHON=1`` measures the Python source).
 """
 
@@ -26,8 +26,8 @@ import simpy
 
 from infersim.engine import compiled
 from infersim.fleet import deployment
+from infersim.results.simulate import simulate
 from infersim.scenario import load_scenario
-from infersim.sim.run import simulate
 
 RATE_PER_REPLICA = 12.0
 

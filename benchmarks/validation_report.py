@@ -6,7 +6,7 @@ Re-runnable at any time (it reads the shipped profiles, catalog and presets as t
 minute on one core. Sections: serving throughput (serving_benchmarks.csv), engine latency (engine_latency.csv,
 every row simulated, summarised per engine/model/TP), MLPerf (mlperf.csv: the Server rows simulated at their
 target QPS, the Offline rows as saturation throughput) and provider speeds (provider_speeds.csv: SRAM systems
-via ``infersim.perf.sram.sram_estimate``, token APIs via the presets of ``infersim.tokenapi``).
+via ``infersim.perf.sram.sram_estimate``, token APIs via the presets of ``infersim.perf.token_api``).
 """
 
 from __future__ import annotations
@@ -232,8 +232,8 @@ def mlperf(cal: Path) -> tuple[str, list[dict]]:
     from infersim.perf import GpuConfig, GpuRoofline, plan_memory
     from infersim.perf.analytic import estimate
     from infersim.perf.profiles import shipped_profile
+    from infersim.results.simulate import simulate
     from infersim.scenario import load_scenario
-    from infersim.sim.run import simulate
 
     df = pd.read_csv(cal / "mlperf.csv")
     cat = default_catalog()
@@ -342,7 +342,7 @@ def mlperf(cal: Path) -> tuple[str, list[dict]]:
 def provider_speeds(cal: Path) -> tuple[str, list[dict]]:
     from infersim.catalog import default_catalog
     from infersim.perf.sram import sram_estimate, sram_profile
-    from infersim.tokenapi import token_api_presets
+    from infersim.perf.token_api import token_api_presets
 
     df = pd.read_csv(cal / "provider_speeds.csv")
     cat = default_catalog()

@@ -1,4 +1,4 @@
-"""Replicas simulated alone (sim/alone.py) give exactly what the shared SimPy clock gives.
+"""Replicas simulated alone (platforms/alone.py) give exactly what the shared SimPy clock gives.
 
 Each case runs twice: as it is (fixed round-robin deployments: every replica on its own event loop) and with
 the shared-clock path forced; the requests, summary and timeline tables must be identical, bit for bit.
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import scenario
-from infersim.sim import gpu_fleet
-from infersim.sim.alone import replicas_independent
-from infersim.sim.run import simulate
+from infersim.platforms import gpu_fleet
+from infersim.platforms.alone import replicas_independent
+from infersim.results.simulate import simulate
 
 
 def _both(sc, monkeypatch):

@@ -17,11 +17,11 @@ from infersim.calibrate.fit import error_table, fit_rows, predict, summarize_err
 from infersim.calibrate.measured import parse_row, read_measured
 from infersim.calibrate.runner import Simulated, simulate_row
 from infersim.cli import main
-from infersim.errors import ScenarioError
+from infersim.core.errors import ScenarioError
 from infersim.perf.params import PerfParams
 from infersim.perf.profiles import load_profile_file, shipped_profile, shipped_profile_doc
+from infersim.results.simulate import simulate
 from infersim.scenario import load_scenario
-from infersim.sim.run import simulate
 
 HEADER = "model,hardware,tp,precision,engine,concurrency,input_tokens,output_tokens,num_requests,ttft_mean_ms,itl_mean_ms\n"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from infersim.catalog import _norm, default_catalog
-from infersim.errors import ScenarioError
+from infersim.core.errors import ScenarioError
 
 HARDWARE_IDS = [
     "a100-80g", "h100-sxm", "h200", "b200", "gb200", "mi300x", "mi325x", "l40s", "l4",
@@ -203,8 +203,8 @@ def test_user_catalog_file_extends_the_catalog(tmp_path):
     """A scenario can name its own catalog file; its entries are usable like shipped ones."""
     import yaml
 
+    from infersim.results.simulate import simulate
     from infersim.scenario import load_scenario
-    from infersim.sim.run import simulate
 
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"hardware": [{
         "id": "h100-cheap", "name": "H100 at a negotiated price", "vendor": "NVIDIA", "kind": "gpu",

@@ -17,15 +17,14 @@ from pydantic import ValidationError
 from conftest import SHARED
 from infersim.catalog import default_catalog
 from infersim.cli import main
+from infersim.core.errors import CapacityError, ScenarioError
+from infersim.core.rng import rng
 from infersim.economics import owned_cost_breakdown, owned_cost_usd_per_hour
-from infersim.errors import CapacityError, ScenarioError
 from infersim.perf.base import prefill_pairs
 from infersim.perf.sizing import erlang_c, systems_for_load
 from infersim.perf.sram import chips_needed as _chips_needed
 from infersim.perf.sram import pipeline_for, predict_row, sram_profile
-from infersim.rng import rng
-from infersim.scenario.competitors import LpuPlatform, TokenApiPlatform, WaferPlatform
-from infersim.tokenapi import (
+from infersim.perf.token_api import (
     REJECT_REASON,
     Lognormal,
     RateLimiter,
@@ -35,6 +34,7 @@ from infersim.tokenapi import (
     token_api_preset,
     token_api_presets,
 )
+from infersim.scenario.competitors import LpuPlatform, TokenApiPlatform, WaferPlatform
 
 CAT = default_catalog()
 TOLERANCE = 0.10
@@ -298,8 +298,8 @@ def test_sram_platform_schema():
 
 # -- the platforms in a scenario ------------------------------------------------------------------------------
 from conftest import scenario  # noqa: E402
-from infersim.sim.run import simulate  # noqa: E402
-from infersim.tokenapi import published_price  # noqa: E402
+from infersim.perf.token_api import published_price  # noqa: E402
+from infersim.results.simulate import simulate  # noqa: E402
 
 GROQ_8B = {"name": "groq", "kind": "lpu", "model": "llama-3.1-8b", "chips": 64}
 CEREBRAS_8B = {"name": "cb", "kind": "wafer", "model": "llama-3.1-8b", "systems": 1}

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent('''
     import sys
     from conftest import scenario
     from infersim.engine import compiled
-    from infersim.sim.run import simulate
+    from infersim.results.simulate import simulate
 
     streams = [{"name": "chat", "arrival": {"kind": "poisson", "rate": 25}, "input_tokens": {"kind": "lognormal", "median": 900, "p99": 9000, "max": 16000},
                 "output_tokens": {"kind": "lognormal", "median": 120, "p99": 1200, "max": 3000},

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from conftest import scenario
 from infersim import economics as econ
 from infersim.fleet.billing import BillingClock
-from infersim.sim.run import simulate
+from infersim.results.simulate import simulate
 
 DEP = "platforms[0].deployments[0]"
 H100_PROVIDER = 3.20  # baseten_prices.yaml provider rate (hardware.csv row, Hyperstack on-demand)

@@ -10,11 +10,11 @@ import pytest
 import simpy
 
 from conftest import scenario
+from infersim.build.gpu import deployment_setup
 from infersim.catalog import default_catalog
 from infersim.engine.recorder import Recorder
 from infersim.engine.replica import Replica
-from infersim.sim.build import deployment_setup
-from infersim.sim.run import simulate
+from infersim.results.simulate import simulate
 from infersim.workload.generate import generate
 
 
@@ -137,7 +137,7 @@ class ExpPerf(FakePerf):
 
 @pytest.mark.parametrize("c,rho", [(1, 0.7), (3, 0.8)])
 def test_queue_matches_erlang_c(monkeypatch, c, rho):
-    import infersim.sim.gpu_fleet as run_mod
+    import infersim.platforms.gpu_fleet as run_mod
 
     real = run_mod.deployment_setup
 

@@ -12,15 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import scenario
+from infersim.build.gpu import deployment_setup
 from infersim.catalog import default_catalog
+from infersim.core.errors import ScenarioError
 from infersim.engine.recorder import Recorder
-from infersim.errors import ScenarioError
-from infersim.fleet.autoscale import ScaleView, make_policy
 from infersim.fleet.autoscaled import READY, AutoscaledDeployment
 from infersim.fleet.billing import BillingClock, billed_seconds
 from infersim.fleet.capacity import CapacityPools
-from infersim.sim.build import deployment_setup
-from infersim.sim.run import simulate
+from infersim.policy.autoscale import ScaleView, make_policy
+from infersim.results.simulate import simulate
 from infersim.workload.generate import generate
 
 DEP = "platforms[0].deployments[0]"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from infersim.catalog import BYTES_PER_PARAM, default_catalog
 from infersim.cli import main
-from infersim.errors import CapacityError
+from infersim.core.errors import CapacityError
 from infersim.perf import GpuConfig, GpuRoofline, PerfParams, plan_memory
 from infersim.perf.profiles import shipped_profile
 

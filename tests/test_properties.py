@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import scenario
-from infersim.sim.run import simulate
+from infersim.results.simulate import simulate
 
 workloads = st.fixed_dictionaries({
     "rate": st.floats(0.5, 40.0),

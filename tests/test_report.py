@@ -15,7 +15,7 @@ from matplotlib import image as mpimg
 from scipy import stats as sps
 
 from infersim.cli import main
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 from infersim.report import open_results, write_charts
 from infersim.report.findings import fmt_value
 from infersim.report.memo import write_report

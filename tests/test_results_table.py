@@ -12,10 +12,10 @@ import pandas as pd
 
 from conftest import scenario
 from infersim.engine.recorder import OUTCOMES, REASONS
-from infersim.metrics.summary import summarize
+from infersim.results.simulate import SIMULATORS
+from infersim.results.summary import summarize
+from infersim.results.tables import Results
 from infersim.scenario.loader import scenario_catalog
-from infersim.sim.results import Results
-from infersim.sim.run import SIMULATORS
 from infersim.workload.generate import generate
 
 

@@ -11,20 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import scenario
-from infersim.errors import ScenarioError
-from infersim.routing import (
-    DEFAULT_QUALITY,
+from infersim.core.errors import ScenarioError
+from infersim.platforms.dispatch import beta_moments
+from infersim.policy.quality import DEFAULT_QUALITY, QualityModel
+from infersim.policy.routers import (
     ROUTERS,
     Candidate,
-    QualityModel,
     RouteView,
     Spill,
     cascade_outcome,
     estimate_difficulty,
     sigma_from_accuracy,
 )
-from infersim.routing.dispatch import beta_moments
-from infersim.sim.run import simulate
+from infersim.results.simulate import simulate
 
 SMALL = {"name": "small", "model": "qwen2.5-coder-7b", "hardware": "h100-sxm", "precision": "fp8"}
 LARGE = {"name": "large", "model": "qwen2.5-coder-32b", "hardware": "h100-sxm", "precision": "fp8"}

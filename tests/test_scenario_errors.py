@@ -316,7 +316,7 @@ def test_run_on_bad_file_exits_2_and_writes_nothing(tmp_path, capsys):
 
 
 def test_loading_from_data_gives_no_line_numbers(tmp_path):
-    from infersim.errors import ScenarioError
+    from infersim.core.errors import ScenarioError
     from infersim.scenario import load_scenario
 
     data = copy.deepcopy(VALID)
@@ -365,5 +365,5 @@ def test_run_never_replaces_a_directory_that_is_not_a_result(tmp_path, capsys):
     import os
     import stat
 
-    from infersim.fileio import FILE_MODE
+    from infersim.core.fileio import FILE_MODE
     assert stat.S_IMODE(os.stat(run_dir / "summary.json").st_mode) == FILE_MODE  # as open() would (not 0o600)

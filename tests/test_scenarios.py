@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infersim.results.simulate import simulate
 from infersim.scenario import load_scenario
-from infersim.sim.run import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

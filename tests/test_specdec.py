@@ -14,14 +14,14 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import scenario
+from infersim.build.gpu import deployment_setup
 from infersim.catalog import default_catalog
 from infersim.perf import GpuConfig, GpuRoofline
 from infersim.perf.profiles import shipped_profile
 from infersim.perf.specdec import SpecConfig, SpeculativeStep, expected_tokens_per_round
 from infersim.perf.sram import pipeline_for
+from infersim.results.simulate import simulate
 from infersim.scenario.competitors import Speculative
-from infersim.sim.build import deployment_setup
-from infersim.sim.run import simulate
 
 CAT = default_catalog()
 

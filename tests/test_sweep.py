@@ -15,13 +15,13 @@ import yaml
 
 from conftest import BASE
 from infersim.cli import main
-from infersim.errors import InfersimError, ScenarioError
+from infersim.core.errors import InfersimError, ScenarioError
 from infersim.report.stats import t_interval as ci95
+from infersim.scenario.values import column_values, parse_spec, split_list
 from infersim.sweep.execute import DaskExecutor, LocalExecutor, SerialExecutor
 from infersim.sweep.plan import build_plan, replication_seed
 from infersim.sweep.results import summarize_points
 from infersim.sweep.runner import run_sweep
-from infersim.sweep.values import column_values, parse_spec, split_list
 
 RATE = "workload.streams[0].arrival.rate"
 REPL = "platforms[0].deployments[0].replicas"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infersim.units import format_duration, parse_duration_s, parse_rate_per_s, parse_size_gb
+from infersim.core.units import format_duration, parse_duration_s, parse_rate_per_s, parse_size_gb
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infersim.errors import ScenarioError
+from infersim.core.errors import ScenarioError
 from infersim.scenario.workload import Workload
 from infersim.workload.generate import CHAIN_BIT, generate
 from infersim.workload.traces import SHIPPED, load_trace, resolve_trace

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 
 def simulate(scenario, **kwargs):
-    """Simulate every platform of ``scenario`` against one workload (see ``infersim.sim.run.simulate``)."""
-    from infersim.sim.run import simulate as _simulate
+    """Simulate every platform of ``scenario`` against one workload (see ``infersim.results.simulate.simulate``)."""
+    from infersim.results.simulate import simulate as _simulate
 
     return _simulate(scenario, **kwargs)
 

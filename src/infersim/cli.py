@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 
 
 def _cmd_validate(args) -> int:
@@ -36,7 +36,7 @@ def _cmd_catalog(args) -> int:
     import pandas as pd
 
     from infersim.catalog import default_catalog
-    from infersim.tables import render
+    from infersim.core.tables import render
 
     cat = default_catalog()
     if args.what in ("hardware", "all"):
@@ -69,7 +69,7 @@ def _cmd_estimate(args) -> int:
     if args.json:
         print(json.dumps(est.as_dict()))
         return 0
-    from infersim.units import format_duration as fd
+    from infersim.core.units import format_duration as fd
 
     gpus = f"{args.tp * args.pp}x {setup['hardware']}"
     print(f"{setup['model']} on {gpus} at {args.precision} ({args.engine} profile), "
@@ -84,9 +84,7 @@ def _cmd_estimate(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from infersim.scenario import load_scenario
-    from infersim.sim.run import simulate
-    from infersim.tables import (
+    from infersim.core.tables import (
         CAPACITY_COLUMNS,
         ECONOMICS_COLUMNS,
         FLEET_COLUMNS,
@@ -95,7 +93,9 @@ def _cmd_run(args) -> int:
         render,
         render_comparison,
     )
-    from infersim.units import parse_duration_s
+    from infersim.core.units import parse_duration_s
+    from infersim.results.simulate import simulate
+    from infersim.scenario import load_scenario
 
     sc = load_scenario(args.file)
     duration = None

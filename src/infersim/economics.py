@@ -11,7 +11,7 @@ GPU fleet billed per GPU-minute with a token API billed per token. Conventions:
 
 GPU-fleet pricing (``price_list``, ``customer_usd_per_gpu_minute``, ``provider_usd_per_gpu_hour``,
 ``owned_usd_per_hour``, ``billed_usd``, ``commitment_usd``, ``footprint``) reads the shipped price list
-``catalog/data/baseten_prices.yaml`` (every figure with its source); ``infersim.sim.fleet_economics``
+``catalog/data/baseten_prices.yaml`` (every figure with its source); ``infersim.platforms.fleet_economics``
 applies it to a run. Equations and assumptions: ``docs/economics.md``.
 """
 
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 
 if TYPE_CHECKING:
     from infersim.catalog import Catalog, Hardware
@@ -47,7 +47,7 @@ SUMMARY_FIELDS: dict[str, str] = {
     "power_kw": "power of the peak hardware at TDP, kW",
 }
 
-#: routing and fleet-economics summary fields of ``gpu_fleet`` platforms (``infersim.sim.fleet_economics``)
+#: routing and fleet-economics summary fields of ``gpu_fleet`` platforms (``infersim.platforms.fleet_economics``)
 ROUTING_FIELDS: dict[str, str] = {
     "quality": "mean expected P(acceptable) of answers (finished and rejected requests; a rejection counts 0)",
     "quality_strongest": "the same requests answered by the platform's strongest model",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from infersim.build.gpu import kv_precision_for
 from infersim.catalog import PRECISIONS, default_catalog
-from infersim.errors import CapacityError, InfersimError, ScenarioError
+from infersim.core.errors import CapacityError, InfersimError, ScenarioError
 from infersim.perf import GpuConfig, GpuRoofline, plan_memory
 from infersim.perf.analytic import Estimate, estimate
 from infersim.perf.profiles import shipped_profile
-from infersim.sim.build import kv_precision_for
 
 
 def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precision: str = "bf16",

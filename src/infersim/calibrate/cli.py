@@ -22,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from infersim.fileio import atomic_write, atomic_write_text, json_default
+from infersim.core.fileio import atomic_write, atomic_write_text, json_default
 
 #: Parameters ``--fit`` moves, in order of how much a handful of latency rows can say about them; with fewer than
 #: two residuals (measured metrics) per name, only the first ones are fitted (the rest keep the shipped values).
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
 def _cmd(args) -> int:
     from infersim.calibrate.fit import error_table
     from infersim.calibrate.measured import read_measured
-    from infersim.errors import InfersimError
+    from infersim.core.errors import InfersimError
 
     src = args.measured
     rows, problems = read_measured(src)
@@ -139,7 +139,7 @@ def _result(src: str, sims, table, skipped, fits) -> dict:
 def _print(result: dict, table) -> None:
     import pandas as pd
 
-    from infersim.tables import render
+    from infersim.core.tables import render
 
     t = table.copy()
     t["run"] = [f"{e} {m} tp{tp} {i}/{o} " + (f"c={int(c)}" if c == c and c is not None else f"{q:g}/s")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infersim.catalog import PRECISIONS, Catalog, default_catalog
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 
 #: metric column -> (what it measures, unit scale to seconds or tokens/s). ``itl_mean_ms`` is compared with
 #: the simulated mean TPOT (see ``runner.simulated_metrics``).

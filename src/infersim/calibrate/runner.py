@@ -132,10 +132,10 @@ def simulate_row(row: MeasuredRow, params: PerfParams | None = None, *, seed: in
     The scenario of :func:`scenario_data` is validated as any scenario (catalog names, memory fit, profile
     file); then its one replica is driven directly by :func:`drive` (the benchmark client), without the
     fleet layer or result tables: this is the inner loop of a fit."""
-    from infersim.errors import InfersimError
+    from infersim.build.gpu import deployment_setup
+    from infersim.core.errors import InfersimError
     from infersim.scenario import load_scenario
     from infersim.scenario.loader import scenario_catalog
-    from infersim.sim.build import deployment_setup
     from infersim.workload.generate import generate
 
     base = Path(base_dir)

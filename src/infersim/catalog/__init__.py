@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from infersim.errors import ScenarioError, suggest
+from infersim.core.errors import ScenarioError, suggest
 
 #: Bytes per stored element for each precision name used in scenarios.
 BYTES_PER_PARAM: dict[str, float] = {

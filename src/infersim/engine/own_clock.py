@@ -1,5 +1,5 @@
 """A replica on its own clock: the event loop that replaces the shared SimPy one when nothing outside the
-replica depends on its state (``sim/alone.py`` decides when; mechanism).
+replica depends on its state (``platforms/alone.py`` decides when; mechanism).
 
 Compiled with the engine (``setup.py``), so the loop calls the replica's step methods as C functions.
 """

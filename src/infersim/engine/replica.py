@@ -42,8 +42,8 @@ from infersim.engine.kvcache import KvCache
 REPLICA_SAMPLE = ("busy", "kv_usage", "running", "waiting")
 
 if TYPE_CHECKING:  # pragma: no cover
+    from infersim.build.gpu import DeploymentSetup
     from infersim.engine.recorder import Recorder
-    from infersim.sim.build import DeploymentSetup
     from infersim.workload.generate import Requests
 
 

@@ -6,7 +6,7 @@ own), ``stopped``. Only ready replicas receive requests; while none is ready (sc
 in the deployment queue, which also serves ``replica_concurrency`` as in ``Deployment``; a request waiting
 longer than ``queue_timeout`` is rejected (``queue_timeout``).
 
-The policy (``infersim.fleet.autoscale``) runs every ``tick`` s and at once when a request finds no replica
+The policy (``infersim.policy.autoscale``) runs every ``tick`` s and at once when a request finds no replica
 at all. More replicas wanted: flags are cancelled, draining replicas return to ready, then new replicas start
 (never more than ``max_replicas`` alive, draining ones included). Fewer: replicas still waiting for capacity
 are withdrawn, then replicas are flagged (not-ready ones first, then the least loaded ready ones); a flagged
@@ -23,13 +23,13 @@ from collections import deque
 
 import numpy as np
 
+from infersim.core.rng import rng
 from infersim.economics import deployment_usd_per_gpu_hour
 from infersim.engine.replica import Replica
-from infersim.fleet.autoscale import ScaleView, make_policy
-from infersim.fleet.balancers import make_balancer
 from infersim.fleet.billing import BillingClock
 from infersim.fleet.queue import TimedQueue
-from infersim.rng import rng
+from infersim.policy.autoscale import ScaleView, make_policy
+from infersim.policy.balancers import make_balancer
 
 STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
 CHAIN = ("provisioning", "image_pull", "weight_load", "warmup")

@@ -22,9 +22,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from infersim.core.errors import ScenarioError
 from infersim.economics import deployment_usd_per_gpu_hour
 from infersim.engine.replica import REPLICA_SAMPLE
-from infersim.errors import ScenarioError
 from infersim.fleet.autoscaled import DRAINING, READY, STARTING, AutoscaledDeployment
 from infersim.fleet.billing import billed_seconds
 from infersim.fleet.capacity import CapacityPools

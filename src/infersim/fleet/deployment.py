@@ -9,8 +9,8 @@ deployment queue in arrival order and are dispatched as replicas free up. A requ
 from __future__ import annotations
 
 from infersim.engine.replica import Replica
-from infersim.fleet.balancers import make_balancer
 from infersim.fleet.queue import TimedQueue
+from infersim.policy.balancers import make_balancer
 
 
 class Deployment:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infersim.errors import CapacityError
+from infersim.core.errors import CapacityError
 from infersim.perf.gpu import ACT_BYTES, GpuConfig
 
 #: Memory a runtime keeps outside weights/activations/KV per GPU: CUDA context, NCCL buffers, CUDA

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from infersim.errors import ScenarioError
+from infersim.core.errors import ScenarioError
 from infersim.perf.params import PerfParams
 
 _PARAM_NAMES = set(PerfParams.__dataclass_fields__)

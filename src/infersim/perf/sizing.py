@@ -1,6 +1,6 @@
 """How many replicas of a fixed-capacity pipeline hold a load within the SLO (M/M/c with Erlang C; pure).
 
-Used by the ``lpu``/``wafer`` platforms' ``replicas_for_slo`` (``sim/sram_platform.py``).
+Used by the ``lpu``/``wafer`` platforms' ``replicas_for_slo`` (``platforms/sram.py``).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from infersim.errors import CapacityError, InfersimError
+from infersim.core.errors import CapacityError, InfersimError
 from infersim.perf.sram import SramPipeline
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 from infersim.perf.base import StepTime, step_aggregates
 
 

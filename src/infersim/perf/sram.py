@@ -53,7 +53,7 @@ import numpy as np
 import yaml
 
 from infersim.catalog import Catalog, Hardware, Model, default_catalog
-from infersim.errors import CapacityError, InfersimError, ScenarioError
+from infersim.core.errors import CapacityError, InfersimError, ScenarioError
 from infersim.perf.base import StepTime, prefill_pairs, step_aggregates
 
 ACT_BYTES = 2.0  # bf16 activations between stages (assumption, as in perf/gpu.py)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from infersim.errors import InfersimError, suggest
+from infersim.core.errors import InfersimError, suggest
 from infersim.report.charts import RUN_CHARTS, ChartSkipped
 from infersim.report.load import RunDir, SweepDir, open_results
 from infersim.report.sweep_charts import SWEEP_CHARTS

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 from infersim.report.load import RunDir
 from infersim.report.stats import pareto_mask
 from infersim.report.style import TALL, WIDE, footnote, log_axis, new_figure, save_figure, series_style

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from infersim.catalog import Catalog, default_catalog, load_catalog_file
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 
 
 def _num(v) -> str:
@@ -278,7 +278,7 @@ def catalog_sources(sc: dict, scenario_file: Path | None, notes: list[str]) -> l
                     "assumptions": list(e.assumptions), "notes": e.notes})
     for pid in used["presets"]:
         try:
-            from infersim.tokenapi import token_api_preset
+            from infersim.perf.token_api import token_api_preset
 
             e = token_api_preset(pid)
         except InfersimError:

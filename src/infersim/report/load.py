@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.errors import InfersimError, suggest
+from infersim.core.errors import InfersimError, suggest
 
 RUN_MARKER = "summary.csv"
 SWEEP_MARKER = "sweep.json"

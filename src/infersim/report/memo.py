@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.fileio import atomic_write_text
+from infersim.core.fileio import atomic_write_text
 from infersim.report.api import ChartSet, default_metric, write_charts
 from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
 from infersim.report.findings import N_BOOT, SLO_TARGET, fmt_param, fmt_value, run_findings, sweep_findings

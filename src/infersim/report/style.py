@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infersim.fileio import atomic_write
+from infersim.core.fileio import atomic_write
 
 #: Okabe-Ito colours, most distinct first (black last: it is the text colour).
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")

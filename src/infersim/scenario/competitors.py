@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from infersim.catalog import PRECISIONS
-from infersim.errors import CapacityError, FieldError, InfersimError, ScenarioError, suggest
+from infersim.core.errors import CapacityError, FieldError, InfersimError, ScenarioError, suggest
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 
 if TYPE_CHECKING:
     from infersim.catalog import Catalog
     from infersim.perf.sram import SramPipeline
-    from infersim.tokenapi import RateLimiter, TokenApiLatency, TokenPrices
+    from infersim.perf.token_api import RateLimiter, TokenApiLatency, TokenPrices
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
@@ -76,7 +76,7 @@ class Prices(_M):
     output_usd_per_mtok: float = Field(ge=0)
 
     def build(self) -> TokenPrices:
-        from infersim.tokenapi import TokenPrices
+        from infersim.perf.token_api import TokenPrices
 
         return TokenPrices(self.input_usd_per_mtok, self.output_usd_per_mtok)
 
@@ -132,7 +132,7 @@ class RateLimits(_M):
     burst: PositiveSeconds = Field(60.0, description="bucket depth as seconds of allowance (assumption: a minute)")
 
     def build(self) -> RateLimiter:
-        from infersim.tokenapi import RateLimiter
+        from infersim.perf.token_api import RateLimiter
 
         return RateLimiter(self.requests_per_minute, self.tokens_per_minute, burst_s=self.burst)
 
@@ -155,7 +155,7 @@ class TokenApiPlatform(_M):
     @model_validator(mode="after")
     def _complete(self):
         if self.preset is not None:
-            from infersim.tokenapi import token_api_presets
+            from infersim.perf.token_api import token_api_presets
 
             names = token_api_presets()
             if self.preset not in names:
@@ -170,7 +170,7 @@ class TokenApiPlatform(_M):
         return self
 
     def build_latency(self) -> TokenApiLatency:
-        from infersim.tokenapi import Lognormal, TokenApiLatency, latency_from_spec, token_api_preset
+        from infersim.perf.token_api import Lognormal, TokenApiLatency, latency_from_spec, token_api_preset
 
         base = token_api_preset(self.preset).latency if self.preset else None
         ttft = latency_from_spec(self.ttft.as_spec(), {"median": 1.0}).ttft if self.ttft else base.ttft
@@ -180,7 +180,7 @@ class TokenApiPlatform(_M):
         return TokenApiLatency(Lognormal(ttft.median, ttft.sigma), Lognormal(speed.median, speed.sigma), curve)
 
     def build_prices(self) -> TokenPrices:
-        from infersim.tokenapi import token_api_preset
+        from infersim.perf.token_api import token_api_preset
 
         return self.prices.build() if self.prices else token_api_preset(self.preset).prices
 
@@ -301,7 +301,7 @@ class _SramPlatform(_M):
         """``prices`` if set, else the provider's latest published price for the model (token_prices.csv)."""
         if self.prices is not None:
             return self.prices.build()
-        from infersim.tokenapi import published_price
+        from infersim.perf.token_api import published_price
 
         pub = published_price(self.provider, model_id)
         if pub is None:

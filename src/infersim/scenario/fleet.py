@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from infersim.errors import FieldError
+from infersim.core.errors import FieldError
 from infersim.scenario.routing import PoolPricing
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from infersim.catalog import Catalog, default_catalog, load_catalog_file
-from infersim.errors import CapacityError, FieldError, ScenarioError, format_path, suggest
+from infersim.core.errors import CapacityError, FieldError, ScenarioError, format_path, suggest
 from infersim.scenario.schema import Scenario
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -344,7 +344,7 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
 
     Every failing stream and deployment is reported (one ``ScenarioError`` with ``problems`` when several).
     """
-    from infersim.sim.build import deployment_setup  # late import: the builder uses perf + engine
+    from infersim.build.gpu import deployment_setup  # late import: the builder uses perf + engine
     from infersim.workload.traces import resolve_trace
 
     cat = scenario_catalog(sc, base_dir)
@@ -357,7 +357,7 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             problems.extend(exc.problems or [exc])
 
     stream_names = [s.name for s in sc.workload.streams]
-    from infersim.routing.quality import TASK_CLASSES  # task classes of the quality model, plus routers' own
+    from infersim.policy.quality import TASK_CLASSES  # task classes of the quality model, plus routers' own
 
     tasks = set(TASK_CLASSES).union(*(getattr(p, "router", None).quality.offsets for p in sc.platforms
                                       if getattr(p, "router", None) is not None))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from infersim.catalog import PRECISIONS
-from infersim.errors import FieldError, first_repeat, suggest
+from infersim.core.errors import FieldError, first_repeat, suggest
 from infersim.scenario.competitors import LpuPlatform, Speculative, TokenApiPlatform, WaferPlatform
 from infersim.scenario.fleet import Autoscaling, Billing, ColdStart, Failures, Pool
 from infersim.scenario.routing import Economics, Router
@@ -163,7 +163,7 @@ class GpuFleet(_M):
     name: str
     deployments: list[Deployment] = Field(min_length=1)
     pools: list[Pool] = Field(default_factory=list, description="GPU capacity per cloud/region")
-    router: Router | None = Field(None, description="picks a deployment per request (infersim.routing); "
+    router: Router | None = Field(None, description="picks a deployment per request (infersim.policy.routers); "
                                                     "default: the first deployment serving the stream")
     economics: Economics = Field(default_factory=Economics, description="customer pricing and provider cost")
 

@@ -7,7 +7,7 @@ Defaults and sources (see ``docs/economics.md``):
   routers are far from perfect (routing.csv RouterBench row: predictive routers often do not beat a
   non-predictive one; LLMRank reaches 89 % of oracle utility).
 - ``threshold`` 0.75: calibrated so that the default quality model and difficulty mix give ~95 % of the
-  strongest model's quality (routing.csv RouteLLM row); see ``infersim.routing.quality``.
+  strongest model's quality (routing.csv RouteLLM row); see ``infersim.policy.quality``.
 - cascade judge: ``recall`` 0.9, ``false_escalation`` 0.1: ASSUMPTION (routing.csv RouterBench row: cascade
   gains depend on judge accuracy; no figure published for a typical judge).
 - customer price ``per_gpu_minute``: Baseten's instance price list (``catalog/data/baseten_prices.yaml``,
@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from infersim.errors import FieldError
+from infersim.core.errors import FieldError
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 
 
@@ -30,7 +30,7 @@ class _M(BaseModel):
 
 
 class QualitySpec(_M):
-    """Overrides of the quality model (``infersim.routing.quality``); omitted fields keep the defaults."""
+    """Overrides of the quality model (``infersim.policy.quality``); omitted fields keep the defaults."""
 
     c0: float | None = None
     c1_per_decade: float | None = Field(None, gt=0)
@@ -54,11 +54,11 @@ class TokenApiTarget(_M):
 
     @model_validator(mode="after")
     def _preset(self):
-        from infersim.tokenapi import token_api_presets
+        from infersim.perf.token_api import token_api_presets
 
         presets = token_api_presets()
         if self.preset not in presets:
-            from infersim.errors import suggest
+            from infersim.core.errors import suggest
 
             raise FieldError("preset", f"unknown token API preset '{self.preset}'{suggest(self.preset, presets)} "
                              f"(known: {', '.join(sorted(presets))})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from infersim.errors import FieldError, first_repeat
+from infersim.core.errors import FieldError, first_repeat
 from infersim.scenario.platform import Platform
 from infersim.scenario.sweep import Sweep
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds

@@ -2,7 +2,7 @@
 
 ```yaml
 sweep:
-  parameters:                       # dotted YAML path -> values (see infersim.sweep.values)
+  parameters:                       # dotted YAML path -> values (see infersim.scenario.values)
     workload.streams[0].arrival.rate: 10/s:40/s:4
     platforms[0].deployments[0].replicas: [1, 2, 4]
   sampling: grid                    # grid | random | lhs
@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from infersim.errors import FieldError
+from infersim.core.errors import FieldError
 from infersim.scenario.types import STRICT
 
 
@@ -37,7 +37,7 @@ class Sweep(BaseModel):
     @model_validator(mode="after")
     def _check(self):
         from infersim.scenario.loader import parse_path  # late: the loader imports the schema
-        from infersim.sweep.values import parse_spec
+        from infersim.scenario.values import parse_spec
 
         for path, spec in self.parameters.items():
             try:

@@ -1,4 +1,4 @@
-"""Pydantic field types that accept human-friendly units (see ``infersim.units``)."""
+"""Pydantic field types that accept human-friendly units (see ``infersim.core.units``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from infersim.units import parse_duration_s, parse_rate_per_s, parse_size_gb
+from infersim.core.units import parse_duration_s, parse_rate_per_s, parse_size_gb
 
 STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from infersim.errors import FieldError, first_repeat
+from infersim.core.errors import FieldError, first_repeat
 from infersim.scenario.types import STRICT, PositiveSeconds, RatePerS, Seconds
 
 

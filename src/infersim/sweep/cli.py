@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 
 
 def add_parser(sub) -> None:

@@ -59,7 +59,7 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
 
 def simulate_unit(task: Task) -> list[dict[str, Any]]:
     """Simulate ``task.scenario`` with ``task.seed``; the summary's numeric columns, a dict per platform."""
-    from infersim.sim.run import simulate
+    from infersim.results.simulate import simulate
 
     res = simulate(task.scenario, seed=task.seed, base_dir=task.base_dir)
     return summary_rows(res.summary)
@@ -110,7 +110,7 @@ class LocalExecutor:
 
     def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["infersim.sim.run", "infersim.sweep.execute"])
+        ctx.set_forkserver_preload(["infersim.results.simulate", "infersim.sweep.execute"])
         pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         it, pending = iter(tasks), {}
         window = 4 * self.workers
@@ -144,7 +144,7 @@ class LocalExecutor:
                     if nxt is not None:
                         submit(nxt)
             if broken is not None:
-                from infersim.errors import InfersimError
+                from infersim.core.errors import InfersimError
 
                 raise InfersimError(f"the local worker processes stopped ({broken}); finished runs are saved: "
                                     "re-run the same command to resume")
@@ -168,7 +168,7 @@ class DaskExecutor:
 
     def start(self) -> None:
         """Connect to the scheduler (or start the LocalCluster); raises InfersimError when it cannot."""
-        from infersim.errors import InfersimError
+        from infersim.core.errors import InfersimError
 
         if self.client is not None:
             return

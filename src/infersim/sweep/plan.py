@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from infersim.errors import InfersimError, ScenarioError
-from infersim.rng import rng
+from infersim.core.errors import InfersimError, ScenarioError
+from infersim.core.rng import rng
 from infersim.scenario.loader import load_scenario, parse_path, read_yaml
 from infersim.scenario.schema import Scenario
-from infersim.sweep.values import Domain, column_values, parse_spec
+from infersim.scenario.values import Domain, column_values, parse_spec
 
 SAMPLINGS = ("grid", "random", "lhs")
 MAX_REPORTED = 5  # invalid points listed in one error message

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from infersim.errors import InfersimError
-from infersim.fileio import atomic_write, atomic_write_text, json_default
+from infersim.core.errors import InfersimError
+from infersim.core.fileio import atomic_write, atomic_write_text, json_default
 from infersim.sweep.plan import SweepPlan, Unit
 
 __all__ = ["PartStore", "assemble", "summarize_points", "write_tables"]

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.errors import ScenarioError
-from infersim.rng import rng
+from infersim.core.errors import ScenarioError
+from infersim.core.rng import rng
 from infersim.scenario.workload import Stream, Workload
 from infersim.workload.traces import TraceData, load_trace, resolve_trace
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infersim.errors import ScenarioError, suggest
+from infersim.core.errors import ScenarioError, suggest
 
 #: shipped trace name → file in ``infersim/workload/traces/``
 SHIPPED: dict[str, str] = {

@@ -30,16 +30,16 @@ import pandas as pd
 import simpy
 
 from infersim.catalog import Hardware, Model
+from infersim.core.errors import CapacityError
 from infersim.economics import economics_fields, footprint
 from infersim.engine.recorder import FINISHED, Recorder
-from infersim.errors import CapacityError
 from infersim.fleet.deployment import Deployment
 from infersim.perf.sizing import systems_for_load
 from infersim.perf.sram import profile_for
+from infersim.platforms.arrivals import Arrivals, replica_sampler
+from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario import platform as schema
 from infersim.scenario.schema import Scenario
-from infersim.sim.drive import Arrivals, replica_sampler
-from infersim.sim.platform_run import PlatformRun
 from infersim.workload.generate import Requests
 
 BLOCK_TOKENS = 16  # KV bookkeeping granularity in SRAM (assumption: vLLM's block size; SRAM has no pages)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from infersim.tokenapi import RateLimiter, TokenApiLatency
+from infersim.perf.token_api import RateLimiter, TokenApiLatency
 
 
 class TokenApiServer:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
 
 
 def _umask() -> int:

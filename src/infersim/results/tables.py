@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infersim.core.fileio import FILE_MODE, json_default, replace_dir, temp_dir_for
 from infersim.engine.recorder import FINISHED, OUTCOMES, REASONS
-from infersim.fileio import FILE_MODE, json_default, replace_dir, temp_dir_for
-from infersim.fleet.report import fleet_summary
-from infersim.metrics.summary import summarize
+from infersim.results.fleet_summary import fleet_summary
+from infersim.results.summary import summarize
 
 
 @dataclass
@@ -122,7 +122,7 @@ class Results:
         return out
 
 
-# the columns of the requests table that ``infersim.metrics.summary.summarize`` reads
+# the columns of the requests table that ``infersim.results.summary.summarize`` reads
 SUMMARY_COLUMNS = ("stream", "outcome", "ttft_s", "tpot_s", "e2e_s", "input_tokens", "output_tokens",
                    "cached_tokens", "preemptions")
 

@@ -21,11 +21,12 @@ import math
 
 import numpy as np
 
+from infersim.core.errors import ScenarioError
+from infersim.core.rng import rng
 from infersim.engine.recorder import FINISHED
-from infersim.errors import ScenarioError
-from infersim.rng import rng
-from infersim.routing.quality import QualityModel
-from infersim.routing.routers import (
+from infersim.perf.token_api import RateLimiter, TokenPrices, token_api_preset
+from infersim.policy.quality import QualityModel
+from infersim.policy.routers import (
     ROUTERS,
     Candidate,
     RouteView,
@@ -33,7 +34,6 @@ from infersim.routing.routers import (
     cascade_outcome,
     estimate_difficulty,
 )
-from infersim.tokenapi import RateLimiter, TokenPrices, token_api_preset
 
 TTFT_EWMA = 0.1  # weight of the newest TTFT in a target's moving average (ASSUMPTION: ~ the last 10 requests)
 
@@ -60,7 +60,7 @@ class TokenApiLeg:
     concurrency, no queueing), the preset's prices (or the router's), deployment code ``index``."""
 
     def __init__(self, env, spec, reqs, rec, index: int, on_done, *, seed: int, platform: str):
-        from infersim.sim.token_api_server import TokenApiServer
+        from infersim.platforms.token_api_server import TokenApiServer
 
         self.index = index
         self.preset = token_api_preset(spec.preset)

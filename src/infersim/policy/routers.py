@@ -2,7 +2,7 @@
 
 A router gets a read-only ``RouteView`` (the router's noisy estimate of the request's difficulty and one
 ``Candidate`` per routable target, cheapest first, each with its capability for the request's task and its
-current load) and returns a frozen ``Route``. The mechanism (``infersim.sim.gpu_fleet``) applies it.
+current load) and returns a frozen ``Route``. The mechanism (``infersim.platforms.gpu_fleet``) applies it.
 
 Kinds (``ROUTERS``): ``fixed`` (always one target), ``threshold`` (RouteLLM-style: the cheapest candidate
 whose *predicted* P(acceptable) clears ``threshold``; if none does, the one predicted best), ``cascade``
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infersim.routing.quality import DEFAULT_QUALITY, QualityModel
+from infersim.policy.quality import DEFAULT_QUALITY, QualityModel
 
 
 @dataclass(frozen=True)

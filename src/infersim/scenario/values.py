@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from infersim.units import parse_duration_s, parse_rate_per_s, parse_size_gb
+from infersim.core.units import parse_duration_s, parse_rate_per_s, parse_size_gb
 
 __all__ = ["Domain", "column_values", "parse_spec", "quantity", "split_list"]
 

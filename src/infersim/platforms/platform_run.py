@@ -17,7 +17,7 @@ import pandas as pd
 from infersim.engine.recorder import Recorder
 
 if TYPE_CHECKING:
-    from infersim.sim.build import DeploymentSetup
+    from infersim.build.gpu import DeploymentSetup
 
 
 @dataclass

@@ -24,14 +24,14 @@ from collections.abc import Callable
 
 import simpy
 
+from infersim.core.rng import rng
 from infersim.economics import economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
-from infersim.rng import rng
+from infersim.platforms.arrivals import Arrivals
+from infersim.platforms.platform_run import PlatformRun
+from infersim.platforms.sram import served_streams
+from infersim.platforms.token_api_server import TokenApiServer
 from infersim.scenario.schema import Scenario
-from infersim.sim.drive import Arrivals
-from infersim.sim.platform_run import PlatformRun
-from infersim.sim.sram_platform import served_streams
-from infersim.sim.token_api_server import TokenApiServer
 from infersim.workload.generate import Requests
 
 

@@ -22,7 +22,7 @@ from statistics import NormalDist
 import numpy as np
 import yaml
 
-from infersim.errors import InfersimError, suggest
+from infersim.core.errors import InfersimError, suggest
 
 REJECT_REASON = "rate_limited"
 _Z = NormalDist().inv_cdf

@@ -30,8 +30,8 @@ import numpy as np
 from infersim import economics as econ
 from infersim.engine.recorder import FINISHED, REJECTED
 from infersim.fleet.autoscaled import AutoscaledDeployment
-from infersim.routing.dispatch import quality_model
-from infersim.routing.quality import QualityModel
+from infersim.platforms.dispatch import quality_model
+from infersim.policy.quality import QualityModel
 
 PROVIDER_STAGES = ("image_pull", "weight_load", "warmup", "ready", "draining")
 

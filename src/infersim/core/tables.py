@@ -8,7 +8,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from infersim.units import format_duration
+from infersim.core.units import format_duration
 
 
 def fmt(value, kind: str = "num") -> str:

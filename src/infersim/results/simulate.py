@@ -10,13 +10,13 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
-from infersim.errors import InfersimError
+from infersim.core.errors import InfersimError
+from infersim.platforms.gpu_fleet import simulate_gpu_fleet
+from infersim.platforms.platform_run import PlatformRun
+from infersim.platforms.sram import simulate_sram
+from infersim.platforms.token_api import simulate_token_api
 from infersim.scenario.loader import scenario_catalog
 from infersim.scenario.schema import Scenario
-from infersim.sim.gpu_fleet import simulate_gpu_fleet
-from infersim.sim.platform_run import PlatformRun
-from infersim.sim.sram_platform import simulate_sram
-from infersim.sim.token_api_platform import simulate_token_api
 from infersim.workload.generate import generate
 
 __all__ = ["SIMULATORS", "PlatformRun", "simulate"]
@@ -30,7 +30,7 @@ SIMULATORS = {"gpu_fleet": simulate_gpu_fleet, "lpu": simulate_sram, "wafer": si
 def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
              base_dir: Path | str | None = None, progress: bool = False, timeline_points: int = 600):
     """Simulate every platform of ``scenario`` against one workload. Returns ``Results``."""
-    from infersim.sim.results import RequestColumns, Results
+    from infersim.results.tables import RequestColumns, Results
 
     sc = scenario
     base = Path(base_dir if base_dir is not None else scenario.base_dir)

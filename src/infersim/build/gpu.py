@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infersim.catalog import Catalog, Hardware, Model
-from infersim.errors import ScenarioError
+from infersim.core.errors import ScenarioError
 from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
 from infersim.perf.profiles import load_profile_file, shipped_profile
 from infersim.scenario.platform import Deployment

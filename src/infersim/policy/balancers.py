@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from infersim.core.rng import rng
 from infersim.engine.replica import least_outstanding
-from infersim.rng import rng
 
 
 class RoundRobin:

@@ -1,10 +1,10 @@
 """Simulate a ``gpu_fleet`` platform: deployments of GPU replicas (fixed or autoscaled) on one SimPy clock.
 
 Arrivals (open-loop times, or closed-loop clients) are dispatched to a deployment by the platform's
-``router`` (``infersim.routing.dispatch``) or, without one, to the first deployment serving the request's
+``router`` (``infersim.platforms.dispatch``) or, without one, to the first deployment serving the request's
 stream; then to a replica by the deployment's load balancer; the recorder keeps the per-request columns.
 The run's economics and routing outputs (``summary_extra``, ``deployment_rows``) come from
-``infersim.sim.fleet_economics``.
+``infersim.platforms.fleet_economics``.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from infersim.build.gpu import deployment_setup
 from infersim.engine.recorder import Recorder
 from infersim.fleet import collect as fleet_collect
 from infersim.fleet.autoscaled import AutoscaledDeployment
 from infersim.fleet.billing import BillingClock
 from infersim.fleet.deployment import Deployment
-from infersim.routing.dispatch import RoutedDispatch
+from infersim.platforms.alone import replicas_independent, run_replicas_alone
+from infersim.platforms.arrivals import Arrivals, replica_sampler
+from infersim.platforms.dispatch import RoutedDispatch
+from infersim.platforms.fleet_economics import PROVIDER_STAGES, fleet_outputs, spot_pools
+from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario.schema import Scenario
-from infersim.sim.alone import replicas_independent, run_replicas_alone
-from infersim.sim.build import deployment_setup
-from infersim.sim.drive import Arrivals, replica_sampler
-from infersim.sim.fleet_economics import PROVIDER_STAGES, fleet_outputs, spot_pools
-from infersim.sim.platform_run import PlatformRun
 from infersim.workload.generate import Requests
 
 
@@ -36,7 +36,7 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     n = len(reqs)
     rec = Recorder(n)
     rec.bind(env)
-    arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop (sim/drive.py)
+    arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop (platforms/arrivals.py)
     on_done = arrivals.done
 
     chain_full = reqs.chain_full
@@ -90,7 +90,7 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     all_replicas = [r for d in deps for r in d.replicas]
     rows: dict[str, list] = {}
     fleet_sampler = fleet_collect.FleetSampler(env, deps, timeline_dt)
-    if replicas_independent(plat, reqs):  # each replica on its own clock (sim/alone.py): same numbers, faster
+    if replicas_independent(plat, reqs):  # each replica on its own clock (platforms/alone.py): same numbers, faster
         end_s = run_replicas_alone(deps, route, reqs, rec, horizon_s, timeline_dt, rows, progress)
     else:
         arrivals.start()

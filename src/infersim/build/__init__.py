@@ -1,0 +1,1 @@
+"""The one place that turns a validated scenario into runtime objects (deployment setups, step models, prices)."""

@@ -1,1 +1,0 @@
-"""Summaries computed from the results tables (never from simulation objects)."""

@@ -1,0 +1,1 @@
+"""Running a scenario and its results: simulate(), the result tables, summaries."""

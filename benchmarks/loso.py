@@ -100,8 +100,8 @@ def mlperf_offline(src_row: dict, params: PerfParams) -> float:
 def mlperf_server(src_row: dict, out_mean: float, params: PerfParams) -> dict[str, float]:
     import re
 
+    from infersim.results.simulate import simulate
     from infersim.scenario import load_scenario
-    from infersim.sim.run import simulate
 
     sigma = 0.69  # ASSUMPTION (as validation_report.py): lognormal lengths, p99 = 5 x median, capped at 1,024
     median = out_mean / math.exp(sigma ** 2 / 2)

@@ -223,9 +223,12 @@ def test_user_profile_in_a_scenario(tmp_path):
 def test_shipped_profiles_are_fitted_documents():
     for engine in ("vllm", "sglang", "trtllm"):
         doc = shipped_profile_doc(engine)
-        assert doc["engine"] == engine and doc["rows"] and doc["residuals_by_group"]
-        assert set(doc["median_abs_error_pct"]) == {"ttft", "itl"}
+        assert doc["engine"] == engine and doc["rows"] and doc["sources"] and doc["fitted_params"]
+        assert {"ttft", "itl"} <= set(doc["median_abs_error_pct"]) <= {"ttft", "itl", "e2e", "throughput"}
         assert all(math.isfinite(float(v)) for v in doc["params"].values())
+        # every source the profile was fitted on also reports its error when held out of the fit
+        assert all("in_sample" in s and "held_out" in s for s in doc["sources"])
+        assert doc["params"]["schedule_delay_per_seq_s"] == 0.0  # the closed-loop client's, not the engine's
 
 
 # -- the closed loop ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ A ``PerfParams`` is what an engine profile (``perf/profiles/*.yaml``) provides: 
 to the hardware's measured ceilings (``perf/kernels.py``), the engine's CPU time per step and per sequence,
 its per-request costs outside the GPU (API server, tokenisation, streaming) and its scheduling structure.
 Defaults are physical priors (docs/model.md says where each comes from); profiles are fitted by
-``benchmarks/calibrate_profiles.py`` and checked out of sample by ``benchmarks/loso.py``.
+``benchmarks/loso.py``, which also checks them out of sample (leave one source out).
 """
 
 from __future__ import annotations

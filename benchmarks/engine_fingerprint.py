@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from infersim.results.simulate import simulate
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -49,6 +49,12 @@ def frame_digest(df: pd.DataFrame) -> str:
 
 def csv_digest(df: pd.DataFrame) -> str:
     return hashlib.sha256(df.to_csv(float_format="%.17g").encode()).hexdigest()
+
+
+def digests(res) -> dict[str, str]:
+    """The three table hashes of a run's results (16 hex digits each)."""
+    return {"requests": frame_digest(res.requests)[:16], "summary": csv_digest(res.summary)[:16],
+            "timeline": csv_digest(res.timeline)[:16]}
 
 
 def _engine(**kw) -> dict:
@@ -115,8 +121,7 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         res = simulate(load(), duration_s=dur) if dur else simulate(load())
-        d = {"requests": frame_digest(res.requests)[:16], "summary": csv_digest(res.summary)[:16],
-             "timeline": csv_digest(res.timeline)[:16]}
+        d = digests(res)
         out[name] = d
         print(f"{name:>18} {d['requests']} {d['summary']} {d['timeline']}  "
               f"({len(res.requests)} req, {int(res.requests['preemptions'].sum())} preempt, "

@@ -19,7 +19,8 @@ import numpy as np
 import yaml
 from scipy.optimize import least_squares
 
-from infersim.perf.sram import predict_row, sram_profile
+from infersim.perf.sram.params import sram_profile
+from infersim.perf.sram.pipeline import predict_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "src" / "infersim" / "perf" / "profiles"

@@ -27,7 +27,7 @@ import simpy
 from infersim.engine import compiled
 from infersim.fleet import deployment
 from infersim.results.simulate import simulate
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 
 RATE_PER_REPLICA = 12.0
 

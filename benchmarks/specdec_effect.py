@@ -15,7 +15,7 @@ from infersim.catalog import default_catalog
 from infersim.perf import GpuConfig, GpuRoofline
 from infersim.perf.profiles import shipped_profile
 from infersim.perf.specdec import SpecConfig, SpeculativeStep, expected_tokens_per_round
-from infersim.perf.sram import pipeline_for
+from infersim.perf.sram.pipeline import pipeline_for
 
 CAT = default_catalog()
 

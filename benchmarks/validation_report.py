@@ -6,7 +6,7 @@ Re-runnable at any time (it reads the shipped profiles, catalog and presets as t
 minute on one core. Sections: serving throughput (serving_benchmarks.csv), engine latency (engine_latency.csv,
 every row simulated, summarised per engine/model/TP), MLPerf (mlperf.csv: the Server rows simulated at their
 target QPS, the Offline rows as saturation throughput) and provider speeds (provider_speeds.csv: SRAM systems
-via ``infersim.perf.sram.sram_estimate``, token APIs via the presets of ``infersim.perf.token_api``).
+via ``infersim.perf.sram.pipeline.sram_estimate``, token APIs via the presets of ``infersim.perf.token_api``).
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def mlperf(cal: Path) -> tuple[str, list[dict]]:
     from infersim.perf.analytic import estimate
     from infersim.perf.profiles import shipped_profile
     from infersim.results.simulate import simulate
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     df = pd.read_csv(cal / "mlperf.csv")
     cat = default_catalog()
@@ -341,7 +341,8 @@ def mlperf(cal: Path) -> tuple[str, list[dict]]:
 # -- provider speeds ---------------------------------------------------------------------------------------------
 def provider_speeds(cal: Path) -> tuple[str, list[dict]]:
     from infersim.catalog import default_catalog
-    from infersim.perf.sram import sram_estimate, sram_profile
+    from infersim.perf.sram.params import sram_profile
+    from infersim.perf.sram.pipeline import sram_estimate
     from infersim.perf.token_api import token_api_presets
 
     df = pd.read_csv(cal / "provider_speeds.csv")
@@ -420,7 +421,7 @@ def provider_speeds(cal: Path) -> tuple[str, list[dict]]:
     text = [
         "## Provider speeds (provider_speeds.csv)",
         "",
-        "Per-user output speed. Groq and Cerebras rows: `infersim.perf.sram.sram_estimate` at batch 1 with the "
+        "Per-user output speed. Groq and Cerebras rows: `infersim.perf.sram.pipeline.sram_estimate` at batch 1 with the "
         "shipped SRAM profiles (chip counts from the row or the profile's calibration entry); some of these rows are "
         "the ones the profiles were fitted on (see `perf/profiles/groq.yaml`, `cerebras.yaml`), so they check the "
         "fit rather than predict. Token-API rows: the shipped presets (`catalog/data/token_apis.yaml`) carry the "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -27,7 +27,7 @@ BASE = {
 
 def scenario(**changes):
     """BASE with dotted-path changes, validated: scenario(**{"duration": 30, "workload.streams[0].arrival.rate": 5})."""
-    from infersim.scenario.loader import set_path
+    from infersim.scenario.paths import set_path
 
     data = copy.deepcopy(BASE)
     for k, v in changes.items():

@@ -21,7 +21,7 @@ from infersim.core.errors import ScenarioError
 from infersim.perf.params import PerfParams
 from infersim.perf.profiles import load_profile_file, shipped_profile, shipped_profile_doc
 from infersim.results.simulate import simulate
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 
 HEADER = "model,hardware,tp,precision,engine,concurrency,input_tokens,output_tokens,num_requests,ttft_mean_ms,itl_mean_ms\n"
 

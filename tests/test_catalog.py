@@ -204,7 +204,7 @@ def test_user_catalog_file_extends_the_catalog(tmp_path):
     import yaml
 
     from infersim.results.simulate import simulate
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"hardware": [{
         "id": "h100-cheap", "name": "H100 at a negotiated price", "vendor": "NVIDIA", "kind": "gpu",

@@ -15,25 +15,20 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import SHARED
+from infersim.build.sram import max_seqs, owned_usd_per_hour, sram_pipeline
+from infersim.build.token_api import api_latency, api_prices, api_rate_limiter
 from infersim.catalog import default_catalog
 from infersim.cli import main
 from infersim.core.errors import CapacityError, ScenarioError
 from infersim.core.rng import rng
-from infersim.economics import owned_cost_breakdown, owned_cost_usd_per_hour
+from infersim.economics import TokenPrices, owned_cost_breakdown, owned_cost_usd_per_hour
 from infersim.perf.base import prefill_pairs
-from infersim.perf.sizing import erlang_c, systems_for_load
-from infersim.perf.sram import chips_needed as _chips_needed
-from infersim.perf.sram import pipeline_for, predict_row, sram_profile
-from infersim.perf.token_api import (
-    REJECT_REASON,
-    Lognormal,
-    RateLimiter,
-    TokenApiLatency,
-    TokenBucket,
-    TokenPrices,
-    token_api_preset,
-    token_api_presets,
-)
+from infersim.perf.sram.params import sram_profile
+from infersim.perf.sram.pipeline import pipeline_for, predict_row
+from infersim.perf.sram.sizing import chips_needed as _chips_needed
+from infersim.perf.sram.sizing import erlang_c, systems_for_load
+from infersim.perf.token_api import Lognormal, TokenApiLatency, token_api_preset, token_api_presets
+from infersim.policy.rate_limit import REJECT_REASON, RateLimiter, TokenBucket
 from infersim.scenario.competitors import LpuPlatform, TokenApiPlatform, WaferPlatform
 
 CAT = default_catalog()
@@ -260,10 +255,10 @@ def test_presets_cite_rows_and_oracle_load_curve():
 def test_token_api_schema():
     p = TokenApiPlatform(kind="token_api", name="fw", model="llama-3.1-70b", preset="fireworks/llama-3.1-70b",
                          ttft={"median": "300ms", "p90": "1s"}, rate_limits={"requests_per_minute": 600})
-    lat = p.build_latency()
+    lat = api_latency(p)
     assert lat.ttft.median == pytest.approx(0.3) and lat.ttft.quantile(0.9) == pytest.approx(1.0)
-    assert lat.speed.median == 71 and p.build_prices().output_usd_per_mtok == 0.9
-    assert p.build_rate_limiter().requests.capacity == 600
+    assert lat.speed.median == 71 and api_prices(p).output_usd_per_mtok == 0.9
+    assert api_rate_limiter(p).requests.capacity == 600
     with pytest.raises(ValidationError, match="did you mean 'fireworks/llama-3.1-70b'"):
         TokenApiPlatform(kind="token_api", name="x", model="m", preset="fireworks/llama-3.1-7b")
     with pytest.raises(ValidationError, match="'prices' is required"):
@@ -278,19 +273,20 @@ def test_token_api_schema():
 
 def test_sram_platform_schema():
     w = WaferPlatform(kind="wafer", name="cb", model="llama-3.1-70b", systems=4, replicas=2)
-    pipe = w.build_pipeline(CAT)
+    pipe = sram_pipeline(w, CAT)
     assert pipe.units == 4 and pipe.cfg.precision == "bf16"
-    assert w.owned_usd_per_hour(pipe) == pytest.approx(2 * owned_cost_usd_per_hour("cerebras-wse3", 4))
+    assert w.replicas * owned_usd_per_hour(w.cost, pipe.cfg.hardware, pipe.units) == pytest.approx(2 * owned_cost_usd_per_hour("cerebras-wse3", 4))
     # default units hold the weights plus one full-context sequence of KV
-    d = WaferPlatform(kind="wafer", name="cb", model="llama-3.1-8b").build_pipeline(CAT)
+    d = sram_pipeline(WaferPlatform(kind="wafer", name="cb", model="llama-3.1-8b"), CAT)
     assert d.kv_capacity_tokens >= CAT.get_model("llama-3.1-8b").max_context
     g = LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", chips=576, perf={"max_microbatch": 1})
-    gp = g.build_pipeline(CAT)
-    assert gp.cfg.precision == "int8" and gp.concurrency == gp.stages and g.max_seqs(gp) == gp.stages
+    gp = sram_pipeline(g, CAT)
+    assert gp.cfg.precision == "int8" and gp.concurrency == gp.stages and max_seqs(g, gp) == gp.stages
     with pytest.raises(ScenarioError, match=r"platforms\[1\]\.chips: .*needs at least 336"):
-        LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", chips=100).build_pipeline(CAT, "platforms[1]")
+        sram_pipeline(LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", chips=100), CAT, "platforms[1]")
     with pytest.raises(ScenarioError, match=r"platforms\[0\]\.hardware: .*kind 'wafer'"):
-        LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", hardware="cerebras-wse3").build_pipeline(CAT, "platforms[0]")
+        sram_pipeline(LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", hardware="cerebras-wse3"), CAT,
+                      "platforms[0]")
     with pytest.raises(ValidationError):
         LpuPlatform(kind="lpu", name="gq", model="llama-2-70b", chips=0)
     assert math.isfinite(gp.token_latency_s())
@@ -310,7 +306,7 @@ def _sc(*platforms, **changes):
     """BASE's workload (fixed 500 in / 50 out, Poisson) with these platforms instead of BASE's GPU fleet."""
     sc = scenario(**changes)
     from conftest import BASE
-    from infersim.scenario.loader import load_scenario
+    from infersim.validate import load_scenario
 
     data = sc.model_dump(mode="json", exclude_none=True)
     data["platforms"] = list(platforms)

@@ -32,8 +32,8 @@ def _setup(**engine):
     sc = scenario(**{f"platforms[0].deployments[0].engine.{k}": v for k, v in engine.items()})
     s = deployment_setup(sc.platforms[0].deployments[0], default_catalog())
     # hand-computed times: the fake step model only, none of the profile's API-server delays
-    quiet = s.params.with_(schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
-    return dataclasses.replace(s, perf=FakePerf(), params=quiet)
+    quiet = dataclasses.replace(s.knobs, schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
+    return dataclasses.replace(s, perf=FakePerf(), knobs=quiet)
 
 
 def _workload(arrivals, inputs, outputs):
@@ -143,8 +143,8 @@ def test_queue_matches_erlang_c(monkeypatch, c, rho):
 
     def fake(spec, cat, path="d", **kw):  # the fake service only: none of the profile's API-server delays
         s = real(spec, cat, path, **kw)
-        quiet = s.params.with_(schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
-        return dataclasses.replace(s, perf=ExpPerf(), params=quiet)
+        quiet = dataclasses.replace(s.knobs, schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
+        return dataclasses.replace(s, perf=ExpPerf(), knobs=quiet)
 
     monkeypatch.setattr(run_mod, "deployment_setup", fake)
     waits = []

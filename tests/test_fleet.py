@@ -15,9 +15,10 @@ from conftest import scenario
 from infersim.build.gpu import deployment_setup
 from infersim.catalog import default_catalog
 from infersim.core.errors import ScenarioError
+from infersim.economics import billed_seconds
 from infersim.engine.recorder import Recorder
 from infersim.fleet.autoscaled import READY, AutoscaledDeployment
-from infersim.fleet.billing import BillingClock, billed_seconds
+from infersim.fleet.billing import BillingClock
 from infersim.fleet.capacity import CapacityPools
 from infersim.policy.autoscale import ScaleView, make_policy
 from infersim.results.simulate import simulate
@@ -303,8 +304,7 @@ def test_results_tables_and_summary(tmp_path):
 def test_launch_spike_scenario_cold_starts_cost_latency_warm_floor_costs_money():
     from pathlib import Path
 
-    from infersim.scenario import load_scenario
-    from infersim.scenario.loader import check_scenario
+    from infersim.validate import check_scenario, load_scenario
 
     path = Path(__file__).resolve().parents[1] / "scenarios" / "launch-spike.yaml"
     sc = load_scenario(path)

@@ -317,7 +317,7 @@ def test_run_on_bad_file_exits_2_and_writes_nothing(tmp_path, capsys):
 
 def test_loading_from_data_gives_no_line_numbers(tmp_path):
     from infersim.core.errors import ScenarioError
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     data = copy.deepcopy(VALID)
     dep(data)["tp"] = 0

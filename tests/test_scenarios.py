@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from infersim.results.simulate import simulate
-from infersim.scenario import load_scenario
+from infersim.validate import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -19,7 +19,7 @@ from infersim.catalog import default_catalog
 from infersim.perf import GpuConfig, GpuRoofline
 from infersim.perf.profiles import shipped_profile
 from infersim.perf.specdec import SpecConfig, SpeculativeStep, expected_tokens_per_round
-from infersim.perf.sram import pipeline_for
+from infersim.perf.sram.pipeline import pipeline_for
 from infersim.results.simulate import simulate
 from infersim.scenario.competitors import Speculative
 
@@ -135,7 +135,7 @@ def test_schema_and_engine_end_to_end():
 
 
 def _lpu_scenario(**plat):
-    from infersim.scenario.loader import load_scenario
+    from infersim.validate import load_scenario
 
     return load_scenario("t.yaml", data={
         "name": "t", "seed": 2, "duration": 20, "drain": 120,

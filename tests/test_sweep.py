@@ -206,7 +206,7 @@ def test_invalid_point_reported_with_values_and_path(tmp_path):
 
 
 def test_sweep_block_validated_with_the_scenario():
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     with pytest.raises(ScenarioError, match=r"sweep\.parameters: 'seed': range '1:x'"):
         load_scenario("t.yaml", data=tiny(sweep={"parameters": {"seed": "1:x"}}))

@@ -7,7 +7,8 @@ Notebook API::
     res = simulate(sc)            # Results: .summary, .requests, .timeline, .streams (DataFrames)
 """
 
-from infersim.scenario import Scenario, load_scenario
+from infersim.scenario import Scenario
+from infersim.validate import load_scenario
 
 __version__ = "0.1.0"
 

@@ -12,7 +12,7 @@ from infersim.core.errors import InfersimError
 
 
 def _cmd_validate(args) -> int:
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     bad = 0
     for f in args.files:
@@ -95,7 +95,7 @@ def _cmd_run(args) -> int:
     )
     from infersim.core.units import parse_duration_s
     from infersim.results.simulate import simulate
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     sc = load_scenario(args.file)
     duration = None

@@ -23,6 +23,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+import numpy as np
 import yaml
 
 from infersim.core.errors import InfersimError
@@ -101,7 +102,7 @@ def economics_fields(*, customer_usd: float, provider_cost_usd: float, input_tok
 
 
 # -- GPU-fleet pricing (pure arithmetic; see docs/economics.md) -------------------------------------------------
-HOURS_PER_YEAR = 8766.0  # 365.25 x 24 (as perf.sram)
+HOURS_PER_YEAR = 8766.0  # 365.25 x 24 ((as perf.sram.pipeline))
 HOURS_PER_MONTH = HOURS_PER_YEAR / 12.0  # 730.5
 
 
@@ -174,12 +175,19 @@ def owned_usd_per_hour(list_price_usd: float, tdp_w: float, units: float = 1, *,
     return parts
 
 
+def billed_seconds(duration_s: float, unit_s: float) -> float:
+    """``duration_s`` rounded up to whole ``unit_s`` (a zero-length segment costs nothing).
+
+    A float error of a nanosecond does not buy another unit: 60.0000000001 s per minute is one minute."""
+    if duration_s <= 0:
+        return 0.0
+    return math.ceil(duration_s / unit_s - 1e-9) * unit_s
+
+
 def billed_usd(segments_s, unit_s: float, usd_per_gpu_hour: float, gpus: int) -> float:
     """Cost of replica time billed per ``unit_s``: each segment (seconds, one replica's contiguous billed
     stretch) rounded up to whole units, times ``gpus`` x ``usd_per_gpu_hour``. One replica billed per
     minute for 61 s costs 2 minutes."""
-    from infersim.fleet.billing import billed_seconds
-
     return sum(billed_seconds(d, unit_s) for d in segments_s) * gpus * usd_per_gpu_hour / 3600.0
 
 
@@ -238,3 +246,16 @@ def owned_cost_breakdown(hardware: Hardware | str, units: int, *, amortization_y
 def owned_cost_usd_per_hour(hardware: Hardware | str, units: int, **assumptions) -> float:
     """Total of ``owned_cost_breakdown`` (same parameters and assumptions)."""
     return owned_cost_breakdown(hardware, units, **assumptions).total_usd_per_hour
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """Dollars per million input and output tokens."""
+
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+    def cost_usd(self, input_tokens, output_tokens):
+        """Charge for requests (scalars or arrays of token counts)."""
+        return token_charge_usd(np.asarray(input_tokens, dtype=float), np.asarray(output_tokens, dtype=float),
+                                self.input_usd_per_mtok, self.output_usd_per_mtok)

@@ -27,9 +27,9 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
         raise ScenarioError(f"{hw.id} has no {precision} tensor cores (it has: {', '.join(sorted(hw.tflops))})",
                             path="--precision")
     if hw.kind in ("lpu", "wafer"):
-        # SRAM-pipeline model (perf/sram.py): --tp/--pp/--engine/--max-* do not apply; --chips sets the
+        # SRAM-pipeline model (perf/sram/pipeline.py): --tp/--pp/--engine/--max-* do not apply; --chips sets the
         # chips (LPU) or systems (wafer) of the replica, default the fewest holding weights + KV of --batch.
-        from infersim.perf.sram import sram_estimate
+        from infersim.perf.sram.pipeline import sram_estimate
 
         if chips is not None and chips < 1:
             raise InfersimError(f"--chips: expected a positive integer, got {chips}")

@@ -1,12 +1,14 @@
-"""Turn a validated deployment into what the engine needs: perf model, memory plan, limits."""
+"""Turn a validated GPU deployment into what the engine needs: step model, memory plan, limits, knobs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from infersim.build.specdec import speculative_gpu
 from infersim.catalog import Catalog, Hardware, Model
 from infersim.core.errors import ScenarioError
+from infersim.engine.knobs import ReplicaKnobs
 from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
 from infersim.perf.profiles import load_profile_file, shipped_profile
 from infersim.scenario.platform import Deployment
@@ -14,7 +16,7 @@ from infersim.scenario.platform import Deployment
 
 @dataclass(frozen=True)
 class DeploymentSetup:
-    """Everything a replica of this deployment needs, computed once."""
+    """Everything a replica of this deployment needs, computed once (an ``engine.knobs.ReplicaSetup``)."""
 
     name: str
     hardware: Hardware
@@ -28,6 +30,7 @@ class DeploymentSetup:
     block_size: int
     prefix_caching: bool
     kv_blocks: int  # paged blocks per replica
+    knobs: ReplicaKnobs
 
 
 def kv_precision_for(precision: str, kv_precision: str) -> str:
@@ -61,6 +64,8 @@ def engine_params(dep: Deployment, path: str = "deployment", base_dir: Path | st
 
 def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment",
                      base_dir: Path | str | None = None) -> DeploymentSetup:
+    """The setup of ``dep``; problems raise ``ScenarioError`` naming ``path`` (``CapacityError`` when the
+    model does not fit the GPUs)."""
     hw = catalog.get_hardware(dep.hardware, path=f"{path}.hardware")
     model = catalog.get_model(dep.model, path=f"{path}.model")
     if not hw.supports(dep.precision):
@@ -83,6 +88,7 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
         raise ScenarioError("no room for a single KV-cache block", path=path)
     perf = GpuRoofline(cfg, params)
     if eng.speculative is not None:  # speculative decoding: a step-model variant (perf/specdec.py)
-        perf = eng.speculative.wrap_gpu(perf, catalog, f"{path}.engine.speculative")
+        perf = speculative_gpu(eng.speculative, perf, catalog, f"{path}.engine.speculative")
     return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, perf, mem,
-                           eng.max_num_seqs, eng.max_batched_tokens, eng.block_size, eng.prefix_caching, blocks)
+                           eng.max_num_seqs, eng.max_batched_tokens, eng.block_size, eng.prefix_caching, blocks,
+                           ReplicaKnobs.from_params(params))

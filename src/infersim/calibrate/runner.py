@@ -134,8 +134,8 @@ def simulate_row(row: MeasuredRow, params: PerfParams | None = None, *, seed: in
     fleet layer or result tables: this is the inner loop of a fit."""
     from infersim.build.gpu import deployment_setup
     from infersim.core.errors import InfersimError
-    from infersim.scenario import load_scenario
     from infersim.scenario.loader import scenario_catalog
+    from infersim.validate import load_scenario
     from infersim.workload.generate import generate
 
     base = Path(base_dir)

@@ -42,7 +42,7 @@ from infersim.engine.kvcache import KvCache
 REPLICA_SAMPLE = ("busy", "kv_usage", "running", "waiting")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from infersim.build.gpu import DeploymentSetup
+    from infersim.engine.knobs import ReplicaSetup
     from infersim.engine.recorder import Recorder
     from infersim.workload.generate import Requests
 
@@ -57,7 +57,7 @@ class Replica:
     touch only the running requests (a few dozen at most in practice) without numpy's per-call overhead on
     small arrays."""
 
-    def __init__(self, env, setup: DeploymentSetup, requests: Requests, recorder: Recorder,
+    def __init__(self, env, setup: ReplicaSetup, requests: Requests, recorder: Recorder,
                  replica_id: int, on_done=None, chain_full: np.ndarray | None = None):
         self.env, self.setup, self.req, self.rec = env, setup, requests, recorder
         self.id = replica_id
@@ -68,8 +68,9 @@ class Replica:
         self.cap = cap
         self.bs = setup.block_size
         self.mbt = setup.max_batched_tokens
-        self.mixed_cap = int(getattr(setup.params, "mixed_prefill_tokens", 0))
-        self.prefill_first = bool(getattr(setup.params, "prefill_priority", 0.0))
+        knobs = setup.knobs
+        self.mixed_cap = knobs.mixed_prefill_tokens
+        self.prefill_first = knobs.prefill_first
         self.prefix_on = setup.prefix_caching and requests.has_prefixes
         self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
@@ -106,9 +107,9 @@ class Replica:
         self.steps = 0
         self.tokens_out = 0
         self.kv_tokens_max = setup.kv_blocks * setup.block_size
-        self.delay = setup.params.schedule_delay_s
-        self.delay_per_seq = getattr(setup.params, "schedule_delay_per_seq_s", 0.0)
-        self.api_serial = getattr(setup.params, "api_serial_s", 0.0)
+        self.delay = knobs.schedule_delay_s
+        self.delay_per_seq = knobs.schedule_delay_per_seq_s
+        self.api_serial = knobs.api_serial_s
         self.api_free = 0.0  # when the API-server process is next free (api_serial_s)
         self.pending = 0  # submitted, still in the scheduling delay
         self.failed = False

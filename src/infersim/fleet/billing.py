@@ -10,16 +10,7 @@ clocks in ``also`` receive the same stage changes (e.g. a provider clock billing
 
 from __future__ import annotations
 
-import math
-
-
-def billed_seconds(duration_s: float, unit_s: float) -> float:
-    """``duration_s`` rounded up to whole ``unit_s`` (a zero-length segment costs nothing).
-
-    A float error of a nanosecond does not buy another unit: 60.0000000001 s per minute is one minute."""
-    if duration_s <= 0:
-        return 0.0
-    return math.ceil(duration_s / unit_s - 1e-9) * unit_s
+from infersim.economics import billed_seconds
 
 
 class BillingClock:

@@ -1,5 +1,5 @@
-"""Fleet records of a platform's run: capacity pools, the fleet timeline, the replica log and per-deployment
-statistics (cost, GPU-hours, cold starts). Glue between the simulation loop and ``Results``.
+"""Fleet records of a platform's run: the fleet timeline and replica log (sampled by ``fleet.sampler``) and
+per-deployment statistics (cost, GPU-hours, cold starts). Glue between the simulation loop and ``Results``.
 
 Tables (one row each):
 - fleet timeline, per deployment x sample: ``arrivals_per_s`` (arrivals in the sample interval / its length),
@@ -17,79 +17,12 @@ run, each replica as one segment.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from infersim.core.errors import ScenarioError
-from infersim.economics import deployment_usd_per_gpu_hour
-from infersim.engine.replica import REPLICA_SAMPLE
-from infersim.fleet.autoscaled import DRAINING, READY, STARTING, AutoscaledDeployment
-from infersim.fleet.billing import billed_seconds
-from infersim.fleet.capacity import CapacityPools
-
-FLEET_COLUMNS = ("t_s", "deployment", "arrivals_per_s", "starting", "loading", "ready", "draining", "queued",
-                 "in_flight", "utilization", "kv_usage", "billed_replicas", "gpu_hours", "cost_usd")
-REPLICA_ROWS = ("t_s", "deployment", "replica", *REPLICA_SAMPLE)
-
-
-def build_pools(plat, catalog, path: str | None = None) -> CapacityPools | None:
-    """The platform's capacity pools; each deployment naming a pool must run on the pool's hardware.
-    ``path``: YAML path of the platform in errors (default ``platforms.<name>``)."""
-    if not plat.pools:
-        return None
-    at = path or f"platforms.{plat.name}"
-    hw = {}
-    for i, p in enumerate(plat.pools):
-        hw[p.name] = catalog.get_hardware(p.hardware, path=f"{at}.pools[{i}].hardware").id
-    for di, d in enumerate(plat.deployments):
-        if not d.pools:
-            continue
-        want = catalog.get_hardware(d.hardware, path=f"{at}.deployments[{di}].hardware").id
-        for k, name in enumerate(d.pools):
-            if hw[name] != want:
-                raise ScenarioError(f"pool '{name}' holds {hw[name]}, the deployment runs on {want}",
-                                    path=f"{at}.deployments[{di}].pools[{k}]")
-    return CapacityPools({p.name: p.limit_gpus for p in plat.pools})
-
-
-class FleetSampler:
-    """Samples every autoscaled deployment of a platform every ``dt`` s (a SimPy process)."""
-
-    def __init__(self, env, deps: list, dt: float):
-        self.env, self.dt = env, dt
-        self.deps = [(di, d) for di, d in enumerate(deps) if isinstance(d, AutoscaledDeployment)]
-        self.rows: dict[str, list] = {k: [] for k in FLEET_COLUMNS}
-        self.rep_rows: dict[str, list] = {k: [] for k in REPLICA_ROWS}
-        self.last_arrivals = {di: 0 for di, _ in self.deps}
-        if self.deps:
-            env.process(self._run())
-
-    def _run(self):
-        rows, rr, dt = self.rows, self.rep_rows, self.dt
-        while True:
-            yield self.env.timeout(dt)
-            now = self.env.now
-            for di, d in self.deps:
-                n = [0] * 5
-                busy, kv = [], []
-                for s in d.live:
-                    n[s.state] += 1
-                    if s.state in (READY, DRAINING):
-                        row = s.engine.sample(now, dt)  # busy share, KV usage, running, waiting
-                        busy.append(row[0])
-                        kv.append(row[1])
-                        for k, v in zip(REPLICA_ROWS, (now, di, s.id, *row), strict=True):
-                            rr[k].append(v)
-                arr = d.stats["arrivals"]
-                vals = (now, di, (arr - self.last_arrivals[di]) / dt, n[STARTING], n[1], n[READY], n[DRAINING],
-                        d.queue_len, d.n_inflight, float(np.mean(busy)) if busy else math.nan,
-                        float(np.mean(kv)) if kv else math.nan, len(d.bill.open), d.bill.gpu_hours(now),
-                        d.bill.cost_usd(now))
-                self.last_arrivals[di] = arr
-                for k, v in zip(FLEET_COLUMNS, vals, strict=True):
-                    rows[k].append(v)
+from infersim.economics import billed_seconds, deployment_usd_per_gpu_hour
+from infersim.fleet.autoscaled import AutoscaledDeployment
+from infersim.fleet.sampler import FleetSampler
 
 
 def finish(plat, deps: list, sampler: FleetSampler, end_s: float) -> dict:

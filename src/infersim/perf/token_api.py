@@ -1,10 +1,10 @@
-"""The token API platform's pure parts: prices, latency distributions, rate limits.
+"""The token API platform's latency model (lognormal TTFT and output speed, optional load curve) and presets.
 
 A token API (a hyperscaler's model endpoint, a serverless token cloud) is a black box to its customer: it
 charges per token, answers with a time to first token (TTFT) and an output speed drawn from distributions
 that do not depend on the customer's own load (the provider's fleet is much larger), and rejects requests
 beyond its rate limits. The runner draws every request's latencies up front with ``sample_latencies`` and
-asks a ``RateLimiter`` at each arrival.
+asks a ``policy.rate_limit.RateLimiter`` at each arrival; prices are ``economics.TokenPrices``.
 
 Shipped presets (``catalog/data/token_apis.yaml``) carry medians from ``shared/calibration/
 provider_speeds.csv`` and prices from ``provider_prices.csv``, each with its row; spreads are assumptions
@@ -20,11 +20,11 @@ from importlib import resources
 from statistics import NormalDist
 
 import numpy as np
-import yaml
 
+from infersim.catalog.token_apis import token_api_entries
 from infersim.core.errors import InfersimError, suggest
+from infersim.economics import TokenPrices
 
-REJECT_REASON = "rate_limited"
 _Z = NormalDist().inv_cdf
 #: Spreads (log-space sigma) used when a preset or scenario gives only a median. Assumptions: no public
 #: source gives the distribution of TTFT or output speed for these APIs.
@@ -101,84 +101,6 @@ class TokenApiLatency:
         return TokenApiLatency(Lognormal(t, self.ttft.sigma), Lognormal(s, self.speed.sigma), self.load_curve)
 
 
-@dataclass(frozen=True)
-class TokenPrices:
-    """Dollars per million input and output tokens."""
-
-    input_usd_per_mtok: float
-    output_usd_per_mtok: float
-
-    def cost_usd(self, input_tokens, output_tokens):
-        """Charge for requests (scalars or arrays of token counts)."""
-        from infersim.economics import token_charge_usd
-
-        return token_charge_usd(np.asarray(input_tokens, dtype=float), np.asarray(output_tokens, dtype=float),
-                                self.input_usd_per_mtok, self.output_usd_per_mtok)
-
-
-class TokenBucket:
-    """A bucket of ``capacity`` units refilled at ``rate_per_s``, full at the start.
-
-    ``admit(t, amount)`` refills for the time since the last call, then takes ``amount`` if the bucket holds
-    it (True) or leaves it untouched (False). Times must not decrease (an earlier time refills nothing).
-    """
-
-    def __init__(self, rate_per_s: float, capacity: float, t0: float = 0.0):
-        if rate_per_s < 0 or capacity <= 0:
-            raise InfersimError(f"token bucket needs rate >= 0 and capacity > 0, got {rate_per_s}, {capacity}")
-        self.rate_per_s, self.capacity = float(rate_per_s), float(capacity)
-        self.level, self.t = float(capacity), float(t0)
-
-    def _refill(self, t: float) -> None:
-        if t > self.t:
-            self.level = min(self.capacity, self.level + (t - self.t) * self.rate_per_s)
-            self.t = t
-
-    def can_admit(self, t: float, amount: float = 1.0) -> bool:
-        self._refill(t)
-        return amount <= self.level + 1e-9
-
-    def admit(self, t: float, amount: float = 1.0) -> bool:
-        if self.can_admit(t, amount):
-            self.level -= amount
-            return True
-        return False
-
-
-class RateLimiter:
-    """Requests-per-minute and tokens-per-minute limits as two token buckets refilled continuously
-    (limit / 60 per second) holding at most ``burst_s`` seconds' worth (default 60 s: a minute's allowance;
-    assumption, providers do not publish their bucket depth). A request is admitted only if both buckets
-    hold enough; otherwise nothing is taken and it counts as rejected with reason ``rate_limited``. Which
-    tokens count (input, or input + max output as most APIs do at admission) is the caller's choice."""
-
-    def __init__(self, requests_per_minute: float | None = None, tokens_per_minute: float | None = None,
-                 burst_s: float = 60.0):
-        self.requests = (TokenBucket(requests_per_minute / 60.0, requests_per_minute * burst_s / 60.0)
-                         if requests_per_minute else None)
-        self.tokens = (TokenBucket(tokens_per_minute / 60.0, tokens_per_minute * burst_s / 60.0)
-                       if tokens_per_minute else None)
-        self.admitted = 0
-        self.rejected = 0
-
-    def admit(self, t: float, tokens: float) -> bool:
-        ok = ((self.requests is None or self.requests.can_admit(t, 1.0))
-              and (self.tokens is None or self.tokens.can_admit(t, tokens)))
-        if ok:
-            if self.requests is not None:
-                self.requests.level -= 1.0
-            if self.tokens is not None:
-                self.tokens.level -= tokens
-            self.admitted += 1
-        else:
-            self.rejected += 1
-        return ok
-
-    @property
-    def rejections(self) -> dict[str, int]:
-        return {REJECT_REASON: self.rejected} if self.rejected else {}
-
-
 # -- presets -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TokenApiPreset:
@@ -215,9 +137,8 @@ def latency_from_spec(ttft: dict, speed: dict, load_curve: dict | None = None) -
 @cache
 def token_api_presets() -> dict[str, TokenApiPreset]:
     """Shipped presets by id (``provider/model``)."""
-    res = resources.files("infersim.catalog") / "data" / "token_apis.yaml"
     out = {}
-    for raw in yaml.safe_load(res.read_text())["token_apis"]:
+    for raw in token_api_entries().values():
         pr = raw.get("prices")
         out[raw["id"]] = TokenApiPreset(
             raw["id"], raw["provider"], raw["model"],

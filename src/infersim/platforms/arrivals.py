@@ -4,7 +4,7 @@
 streams as ``concurrency`` clients that send their next request ``think_time`` after the previous one
 left (finished or rejected). It calls ``dispatch(rid)`` for each arrival; the platform calls
 ``done(rid)`` when a request leaves. ``run(horizon_s)`` stops when every request has left or at the
-horizon. ``replica_sampler`` records the per-replica timeline columns of engine replicas.
+horizon.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Callable
 import numpy as np
 
 from infersim.engine.recorder import IN_FLIGHT, Recorder
-from infersim.engine.replica import REPLICA_SAMPLE
 from infersim.workload.generate import Requests
 
 
@@ -93,23 +92,3 @@ class Arrivals:
         arrived = ~np.isnan(self.arrival) & (self.arrival <= end_s)
         rec.outcome[arrived & (rec.outcome == 0)] = IN_FLIGHT
         rec.arrival_s = self.arrival
-
-
-def replica_sampler(env, replicas: list, deployment_of: list[int], dt_s: float, rows: dict[str, list],
-                    progress: Callable[[float], None] | None = None):
-    """A SimPy process appending every ``dt_s`` one row per engine replica to ``rows`` (columns t_s,
-    deployment, replica and the ``REPLICA_SAMPLE`` columns of ``Replica.sample``)."""
-    for k in ("t_s", "deployment", "replica", *REPLICA_SAMPLE):
-        rows.setdefault(k, [])
-    cols = [rows[k] for k in REPLICA_SAMPLE]
-    while True:
-        yield env.timeout(dt_s)
-        now = env.now
-        for i, r in enumerate(replicas):
-            rows["t_s"].append(now)
-            rows["deployment"].append(deployment_of[i])
-            rows["replica"].append(r.id)
-            for col, v in zip(cols, r.sample(now, dt_s), strict=True):
-                col.append(v)
-        if progress:
-            progress(now)

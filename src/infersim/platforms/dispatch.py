@@ -21,10 +21,12 @@ import math
 
 import numpy as np
 
+from infersim.build.token_api import target_prices, target_rate_limiter
 from infersim.core.errors import ScenarioError
 from infersim.core.rng import rng
 from infersim.engine.recorder import FINISHED
-from infersim.perf.token_api import RateLimiter, TokenPrices, token_api_preset
+from infersim.perf.token_api import token_api_preset
+from infersim.platforms.token_api_server import TokenApiServer
 from infersim.policy.quality import QualityModel
 from infersim.policy.routers import (
     ROUTERS,
@@ -60,18 +62,10 @@ class TokenApiLeg:
     concurrency, no queueing), the preset's prices (or the router's), deployment code ``index``."""
 
     def __init__(self, env, spec, reqs, rec, index: int, on_done, *, seed: int, platform: str):
-        from infersim.platforms.token_api_server import TokenApiServer
-
         self.index = index
         self.preset = token_api_preset(spec.preset)
-        pp = self.preset.prices
-        self.prices = TokenPrices(
-            spec.input_usd_per_mtok if spec.input_usd_per_mtok is not None else (pp.input_usd_per_mtok if pp else
-                                                                                  math.nan),
-            spec.output_usd_per_mtok if spec.output_usd_per_mtok is not None else (pp.output_usd_per_mtok if pp else
-                                                                                    math.nan))
-        limiter = (RateLimiter(spec.requests_per_minute, spec.tokens_per_minute)
-                   if spec.requests_per_minute or spec.tokens_per_minute else None)
+        self.prices = target_prices(spec)
+        limiter = target_rate_limiter(spec)
         self.server = TokenApiServer(env, reqs, rec, self.preset.latency,
                                      rng(seed, "platform", platform, "token_api", spec.preset), on_done,
                                      limiter=limiter, deployment=index)

@@ -16,13 +16,15 @@ import pandas as pd
 import simpy
 
 from infersim.build.gpu import deployment_setup
+from infersim.build.pools import build_pools
 from infersim.engine.recorder import Recorder
 from infersim.fleet import collect as fleet_collect
 from infersim.fleet.autoscaled import AutoscaledDeployment
 from infersim.fleet.billing import BillingClock
 from infersim.fleet.deployment import Deployment
+from infersim.fleet.sampler import FleetSampler, replica_sampler
 from infersim.platforms.alone import replicas_independent, run_replicas_alone
-from infersim.platforms.arrivals import Arrivals, replica_sampler
+from infersim.platforms.arrivals import Arrivals
 from infersim.platforms.dispatch import RoutedDispatch
 from infersim.platforms.fleet_economics import PROVIDER_STAGES, fleet_outputs, spot_pools
 from infersim.platforms.platform_run import PlatformRun
@@ -46,7 +48,7 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     prov_unit = plat.economics.provider_billing_unit
     deps: list[Deployment] = []
     next_id = 0
-    pools = fleet_collect.build_pools(plat, catalog)
+    pools = build_pools(plat, catalog)
     scaled_ids = iter(range(sum(s.replicas for s in plat.deployments if s.autoscaling is None), 2**31 - 1))
     for di, spec in enumerate(plat.deployments):
         setup = deployment_setup(spec, catalog, path=f"platforms.{plat.name}.deployments[{di}]",
@@ -89,7 +91,7 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
 
     all_replicas = [r for d in deps for r in d.replicas]
     rows: dict[str, list] = {}
-    fleet_sampler = fleet_collect.FleetSampler(env, deps, timeline_dt)
+    fleet_sampler = FleetSampler(env, deps, timeline_dt)
     if replicas_independent(plat, reqs):  # each replica on its own clock (platforms/alone.py): same numbers, faster
         end_s = run_replicas_alone(deps, route, reqs, rec, horizon_s, timeline_dt, rows, progress)
     else:

@@ -1,7 +1,7 @@
 """Simulate an ``lpu`` or ``wafer`` platform: fixed replicas of SRAM-pipeline systems (mechanism).
 
 Each replica runs the same continuous-batching engine as a GPU replica (``engine.replica.Replica``) with
-the SRAM-pipeline performance model (``perf.sram.SramPipeline``, optionally wrapped for speculative
+the SRAM-pipeline performance model (``perf.sram.pipeline.SramPipeline``, optionally wrapped for speculative
 decoding) behind the step interface. Fixed capacity is the point: a replica holds at most
 ``max_seqs`` sequences (the pipeline's slots, stages x micro-batch, or ``max_in_flight``), so per-user
 speed does not depend on load until the slots are full; the rest wait in the platform's FIFO queue
@@ -16,62 +16,41 @@ provider cost = owned systems for the whole run (list price amortised, power, ho
 ``economics.owned_cost_breakdown``); footprint = chips (LPU chips or wafer systems, draft pipeline
 included), racks (chips / ``footprint.units_per_rack`` of the profile, fractional as for GPU fleets) and kW
 at TDP (``economics.footprint``). ``replicas_for_slo`` is the
-M/M/c sizing of ``perf.sizing.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
+M/M/c sizing of ``perf.sram.sizing.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from infersim.catalog import Hardware, Model
+from infersim.build.sram import (
+    draft_pipeline,
+    max_seqs,
+    owned_usd_per_hour,
+    sram_pipeline,
+    sram_prices,
+    sram_setup,
+)
 from infersim.core.errors import CapacityError
 from infersim.economics import economics_fields, footprint
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.deployment import Deployment
-from infersim.perf.sizing import systems_for_load
-from infersim.perf.sram import profile_for
-from infersim.platforms.arrivals import Arrivals, replica_sampler
+from infersim.fleet.sampler import replica_sampler
+from infersim.perf.sram.params import profile_for
+from infersim.perf.sram.sizing import systems_for_load
+from infersim.platforms.arrivals import Arrivals
 from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario import platform as schema
 from infersim.scenario.schema import Scenario
 from infersim.workload.generate import Requests
 
-BLOCK_TOKENS = 16  # KV bookkeeping granularity in SRAM (assumption: vLLM's block size; SRAM has no pages)
 SLO_QUANTILE = 0.95  # replicas_for_slo holds this quantile of TTFT within the SLO
 SIZING_WINDOW_S = 60.0  # replicas_for_slo sizes for the busiest window of this length (seconds)
-
-
-@dataclass(frozen=True)
-class EngineKnobs:
-    """The engine parameters the replica reads from a profile, for a pipeline: no API hop, no mixed-step
-    limit, decodes join every round (a pipeline interleaves prompt and decode micro-batches)."""
-
-    schedule_delay_s: float = 0.0
-    mixed_prefill_tokens: float = 0.0
-    prefill_priority: float = 0.0
-
-
-@dataclass(frozen=True)
-class SramSetup:
-    """What ``engine.replica.Replica`` needs for one SRAM-pipeline replica (the GPU ``DeploymentSetup``'s
-    fields that the engine reads)."""
-
-    name: str
-    hardware: Hardware
-    model: Model
-    perf: object
-    max_num_seqs: int
-    max_batched_tokens: int
-    block_size: int
-    prefix_caching: bool
-    kv_blocks: int
-    params: EngineKnobs = EngineKnobs()
 
 
 def served_streams(names, streams: list[str] | None) -> np.ndarray:
@@ -82,16 +61,14 @@ def served_streams(names, streams: list[str] | None) -> np.ndarray:
 def simulate_sram(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float, timeline_dt: float,
                   progress: Callable[[float], None] | None) -> PlatformRun:
     path = f"platforms.{plat.name}"
-    pipe = plat.build_pipeline(catalog, path)
-    draft = plat.build_draft(pipe, catalog, path)
-    prices = plat.build_prices(pipe.cfg.model.id, path)
+    pipe = sram_pipeline(plat, catalog, path)
+    draft = draft_pipeline(plat, pipe, catalog, path)
+    prices = sram_prices(plat, pipe.cfg.model.id, path)
     model = pipe.cfg.model
-    max_seqs = plat.max_seqs(pipe)
-    setup = SramSetup(plat.name, pipe.cfg.hardware, model, plat.build_step_model(pipe, draft), max_seqs,
-                      model.max_context + max_seqs, BLOCK_TOKENS, False,
-                      max(pipe.kv_capacity_tokens // BLOCK_TOKENS, 1))
+    setup = sram_setup(plat, pipe, draft)
+    slots = setup.max_num_seqs
     spec = schema.Deployment(name=plat.name, model=model.id, hardware=pipe.cfg.hardware.id, replicas=plat.replicas,
-                             replica_concurrency=max_seqs, queue_timeout=plat.queue_timeout,
+                             replica_concurrency=slots, queue_timeout=plat.queue_timeout,
                              load_balancer={"kind": "least_outstanding"})
     env = simpy.Environment()
     rec = Recorder(len(reqs))
@@ -130,7 +107,7 @@ def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: R
     tok_out = float(reqs.output_tokens[fin].sum())
     hw = pipe.cfg.hardware
     units = pipe.units + (draft.units if draft is not None else 0)
-    per_hour = plat.replicas * plat.cost.usd_per_hour(hw, units)
+    per_hour = plat.replicas * owned_usd_per_hour(plat.cost, hw, units)
     out = economics_fields(customer_usd=prices.cost_usd(tok_in, tok_out).item(),
                            provider_cost_usd=per_hour * end_s / 3600.0, input_tokens=tok_in, output_tokens=tok_out,
                            requests=int(fin.sum()))
@@ -138,10 +115,10 @@ def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: R
     out.update(footprint(plat.replicas * units, tdp_w, profile_for(hw).doc["footprint"]["units_per_rack"]))
     out.update({
         "price_usd_per_mtok_in": prices.input_usd_per_mtok, "price_usd_per_mtok_out": prices.output_usd_per_mtok,
-        "replicas": plat.replicas, "units_per_replica": units, "pipeline_slots": plat.max_seqs(pipe),
+        "replicas": plat.replicas, "units_per_replica": units, "pipeline_slots": max_seqs(plat, pipe),
         "owned_usd_per_hour": per_hour,
     })
-    out.update(replicas_for_slo(sc, pipe, reqs, rec, serves, plat.max_seqs(pipe)))
+    out.update(replicas_for_slo(sc, pipe, reqs, rec, serves, max_seqs(plat, pipe)))
     return out
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import simpy
 
+from infersim.build.token_api import api_latency, api_prices, api_rate_limiter
 from infersim.core.rng import rng
 from infersim.economics import economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
@@ -37,9 +38,9 @@ from infersim.workload.generate import Requests
 
 def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float,
                        timeline_dt: float, progress: Callable[[float], None] | None) -> PlatformRun:
-    latency = plat.build_latency()
-    prices = plat.build_prices()
-    limiter = plat.build_rate_limiter()
+    latency = api_latency(plat)
+    prices = api_prices(plat)
+    limiter = api_rate_limiter(plat)
     count_out = plat.rate_limits.count_output_tokens if plat.rate_limits is not None else True
     max_context = catalog.get_model(plat.model, path=f"platforms.{plat.name}.model").max_context
     n = len(reqs)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from infersim.perf.token_api import RateLimiter, TokenApiLatency
+from infersim.perf.token_api import TokenApiLatency
+from infersim.policy.rate_limit import RateLimiter
 
 
 class TokenApiServer:

@@ -300,7 +300,7 @@ def catalog_sources(sc: dict, scenario_file: Path | None, notes: list[str]) -> l
         except InfersimError:
             continue
         if hw.kind in ("lpu", "wafer"):
-            from infersim.perf.sram import profile_for
+            from infersim.perf.sram.params import profile_for
 
             prof = profile_for(hw)
             out.append(_doc_entry(f"SRAM-pipeline profile {prof.name} (for {hw.id})", prof.doc))

@@ -209,7 +209,7 @@ class SweepDir:
         self.notes.append(f"scenario described from {f} as it reads now (the sweep directory holds no copy); "
                           f"platforms in the results: {', '.join(self.platforms)}")
         try:
-            from infersim.scenario import load_scenario
+            from infersim.validate import load_scenario
 
             return json.loads(load_scenario(f).model_dump_json())
         except InfersimError as exc:

@@ -1,26 +1,21 @@
 """Scenario schema of the competing platforms: SRAM-only systems (``lpu``, ``wafer``) and token APIs, and the
 speculative-decoding knob shared with GPU engines (``Speculative``).
 
-``scenario.platform.Platform`` is the discriminated union of ``GpuFleet`` and these kinds;
-``scenario.loader.check_scenario`` calls ``check_competitor`` on them. The ``build_*`` methods turn a
-validated platform into the pure models the simulators need (``perf.sram.SramPipeline``,
-``tokenapi.TokenApiLatency``, ``tokenapi.RateLimiter``, ``tokenapi.TokenPrices``).
+``scenario.platform.Platform`` is the discriminated union of ``GpuFleet`` and these kinds. Describe and
+validate only: ``build.sram``, ``build.token_api`` and ``build.specdec`` turn a validated platform into the
+runtime models the simulators need; ``infersim.validate`` checks them against the catalog.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from infersim.catalog import PRECISIONS
-from infersim.core.errors import CapacityError, FieldError, InfersimError, ScenarioError, suggest
+from infersim.catalog.token_apis import token_api_entries
+from infersim.core.errors import FieldError, suggest
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
-
-if TYPE_CHECKING:
-    from infersim.catalog import Catalog
-    from infersim.perf.sram import SramPipeline
-    from infersim.perf.token_api import RateLimiter, TokenApiLatency, TokenPrices
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
@@ -49,37 +44,11 @@ class Speculative(_M):
             raise FieldError("draft_model", "method 'ngram' takes no 'draft_model'")
         return self
 
-    def wrap_gpu(self, perf, catalog: Catalog, path: str = "engine.speculative"):
-        """``perf`` (a ``GpuRoofline``) wrapped for speculation; a draft model runs on the same GPUs at the
-        same precision and parallelism, with the target's engine parameters."""
-        from infersim.perf.gpu import GpuConfig, GpuRoofline
-        from infersim.perf.specdec import SpeculativeStep
-
-        draft = None
-        if self.draft_model:
-            cfg = perf.cfg
-            m = catalog.get_model(self.draft_model, path=f"{path}.draft_model")
-            draft = GpuRoofline(GpuConfig(cfg.hardware, m, cfg.precision, cfg.kv_precision, cfg.tp, cfg.pp), perf.p)
-        return SpeculativeStep(perf, self.build(draft))
-
-    def build(self, draft_step_model=None):
-        """The ``perf.specdec.SpecConfig`` (``draft_step_model``: the draft model's step model, if any)."""
-        from infersim.perf.specdec import SpecConfig
-
-        return SpecConfig(self.num_tokens, self.acceptance_rate, draft_step_model, self.draft_overhead)
-
-
 class Prices(_M):
     """Dollars per million tokens charged to the customer."""
 
     input_usd_per_mtok: float = Field(ge=0)
     output_usd_per_mtok: float = Field(ge=0)
-
-    def build(self) -> TokenPrices:
-        from infersim.perf.token_api import TokenPrices
-
-        return TokenPrices(self.input_usd_per_mtok, self.output_usd_per_mtok)
-
 
 class _Spread(_M):
     """A lognormal by its median and at most one of ``p90``, ``p99``, ``p10``, ``p1`` or log-space ``sigma``
@@ -131,12 +100,6 @@ class RateLimits(_M):
                                                         "(as APIs count max_tokens), input only when false")
     burst: PositiveSeconds = Field(60.0, description="bucket depth as seconds of allowance (assumption: a minute)")
 
-    def build(self) -> RateLimiter:
-        from infersim.perf.token_api import RateLimiter
-
-        return RateLimiter(self.requests_per_minute, self.tokens_per_minute, burst_s=self.burst)
-
-
 class TokenApiPlatform(_M):
     """A token-priced API (hyperscaler endpoint or serverless token cloud): latencies drawn per request,
     prices per token, rate limits. ``preset`` (e.g. ``fireworks/llama-3.1-70b``, see
@@ -155,13 +118,11 @@ class TokenApiPlatform(_M):
     @model_validator(mode="after")
     def _complete(self):
         if self.preset is not None:
-            from infersim.perf.token_api import token_api_presets
-
-            names = token_api_presets()
+            names = token_api_entries()
             if self.preset not in names:
                 hint = suggest(self.preset, names) or f" (known: {', '.join(sorted(names))})"
                 raise FieldError("preset", f"unknown token API preset '{self.preset}'{hint}")
-            if self.prices is None and names[self.preset].prices is None:
+            if self.prices is None and not names[self.preset].get("prices"):
                 raise FieldError("prices", f"preset '{self.preset}' has no per-token prices; set 'prices'")
             return self
         for f in ("prices", "ttft", "output_speed"):
@@ -169,27 +130,8 @@ class TokenApiPlatform(_M):
                 raise FieldError(f, f"'{f}' is required when no 'preset' is given")
         return self
 
-    def build_latency(self) -> TokenApiLatency:
-        from infersim.perf.token_api import Lognormal, TokenApiLatency, latency_from_spec, token_api_preset
-
-        base = token_api_preset(self.preset).latency if self.preset else None
-        ttft = latency_from_spec(self.ttft.as_spec(), {"median": 1.0}).ttft if self.ttft else base.ttft
-        speed = (latency_from_spec({"median": 1.0}, self.output_speed.as_spec()).speed if self.output_speed
-                 else base.speed)
-        curve = base.load_curve if base is not None and self.ttft is None and self.output_speed is None else None
-        return TokenApiLatency(Lognormal(ttft.median, ttft.sigma), Lognormal(speed.median, speed.sigma), curve)
-
-    def build_prices(self) -> TokenPrices:
-        from infersim.perf.token_api import token_api_preset
-
-        return self.prices.build() if self.prices else token_api_preset(self.preset).prices
-
-    def build_rate_limiter(self) -> RateLimiter | None:
-        return self.rate_limits.build() if self.rate_limits else None
-
-
 class SramOverrides(_M):
-    """Override parameters of the shipped SRAM profile (see ``infersim.perf.sram.SramParams``)."""
+    """Override parameters of the shipped SRAM profile (see ``infersim.perf.sram.params.SramParams``)."""
 
     layer_latency_s: float | None = Field(None, ge=0)
     sram_bw_eff: float | None = Field(None, gt=0, le=1)
@@ -212,13 +154,7 @@ class OwnedCost(_M):
     list_price_usd: float | None = Field(None, ge=0)
     tdp_w: float | None = Field(None, ge=0)
 
-    def usd_per_hour(self, hardware, units: int) -> float:
-        from infersim.economics import owned_cost_usd_per_hour
-
-        return owned_cost_usd_per_hour(hardware, units, **self.model_dump())
-
-
-class _SramPlatform(_M):
+class SramPlatform(_M):
     """Replicas of one model on SRAM-only hardware, each a fixed pipeline of units (chips or systems)."""
 
     name: str
@@ -246,79 +182,7 @@ class _SramPlatform(_M):
     def units(self) -> int | None:
         return getattr(self, self.units_field)
 
-    def build_pipeline(self, catalog: Catalog | None = None, path: str = "platform") -> SramPipeline:
-        """The replica's pipeline; errors name the scenario path (``ScenarioError``)."""
-        from infersim.catalog import default_catalog
-        from infersim.perf.sram import SramConfig, SramPipeline, chips_needed, profile_for
-
-        cat = catalog or default_catalog()
-        hw = cat.get_hardware(self.hardware, path=f"{path}.hardware")
-        m = cat.get_model(self.model, path=f"{path}.model")
-        if hw.kind != self.kind:
-            raise ScenarioError(f"{hw.id} is of kind '{hw.kind}' but this platform is of kind '{self.kind}'", path=f"{path}.hardware")
-        try:
-            prof = profile_for(hw)
-        except InfersimError as exc:
-            raise ScenarioError(str(exc), path=f"{path}.hardware") from None
-        prec = self.precision or prof.default_precision
-        if not hw.supports(prec):
-            raise ScenarioError(f"{hw.id} has no {prec} compute (it has: {', '.join(sorted(hw.tflops))})",
-                                path=f"{path}.precision")
-        over = {k: v for k, v in self.perf.model_dump().items() if v is not None}
-        params = prof.params.with_(**over) if over else prof.params
-        units = self.units
-        if units is None:
-            kv = self.kv_tokens if self.kv_tokens is not None else m.max_context
-            units = chips_needed(m, prec, kv, hardware=hw, kv_precision=self.kv_precision, params=params)
-        try:
-            return SramPipeline(SramConfig(hw, m, units, prec, self.kv_precision), params)
-        except CapacityError as exc:
-            raise ScenarioError(str(exc), path=f"{path}.{self.units_field}") from None
-
-    def build_draft(self, pipe: SramPipeline, catalog: Catalog | None = None,
-                    path: str = "platform") -> SramPipeline | None:
-        """The draft model's own pipeline for ``speculative.method`` ``draft_model`` (None otherwise): its own
-        units, the fewest that hold its weights plus KV for as many tokens as the target's KV cache holds."""
-        if self.speculative is None or self.speculative.method != "draft_model":
-            return None
-        from infersim.catalog import default_catalog
-        from infersim.perf.sram import pipeline_for
-
-        cat = catalog or default_catalog()
-        m = cat.get_model(self.speculative.draft_model, path=f"{path}.speculative.draft_model")
-        return pipeline_for(m, pipe.cfg.hardware, precision=pipe.cfg.precision, kv_precision=pipe.cfg.kv_precision,
-                            kv_tokens=pipe.kv_capacity_tokens, params=pipe.p, catalog=cat)
-
-    def build_step_model(self, pipe: SramPipeline, draft: SramPipeline | None = None):
-        """The step model the engine runs: the pipeline, wrapped for speculative decoding if set."""
-        if self.speculative is None:
-            return pipe
-        from infersim.perf.specdec import SpeculativeStep
-
-        return SpeculativeStep(pipe, self.speculative.build(draft))
-
-    def build_prices(self, model_id: str, path: str = "platform") -> TokenPrices:
-        """``prices`` if set, else the provider's latest published price for the model (token_prices.csv)."""
-        if self.prices is not None:
-            return self.prices.build()
-        from infersim.perf.token_api import published_price
-
-        pub = published_price(self.provider, model_id)
-        if pub is None:
-            raise ScenarioError(f"no published {self.provider} price for '{model_id}' in token_prices.csv; set "
-                                "'prices' (input_usd_per_mtok, output_usd_per_mtok)", path=f"{path}.prices")
-        return pub.prices
-
-    def max_seqs(self, pipe: SramPipeline) -> int:
-        """Sequences a replica holds at once (the engine's sequence cap)."""
-        return min(pipe.concurrency, self.max_in_flight or pipe.concurrency)
-
-    def owned_usd_per_hour(self, pipe: SramPipeline) -> float:
-        """Owned cost of all replicas per hour (assumptions in ``cost``)."""
-        return self.replicas * self.cost.usd_per_hour(pipe.cfg.hardware, pipe.units)
-
-
-class LpuPlatform(_SramPlatform):
+class LpuPlatform(SramPlatform):
     """A Groq-like deployment: replicas of ``chips`` LPUs each (default: the fewest that hold the model)."""
 
     kind: Literal["lpu"]
@@ -326,7 +190,7 @@ class LpuPlatform(_SramPlatform):
     chips: int | None = Field(None, ge=1, description="chips per replica (default: as many as needed)")
 
 
-class WaferPlatform(_SramPlatform):
+class WaferPlatform(SramPlatform):
     """A Cerebras-like deployment: replicas of ``systems`` wafer-scale systems each (default: as needed)."""
 
     kind: Literal["wafer"]
@@ -338,19 +202,3 @@ class WaferPlatform(_SramPlatform):
 
 
 Competitor = LpuPlatform | WaferPlatform | TokenApiPlatform
-
-
-def check_competitor(plat: Competitor, catalog: Catalog, path: str) -> list[ScenarioError]:
-    """Catalog-dependent checks of one competitor platform (names, kind, precision, fit); returns the
-    problems found (empty when fine). Its ``streams`` are checked with every platform's by the loader."""
-    problems: list[ScenarioError] = []
-    try:
-        if isinstance(plat, TokenApiPlatform):
-            catalog.get_model(plat.model, path=f"{path}.model")
-        else:
-            pipe = plat.build_pipeline(catalog, path)
-            plat.build_draft(pipe, catalog, path)
-            plat.build_prices(pipe.cfg.model.id, path)
-    except ScenarioError as exc:
-        problems.extend(exc.problems or [exc])
-    return problems

@@ -21,7 +21,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from infersim.core.errors import FieldError
+from infersim.catalog.token_apis import token_api_entries
+from infersim.core.errors import FieldError, suggest
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 
 
@@ -54,12 +55,8 @@ class TokenApiTarget(_M):
 
     @model_validator(mode="after")
     def _preset(self):
-        from infersim.perf.token_api import token_api_presets
-
-        presets = token_api_presets()
+        presets = token_api_entries()
         if self.preset not in presets:
-            from infersim.core.errors import suggest
-
             raise FieldError("preset", f"unknown token API preset '{self.preset}'{suggest(self.preset, presets)} "
                              f"(known: {', '.join(sorted(presets))})")
         return self

@@ -1,4 +1,4 @@
-"""The scenario file's top level. Load with ``infersim.scenario.load_scenario``."""
+"""The scenario file's top level. Load with ``infersim.validate.load_scenario``."""
 
 from __future__ import annotations
 

@@ -20,7 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from infersim.core.errors import FieldError
+from infersim.scenario.paths import parse_path
 from infersim.scenario.types import STRICT
+from infersim.scenario.values import parse_spec
 
 
 class Sweep(BaseModel):
@@ -36,9 +38,6 @@ class Sweep(BaseModel):
 
     @model_validator(mode="after")
     def _check(self):
-        from infersim.scenario.loader import parse_path  # late: the loader imports the schema
-        from infersim.scenario.values import parse_spec
-
         for path, spec in self.parameters.items():
             try:
                 parts = parse_path(path)

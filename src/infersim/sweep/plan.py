@@ -31,9 +31,11 @@ from scipy.stats import qmc
 
 from infersim.core.errors import InfersimError, ScenarioError
 from infersim.core.rng import rng
-from infersim.scenario.loader import load_scenario, parse_path, read_yaml
+from infersim.scenario.loader import read_yaml
+from infersim.scenario.paths import parse_path
 from infersim.scenario.schema import Scenario
 from infersim.scenario.values import Domain, column_values, parse_spec
+from infersim.validate import load_scenario
 
 SAMPLINGS = ("grid", "random", "lhs")
 MAX_REPORTED = 5  # invalid points listed in one error message

@@ -45,120 +45,17 @@ Fitted parameters and the rows they come from are in ``perf/profiles/groq.yaml``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
-from functools import cache
-from importlib import resources
+from dataclasses import dataclass
 
 import numpy as np
-import yaml
 
-from infersim.catalog import Catalog, Hardware, Model, default_catalog
-from infersim.core.errors import CapacityError, InfersimError, ScenarioError
+from infersim.catalog import Catalog, Hardware, Model
+from infersim.core.errors import CapacityError
 from infersim.perf.base import StepTime, prefill_pairs, step_aggregates
+from infersim.perf.sram.params import SramParams, SramProfile, profile_for
+from infersim.perf.sram.sizing import chips_needed, resolve, unit_sram_bytes
 
 ACT_BYTES = 2.0  # bf16 activations between stages (assumption, as in perf/gpu.py)
-#: Which shipped profile an SRAM hardware kind uses by default.
-PROFILE_FOR_KIND = {"lpu": "groq", "wafer": "cerebras"}
-
-
-@dataclass(frozen=True)
-class SramParams:
-    """Parameters of the SRAM-pipeline model (seconds, shares of peak, counts).
-
-    - ``layer_latency_s``: fixed time a token spends per layer beyond streaming weights and computing
-      (synchronisation, on-chip/fabric traversal, chip-to-chip hops on an LPU). Fitted.
-    - ``sram_bw_eff``: share of the published SRAM bandwidth reached streaming weights and KV.
-    - ``compute_eff``: share of the published peak FLOP/s reached (prefill and the micro-batch knee).
-    - ``sram_usable_frac``: share of SRAM available for weights and KV (the rest: activations, code).
-    - ``unit_granularity``: units are allocated in multiples of this (8 LPUs per GroqNode).
-    - ``stages_per_unit``: most pipeline stages one unit holds (1 for an LPU; 0 = no limit: a stage per layer).
-    - ``max_microbatch``: decode sequences per stage micro-batch (0 = the weight-streaming knee).
-    - ``hop_latency_s``: latency of one unit-to-unit hop not already in ``layer_latency_s``.
-    """
-
-    layer_latency_s: float
-    sram_bw_eff: float = 0.8
-    compute_eff: float = 0.5
-    sram_usable_frac: float = 0.9
-    unit_granularity: int = 1
-    stages_per_unit: int = 0
-    max_microbatch: int = 0
-    hop_latency_s: float = 0.0
-
-    def with_(self, **changes) -> SramParams:
-        return replace(self, **changes)
-
-    def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-_INT_PARAMS = {"unit_granularity", "stages_per_unit", "max_microbatch"}
-_PARAM_NAMES = {f.name for f in fields(SramParams)}
-
-
-@dataclass(frozen=True)
-class SramProfile:
-    """A shipped profile: parameters, the default weight precision, and the whole document (sources)."""
-
-    name: str
-    hardware: str
-    default_precision: str
-    params: SramParams
-    doc: dict
-
-
-def parse_sram_params(raw: dict, file: str) -> SramParams:
-    if not isinstance(raw, dict):
-        raise ScenarioError("expected a 'params' mapping", file=file)
-    unknown = set(raw) - _PARAM_NAMES
-    if unknown:
-        bad = sorted(unknown)[0]
-        raise ScenarioError(f"unknown parameter '{bad}' (expected: {', '.join(sorted(_PARAM_NAMES))})",
-                            file=file, path=f"params.{bad}")
-    return SramParams(**{k: (int(v) if k in _INT_PARAMS else float(v)) for k, v in raw.items()})
-
-
-@cache
-def sram_profile(name: str) -> SramProfile:
-    """The shipped profile ``groq`` or ``cerebras`` (``perf/profiles/<name>.yaml``)."""
-    if name not in PROFILE_FOR_KIND.values():
-        raise InfersimError(f"unknown SRAM profile '{name}' (expected one of: {', '.join(PROFILE_FOR_KIND.values())})")
-    res = resources.files("infersim.perf") / "profiles" / f"{name}.yaml"
-    doc = yaml.safe_load(res.read_text())
-    return SramProfile(name, doc["hardware"], doc["default_precision"],
-                       parse_sram_params(doc["params"], f"profiles/{name}.yaml"), doc)
-
-
-def profile_for(hw: Hardware) -> SramProfile:
-    """The shipped profile for an ``lpu`` or ``wafer`` accelerator."""
-    if hw.kind not in PROFILE_FOR_KIND:
-        raise InfersimError(f"{hw.id} is a {hw.kind}, not an SRAM-only accelerator (lpu or wafer)")
-    return sram_profile(PROFILE_FOR_KIND[hw.kind])
-
-
-def _resolve(model: Model | str, hardware: Hardware | str, catalog: Catalog | None) -> tuple[Model, Hardware]:
-    cat = catalog or default_catalog()
-    m = cat.get_model(model) if isinstance(model, str) else model
-    hw = cat.get_hardware(hardware) if isinstance(hardware, str) else hardware
-    return m, hw
-
-
-def unit_sram_bytes(hw: Hardware) -> float:
-    """SRAM bytes of one unit (one LPU chip, one wafer)."""
-    return hw.sram_mb * 1e6
-
-
-def chips_needed(model: Model | str, precision: str, kv_tokens: float = 0.0, *,
-                 hardware: Hardware | str = "groq-lpu", kv_precision: str = "bf16",
-                 params: SramParams | None = None, catalog: Catalog | None = None) -> int:
-    """Fewest units (chips or systems) whose usable SRAM holds the weights at ``precision`` plus
-    ``kv_tokens`` tokens of KV cache at ``kv_precision``, rounded up to ``unit_granularity``."""
-    m, hw = _resolve(model, hardware, catalog)
-    p = params or profile_for(hw).params
-    need = m.weight_bytes(precision) + max(kv_tokens, 0.0) * m.kv_bytes_per_token(kv_precision)
-    n = max(1, math.ceil(need / (unit_sram_bytes(hw) * p.sram_usable_frac) - 1e-9))
-    g = max(1, p.unit_granularity)
-    return int(math.ceil(n / g) * g)
 
 
 @dataclass(frozen=True)
@@ -349,7 +246,7 @@ def pipeline_for(model: Model | str, hardware: Hardware | str, *, units: int | N
                  params: SramParams | None = None, catalog: Catalog | None = None) -> SramPipeline:
     """Build a pipeline with the shipped profile of ``hardware``; ``units`` defaults to
     ``chips_needed(model, precision, kv_tokens)``; ``precision`` to the profile's default."""
-    m, hw = _resolve(model, hardware, catalog)
+    m, hw = resolve(model, hardware, catalog)
     prof = profile_for(hw)
     p = params or prof.params
     prec = precision or prof.default_precision

@@ -470,10 +470,10 @@ def main(argv=None) -> int:
         "",
         md_table(summ),
         "",
-        "Reading the table: engine-latency and throughput errors are mostly *in-sample* (the profiles were fitted on "
-        "those rows), so they say how well the model's structure can describe the engines, not how well it "
-        "extrapolates to other models or GPUs. MLPerf is out of sample for the GPU profiles (a model, a length mix "
-        "and a load none of the fits saw). Token-API speeds are the published medians themselves.",
+        "Reading the table: the GPU rows below are *in-sample* (the profiles were fitted on every source, "
+        "benchmarks/loso.py), so they say how well the model's structure describes the engines; how well it "
+        "extrapolates is the leave-one-source-out section above. Token-API speeds are the published medians "
+        "themselves.",
         "",
         "## Checking your own measurements",
         "",
@@ -492,6 +492,12 @@ def main(argv=None) -> int:
         "(`meta-llama/Llama-3.1-70B`, `H100-SXM-80GB`). A malformed row is reported with its row number and skipped.",
         "",
     ]
+    # keep the leave-one-source-out section benchmarks/loso.py wrote (it takes minutes to regenerate)
+    loso = ""
+    if out.exists():
+        m = re.search(r"<!-- loso:begin -->.*?<!-- loso:end -->", out.read_text(), flags=re.S)
+        loso = m.group(0) + "\n" if m else ""
+    head.insert(head.index("## How far to trust each kind of number"), loso)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(head + sections))
     print(f"wrote {out} in {time.time() - t0:.0f}s")

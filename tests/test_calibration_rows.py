@@ -2,9 +2,9 @@
 
 Rows: shared/calibration/serving_benchmarks.csv, TensorRT-LLM max-throughput table on H100
 (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md). The shipped trtllm profile was fitted on
-these rows jointly with the TensorRT-LLM rows of engine_latency.csv (benchmarks/calibrate_profiles.py, table
-weight 3); the tolerance is 25 % per row (the worst row, 19: Llama 3.1 8B 5000/500, is +21 %) and the median
-error must stay under 10 % (it is ~4 %).
+these rows jointly with the other TensorRT-LLM sources (benchmarks/loso.py, each row weight 1); the tolerance is
+25 % per row (the worst row is off by 21.6 % in sample, 2026-12-02) and the median error must stay under 12 %
+(it is 9.5 %; held out of the fit, the tables' medians are 12 % and 25 %: docs/validation.md).
 """
 
 from __future__ import annotations
@@ -34,4 +34,4 @@ def test_trtllm_throughput_row(row):
 def test_trtllm_throughput_median_error():
     p = shipped_profile("trtllm")
     err = [abs(predict(r, p) / r.measured_tok_s - 1) for r in ROWS]
-    assert np.median(err) < 0.10
+    assert np.median(err) < 0.12

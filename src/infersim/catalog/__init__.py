@@ -37,7 +37,12 @@ class Hardware:
     Units: ``tflops`` dense peak per precision (no sparsity); ``memory_gb`` off-chip memory per chip
     (0 for SRAM-only parts); ``memory_bw_tbps`` bandwidth of the memory the weights stream from (HBM for
     GPUs; on-chip SRAM for LPU/wafer); ``sram_mb`` on-chip SRAM; ``interconnect_gbps`` chip-to-chip
-    bandwidth per chip in GB/s as published; ``tdp_w`` watts per chip (per system for a wafer).
+    bandwidth per chip in GB/s as published; ``tdp_w`` watts per chip (per system for a wafer);
+    ``nvlink_domain_gpus`` chips in one scale-up domain (NVLink / Infinity Fabric / ICI: 8 on an HGX board, 72
+    in a GB200 NVL72 rack, 1 for a PCIe-only card), inside which collectives run at ``interconnect_gbps``;
+    ``scaleout_gbps`` per-chip scale-out bandwidth in GB/s per direction (a 400 Gb/s ConnectX-7 NIC per GPU =
+    50), used by collectives that span more than one domain (for PCIe-only cards: the PCIe link, which every
+    peer is reached over).
     """
 
     id: str
@@ -50,6 +55,8 @@ class Hardware:
     sram_mb: float = 0.0
     interconnect_gbps: float = 0.0
     tdp_w: float = 0.0
+    nvlink_domain_gpus: int = 1
+    scaleout_gbps: float = 0.0
     usd_per_hour: float | None = None
     list_price_usd: float | None = None
     aliases: tuple[str, ...] = ()

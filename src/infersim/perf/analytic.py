@@ -82,11 +82,8 @@ def steady_state_output_tok_s(model: GpuRoofline, batch: np.ndarray, input_token
     ctx = n_dec * (i_tok + o_tok / 2.0)
     pairs = b * i_tok * (i_tok + 1) / 2.0 / steps
     starts = b / steps
-    p = model
-    tokens = pre_tok + n_dec
-    eff_pairs = p._effective_pairs(pairs, pre_tok) + p._effective_pairs(ctx + n_dec, n_dec)
-    kv_read = p._effective_pairs(ctx, n_dec)
-    total, *_ = p._time(tokens, n_dec + starts, eff_pairs, kv_read, n_dec + starts)
+    total = np.array([model.step_s(float(pt), float(pr), float(st), float(nd), float(cx))
+                      for pt, pr, st, nd, cx in zip(pre_tok, pairs, starts, n_dec, ctx, strict=True)])
     return b * o_tok / (steps * total)
 
 

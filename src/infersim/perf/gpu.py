@@ -1,17 +1,26 @@
-"""Roofline step-time model for GPUs (and other HBM accelerators) with tensor parallelism.
+"""Per-operator step-time model for GPUs (and other HBM accelerators) with TP, PP, attention-DP and EP.
 
-Per step (all per GPU of a TP group; ``pp`` stages run one after another, no micro-batch overlap):
+One engine step processes a batch: prefill chunks and one token per decoding sequence. The batch is split
+over the ``dp`` attention ranks and, with ``pp`` stages, into ``m = min(pp, sequences)`` micro-batches that
+flow through the stages. Per micro-batch and stage (per GPU), each operator is its own roofline
+(``max(FLOPs / achieved FLOP/s, bytes / achieved bandwidth)``) and the operators add up:
 
-- linear FLOPs = 2 x (active params without the input embedding) x tokens + 2 x vocab x hidden per
-  sampled token (the LM head runs only for tokens that produce output);
-- attention FLOPs = ``Model.attention_flops_per_context_token`` x (query, key) pairs;
-- bytes = weights read (dense part + the routed experts the batch touches, uniform routing)
-  + KV cache read (context of every sequence) + KV written (new tokens);
-- communication = two ring all-reduces per layer of tokens x hidden x 2 bytes over the per-direction
-  interconnect bandwidth, plus a fixed latency per all-reduce;
-- time = overhead + max(compute, memory) + communication.
+- dense GEMMs (attention projections, dense MLP, shared experts, LM head): FLOPs = 2 x dense active
+  parameters x tokens; bytes = the dense weights; efficiency = the hardware's measured matmul ceiling x the
+  engine's ``compute_eff`` x ``M / (M + compute_half_tokens)`` with M the micro-batch's tokens;
+- routed-expert GEMMs: tokens per expert = tokens x top-k / touched experts, grouped-GEMM efficiency by that M
+  (``moe_half_tokens``), the expected load imbalance over ``ep`` ranks, bytes of the touched experts only;
+- attention: prefill (query, key) pairs at ``attn_eff`` of the BF16 peak, or the KV bytes it reads; decode
+  likewise (in practice the KV bytes);
+- collectives: two TP all-reduces per layer (one per MoE layer when experts are expert-parallel), and an EP
+  dispatch + combine all-to-all per MoE layer, each latency + bytes / (link bandwidth x ``comm_eff``); links are
+  the scale-up domain's (``interconnect_gbps``) inside ``nvlink_domain_gpus``, the scale-out network beyond.
 
-Efficiencies and overheads come from ``PerfParams`` (fitted; see docs/calibration.md).
+step = CPU time (``step_overhead_s`` + ``per_seq_overhead_s`` x sequences) + pp x stage(micro-batch) +
+(pp - 1) stage-to-stage sends. With pp stages and m = pp micro-batches, a compute-bound step runs pp times the
+work of one stage in the time of one (throughput scales with stages); a single sequence (m = 1) pays every stage
+in turn (the pipeline bubble). Decode-only steps are affine in the batch's total context for a fixed number of
+sequences (only decode attention depends on it), which the engine's exact fast-forward uses (``decode_affine``).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import numpy as np
 
 from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
+from infersim.perf.kernels import matmul_ceiling
 from infersim.perf.params import PerfParams
 
 ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
@@ -30,7 +40,14 @@ ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standa
 
 @dataclass(frozen=True)
 class GpuConfig:
-    """A replica's hardware set-up: ``tp`` x ``pp`` chips of one kind at a weight/KV precision."""
+    """A replica's hardware set-up: ``tp`` x ``pp`` x ``dp`` chips of one kind at a weight/KV precision.
+
+    ``tp``: tensor-parallel degree (every dense layer sharded over ``tp`` chips); ``pp``: pipeline stages
+    (layers split over ``pp`` groups of chips); ``dp``: attention data-parallel ranks inside the replica (each
+    rank holds its own sequences and a full copy of the dense weights, sharded over ``tp``); ``ep``: expert-
+    parallel degree of the MoE layers: 1 = experts sharded like the dense layers over ``tp``, otherwise
+    ``ep == tp * dp`` (each chip of a stage holds ``num_experts / ep`` whole experts). ``gpus = tp * pp * dp``.
+    """
 
     hardware: Hardware
     model: Model
@@ -38,10 +55,30 @@ class GpuConfig:
     kv_precision: str = "bf16"
     tp: int = 1
     pp: int = 1
+    dp: int = 1
+    ep: int = 1
+
+    def __post_init__(self):
+        for name in ("tp", "pp", "dp", "ep"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if self.ep != 1 and self.ep != self.tp * self.dp:
+            raise ValueError(f"ep must be 1 or tp x dp = {self.tp * self.dp}, got {self.ep}")
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.dp
+
+    def weight_bytes_per_gpu(self) -> float:
+        """Weight bytes one chip holds: the dense part over ``tp x pp`` (each dp rank a copy), the routed
+        experts over ``ep x pp`` (or ``tp x pp`` when ``ep == 1``)."""
+        m = self.model
+        wb = BYTES_PER_PARAM[self.precision]
+        expert = m.expert_params_b * 1e9 * wb
+        dense = m.total_params_b * 1e9 * wb - expert
+        expert_shards = (self.ep if self.ep > 1 else self.tp) * self.pp
+        return dense / (self.tp * self.pp) + expert / expert_shards
 
 
 class GpuRoofline:
@@ -49,179 +86,249 @@ class GpuRoofline:
 
     def __init__(self, cfg: GpuConfig, params: PerfParams | None = None):
         self.cfg, self.p = cfg, params or PerfParams()
-        m, hw = cfg.model, cfg.hardware
-        tp, pp = cfg.tp, cfg.pp
-        wb = BYTES_PER_PARAM[cfg.precision]
+        p, m, hw = self.p, cfg.model, cfg.hardware
+        tp, pp, dp, ep = cfg.tp, cfg.pp, cfg.dp, cfg.ep
+        self.tp, self.pp, self.dp, self.ep = tp, pp, dp, ep
+        comp = COMPUTE_PRECISION.get(cfg.precision, "bf16")
+        scale = {"bf16": 1.0, "fp4": p.fp4_compute_scale}.get(comp, p.low_precision_compute_scale)
+        # achieved large-M GEMM FLOP/s; attention computes in BF16 (FlashAttention-class kernels)
+        self.gemm_flops = hw.peak_flops(cfg.precision) * matmul_ceiling(hw.id, comp) * p.compute_eff * scale
         self.peak_flops = hw.peak_flops(cfg.precision)
-        if COMPUTE_PRECISION.get(cfg.precision, "bf16") != "bf16":  # 8/4-bit tensor cores: the profile's scale
-            self.peak_flops *= getattr(self.p, "low_precision_compute_scale", 1.0)
-        self.bw = hw.memory_bw_tbps * 1e12
-        # interconnect_gbps is quoted bidirectional; a ring all-reduce streams one way per link.
-        self.link_bw = max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0
+        self.attn_flops = hw.peak_flops("bf16") * p.attn_eff
+        self.bw = hw.memory_bw_tbps * 1e12 * p.memory_eff
+        self.raw_bw = hw.memory_bw_tbps * 1e12
+        wb = BYTES_PER_PARAM[cfg.precision]
         embed = m.vocab_size * m.hidden_size
-        # FLOPs per token through the linear layers (input embedding is a lookup, LM head counted apart)
         n_embed = 2 if m.active_includes_embedding else 1  # input embedding + LM head inside "active"
-        self.linear_flops_per_token = 2.0 * max(m.active_params_b * 1e9 - n_embed * embed, 0.0)
-        self.head_flops_per_sample = 2.0 * embed
-        self.attn_flops_per_pair = m.attention_flops_per_context_token()
-        # weights: always-read part and the routed experts (per GPU)
+        linear = 2.0 * max(m.active_params_b * 1e9 - n_embed * embed, 0.0)  # FLOPs per token, all layers
+        k, n_exp = m.experts_per_token, m.num_experts
+        expert_active = 2.0 * m.expert_params_b * 1e9 * k / n_exp if n_exp else 0.0
+        # per GPU of one stage: dense FLOPs per token and per sampled sequence (LM head; ASSUMPTION: spread
+        # evenly over stages), dense weight bytes
+        self.dense_flops_tok = (linear - expert_active) / (tp * pp)
+        self.head_flops_seq = 2.0 * embed / (tp * pp)
         expert_b = m.expert_params_b * 1e9
-        self.dense_weight_bytes = (m.total_params_b * 1e9 - expert_b) * wb / (tp * pp)
-        self.expert_weight_bytes = expert_b * wb / (tp * pp)
-        # KV per token per GPU: GQA heads shard over TP up to the number of KV heads; MLA replicates.
+        self.dense_bytes = (m.total_params_b * 1e9 - expert_b) * wb / (tp * pp)
+        self.moe = n_exp > 0 and expert_b > 0
+        self.k, self.n_exp = float(k), float(n_exp)
+        self.expert_flops_assign = expert_active / max(k, 1) / pp  # per (token, expert) assignment, one stage
+        self.expert_bytes = expert_b * wb / ((ep if ep > 1 else tp) * pp)  # this GPU's experts, one stage
+        self.local_experts = n_exp / (ep if ep > 1 else 1)
+        self.ln_ep = math.log(ep) if ep > 1 else 0.0
+        # attention per GPU of one stage
+        self.attn_flops_pair = m.attention_flops_per_context_token() / (tp * pp)
         kv_shard = 1 if m.kv_lora_rank else min(tp, max(m.num_kv_heads, 1))
         self.kv_bytes_per_token = m.kv_bytes_per_token(cfg.kv_precision) / kv_shard / pp
         self.full_frac = 1.0 - (m.sliding_window_layers / m.layers if m.sliding_window else 0.0)
         self.window = float(m.sliding_window or 0)
-        self.n_allreduce = 2 * m.layers if tp > 1 else 0
-        self.ar_bytes_per_token = m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0
-        self.pp = pp
-        self.pp_hop_s = (m.hidden_size * ACT_BYTES) / self.link_bw if pp > 1 else 0.0
-        self.tp = tp
+        # collectives per stage and micro-batch
+        moe_layers = (m.moe_layers or m.layers) if self.moe else 0
+        n_ar = (2 * m.layers - (moe_layers if ep > 1 else 0)) if tp > 1 else 0
+        self.ar_count = n_ar / pp
+        self.ar_bytes_tok = m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0
+        self.ar_bw = self._link_bw(tp) * p.comm_eff
+        self.a2a_count = 2.0 * moe_layers / pp if ep > 1 else 0.0
+        # each GPU dispatches its 1/ep share of the micro-batch's tokens to k experts, (ep-1)/ep of them remote
+        self.a2a_bytes_tok = (k * m.hidden_size * ACT_BYTES * (ep - 1) / ep / ep) if ep > 1 else 0.0
+        self.a2a_bw = self._link_bw(ep) * p.comm_eff
+        self.hop_bytes_tok = m.hidden_size * ACT_BYTES
+        self.hop_bw = self._link_bw(tp * dp * pp)
         self._affine_cache: dict[int, tuple] = {}  # decode_affine coefficients per batch size
+        self._fixed_cache: dict[int, tuple[float, float]] = {}
 
-    # -- pieces -------------------------------------------------------------------------------
-    def _linear_eff(self, tokens: float | np.ndarray) -> float | np.ndarray:
-        h = self.p.compute_half_tokens
-        if h <= 0:
-            return self.p.compute_eff
-        return self.p.compute_eff * tokens / (tokens + h)
+    def _link_bw(self, group: int) -> float:
+        """Per-direction bytes/s of a collective over ``group`` GPUs: the scale-up domain's links
+        (``interconnect_gbps`` is bidirectional) inside one domain, the scale-out network beyond."""
+        hw = self.cfg.hardware
+        if group <= max(hw.nvlink_domain_gpus, 1):
+            return max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0
+        return max(hw.scaleout_gbps, 1e-9) * 1e9
 
-    def _weight_bytes(self, tokens: float | np.ndarray) -> float | np.ndarray:
-        if self.expert_weight_bytes == 0.0:
-            return self.dense_weight_bytes
-        m = self.cfg.model
-        frac = 1.0 - (1.0 - m.experts_per_token / m.num_experts) ** np.asarray(tokens, dtype=float)
-        return self.dense_weight_bytes + self.expert_weight_bytes * frac
+    # -- operators of one stage and micro-batch (scalars) --------------------------------------------------
+    def _gemm_eff(self, m_tokens: float, half: float) -> float:
+        return self.gemm_flops * (m_tokens / (m_tokens + half) if half > 0 else 1.0)
 
-    def _effective_pairs(self, pairs: float | np.ndarray, queries: float | np.ndarray):
-        """Pairs after sliding-window layers cap each query's keys at the window."""
+    def _stage_fixed(self, t: float, s: float, t_all: float) -> float:
+        """Operators of a stage that do not depend on context: dense GEMMs, expert GEMMs, collectives.
+        ``t`` tokens and ``s`` sampled sequences of this GPU's rank, ``t_all`` tokens of the micro-batch over
+        all dp ranks (what the expert-parallel layers see)."""
+        p = self.p
+        tm = max(t, 1.0)
+        dense = max((self.dense_flops_tok * t + self.head_flops_seq * s) / self._gemm_eff(tm, p.compute_half_tokens),
+                    self.dense_bytes / self.bw)
+        experts = 0.0
+        if self.moe:
+            toks = t_all if self.ep > 1 else t  # tokens routed over this GPU's experts
+            frac = 1.0 - (1.0 - self.k / self.n_exp) ** max(toks, 1.0)
+            mean = toks * self.k / (self.ep if self.ep > 1 else 1)  # assignments per GPU (per tp shard: all)
+            busiest = min(toks * self.k, mean + math.sqrt(2.0 * mean * self.ln_ep * (1.0 - 1.0 / self.ep))) \
+                if self.ep > 1 else mean
+            per_expert = max(busiest / (self.local_experts * frac), 1.0)
+            flops = self.expert_flops_assign * busiest / (self.tp if self.ep == 1 else 1)
+            experts = max(flops / self._gemm_eff(per_expert, p.moe_half_tokens), self.expert_bytes * frac / self.bw)
+        comm = 0.0
+        if self.ar_count:
+            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+        if self.a2a_count:
+            comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * t_all / self.a2a_bw)
+        return dense + experts + comm
+
+    def _split(self, n_seqs: int) -> tuple[float, float]:
+        """``(share of the batch one GPU's rank handles per micro-batch, micro-batches)``. The batch spreads over
+        ``min(dp, sequences)`` ranks and ``min(pp, sequences)`` micro-batches (ASSUMPTION: evenly)."""
+        n = max(n_seqs, 1)
+        mb = float(min(self.pp, n))
+        return 1.0 / (min(self.dp, n) * mb), mb
+
+    def _windowed(self, pairs: float, queries: float) -> float:
         if self.full_frac >= 1.0:
             return pairs
-        return self.full_frac * pairs + (1.0 - self.full_frac) * np.minimum(pairs, queries * self.window)
-
-    def _time(self, tokens, sampled, pairs, kv_read_tokens, n_seqs):
-        """Vectorisable core: arguments may be floats or equal-length arrays."""
-        p = self.p
-        tp = self.tp
-        lin = (self.linear_flops_per_token * tokens + self.head_flops_per_sample * sampled) / tp
-        attn = self.attn_flops_per_pair * pairs / tp
-        compute = (lin / (self.peak_flops * self._linear_eff(np.maximum(tokens, 1.0)))
-                   + attn / (self.peak_flops * p.attn_eff))
-        bytes_ = self._weight_bytes(tokens) + self.kv_bytes_per_token * (kv_read_tokens + tokens)
-        memory = bytes_ / (self.bw * p.memory_eff)
-        comm = self.n_allreduce * (p.allreduce_latency_s
-                                   + self.ar_bytes_per_token * tokens / (self.link_bw * p.comm_eff))
-        overhead = p.step_overhead_s + p.per_seq_overhead_s * n_seqs
-        stage = np.maximum(compute, memory)
-        total = overhead + self.pp * stage + comm * 1.0 + (self.pp - 1) * self.pp_hop_s
-        return total, compute, memory, comm, overhead
+        f = self.full_frac
+        return f * pairs + (1.0 - f) * min(pairs, queries * self.window)
 
     # -- the StepModel interface --------------------------------------------------------------------
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
         return self._step_parts(*step_aggregates(prefill_tokens, prefill_context, decode_context))
 
-    def _step_parts(self, n_pre, pairs, n_pre_seqs, n_dec, dec_ctx, pre_ctx=None) -> StepTime:
-        tokens = n_pre + n_dec
-        eff_pairs = self._effective_pairs(pairs, n_pre) + self._effective_pairs(dec_ctx + n_dec, n_dec)
-        # KV read: decodes read their context; a prefill chunk reads the context it attends to.
-        kv_read = self._effective_pairs(dec_ctx, n_dec) + (pre_ctx if pre_ctx is not None else 0.0)
-        total, c, mem, comm, ovh = self._time(tokens, n_dec + n_pre_seqs, eff_pairs, kv_read,
-                                              n_dec + n_pre_seqs)
-        return StepTime(float(total), float(c), float(mem), float(comm), float(ovh))
+    def _step_parts(self, n_pre, pairs, n_pre_seqs, n_dec, dec_ctx, pre_ctx=0.0) -> StepTime:
+        """The step's total with its parts (compute / memory split of the roofline operators, reporting)."""
+        total = self.step_s(n_pre, pairs, n_pre_seqs, n_dec, dec_ctx, pre_ctx)
+        p = self.p
+        n_seqs = n_dec + n_pre_seqs
+        g, mb = self._split(n_seqs)
+        t = (n_pre + n_dec) * g
+        overhead = p.step_overhead_s + p.per_seq_overhead_s * n_seqs
+        comm = 0.0
+        if self.ar_count:
+            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+        if self.a2a_count:
+            comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * (n_pre + n_dec) / mb / self.a2a_bw)
+        comm *= self.pp
+        flops = ((self.dense_flops_tok * t + self.head_flops_seq * n_seqs * g) / self._gemm_eff(max(t, 1.0),
+                 p.compute_half_tokens) + self.attn_flops_pair * (pairs + dec_ctx + n_dec) * g / self.attn_flops)
+        memory = (self.dense_bytes + self.kv_bytes_per_token * (dec_ctx + pre_ctx + n_pre + n_dec) * g) / self.bw
+        rest = max(total - overhead - comm, 0.0)
+        share = flops / (flops + memory) if flops + memory > 0 else 0.5
+        return StepTime(float(total), float(rest * share), float(rest * (1 - share)), float(comm), float(overhead))
 
     def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                prefill_ctx_sum=0.0) -> float:
-        """Scalar fast path of ``step(...).total_s`` (the engine calls this once per step)."""
+        """Seconds of one step from aggregates (the engine calls this once per step). A decode-only step
+        evaluates the ``decode_affine`` coefficients, so it equals a fast-forward's step exactly."""
+        if n_prefill_tokens == 0 and n_prefill_seqs == 0 and n_decode > 0:
+            if self.full_frac >= 1.0:
+                fixed, pp, c0, c_rate, m0, m_rate = self.decode_affine(n_decode)
+                m = m0 + m_rate * decode_ctx_sum
+                c = c0 + c_rate * decode_ctx_sum
+                return fixed + pp * (m if m > c else c)
+            return self._window_decode_s(n_decode, float(decode_ctx_sum))
         p = self.p
-        tokens = float(n_prefill_tokens + n_decode)
         n_seqs = n_decode + n_prefill_seqs
-        pairs, dec_pairs, kv_read = float(prefill_pairs), decode_ctx_sum + n_decode, float(decode_ctx_sum)
-        if self.full_frac < 1.0:
-            f, w = self.full_frac, self.window
-            pairs = f * pairs + (1 - f) * min(pairs, n_prefill_tokens * w)
-            dec_pairs = f * dec_pairs + (1 - f) * min(dec_pairs, n_decode * w)
-            kv_read = f * kv_read + (1 - f) * min(kv_read, n_decode * w)
-        kv_read += prefill_ctx_sum
-        h = p.compute_half_tokens
-        lin_eff = p.compute_eff * (tokens / (tokens + h) if h > 0 else 1.0)
-        tp = self.tp
-        compute = ((self.linear_flops_per_token * tokens + self.head_flops_per_sample * n_seqs) / tp
-                   / (self.peak_flops * lin_eff)
-                   + self.attn_flops_per_pair * (pairs + dec_pairs) / tp / (self.peak_flops * p.attn_eff))
-        if self.expert_weight_bytes:
-            m = self.cfg.model
-            wbytes = self.dense_weight_bytes + self.expert_weight_bytes * (
-                1.0 - (1.0 - m.experts_per_token / m.num_experts) ** tokens)
-        else:
-            wbytes = self.dense_weight_bytes
-        memory = (wbytes + self.kv_bytes_per_token * (kv_read + tokens)) / (self.bw * p.memory_eff)
-        comm = self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * tokens / (self.link_bw * p.comm_eff))
-        return (p.step_overhead_s + p.per_seq_overhead_s * n_seqs + self.pp * max(compute, memory) + comm
-                + (self.pp - 1) * self.pp_hop_s)
+        g, mb = self._split(n_seqs)
+        tokens = float(n_prefill_tokens + n_decode)
+        t = tokens * g
+        stage = self._stage_fixed(t, n_seqs * g, tokens / mb)
+        if n_prefill_tokens:
+            pre_pairs = self._windowed(float(prefill_pairs), float(n_prefill_tokens)) * g
+            stage += max(self.attn_flops_pair * pre_pairs / self.attn_flops,
+                         self.kv_bytes_per_token * (prefill_ctx_sum + n_prefill_tokens) * g / self.bw)
+        if n_decode:
+            dec_pairs = self._windowed(decode_ctx_sum + n_decode, float(n_decode)) * g
+            dec_read = (self._windowed(float(decode_ctx_sum), float(n_decode)) + n_decode) * g
+            stage += max(self.attn_flops_pair * dec_pairs / self.attn_flops,
+                         self.kv_bytes_per_token * dec_read / self.bw)
+        hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
+        return p.step_overhead_s + p.per_seq_overhead_s * n_seqs + self.pp * stage + hop
 
     def decode_affine(self, n_decode: int) -> tuple[float, int, float, float, float, float] | None:
         """Coefficients ``(fixed, pp, compute0, compute_rate, memory0, memory_rate)`` of a decode-only step
-        of ``n_decode`` sequences with total context ``ctx``: step = fixed + pp x max(compute0 +
-        compute_rate x ctx, memory0 + memory_rate x ctx), the exact float operations of
-        ``decode_steps_s``. None with sliding-window layers (not affine). Cached per ``n_decode``."""
+        of ``n_decode`` sequences with total context ``ctx``: step = fixed + pp x max(compute0 + compute_rate x
+        ctx, memory0 + memory_rate x ctx) (decode attention is the only operator that depends on context).
+        None with sliding-window layers (not affine). Cached per ``n_decode``."""
         c = self._affine_cache.get(n_decode)
         if c is None:
             if self.full_frac < 1.0:
                 return None
-            fixed, lin, attn_rate, mem0, mem_rate = self._decode_coeffs(float(n_decode))
-            c = self._affine_cache[n_decode] = (fixed, self.pp, lin + attn_rate * float(n_decode), attn_rate, mem0,
-                                                mem_rate)
+            c = self._affine_cache[n_decode] = self._decode_coeffs(n_decode)
         return c
 
-    def _decode_coeffs(self, n: float) -> tuple[float, float, float, float, float]:
-        """``(fixed, linear compute, attention s per pair, memory0, memory s per context token)`` of a
-        decode-only step of ``n`` sequences (the terms ``decode_affine`` and ``decode_steps_s`` share)."""
-        p = self.p
-        tp = self.tp
-        lin_eff = p.compute_eff * (n / (n + p.compute_half_tokens) if p.compute_half_tokens > 0 else 1.0)
-        attn_rate = self.attn_flops_per_pair / tp / (self.peak_flops * p.attn_eff)
-        lin = (self.linear_flops_per_token * n + self.head_flops_per_sample * n) / tp / (self.peak_flops * lin_eff)
-        mem_rate = self.kv_bytes_per_token / (self.bw * p.memory_eff)
-        mem0 = (float(self._weight_bytes(n)) + self.kv_bytes_per_token * n) / (self.bw * p.memory_eff)
-        fixed = (p.step_overhead_s + p.per_seq_overhead_s * n
-                 + self.n_allreduce * (p.allreduce_latency_s + self.ar_bytes_per_token * n / (self.link_bw * p.comm_eff))
-                 + (self.pp - 1) * self.pp_hop_s)
-        return fixed, lin, attn_rate, mem0, mem_rate
+    def _decode_fixed(self, n_decode: int) -> tuple[float, float]:
+        """``(seconds of a decode-only step of n sequences that do not depend on context, rank share g)``."""
+        c = self._fixed_cache.get(n_decode)
+        if c is None:
+            p = self.p
+            n = float(n_decode)
+            g, mb = self._split(n_decode)
+            t = n * g
+            hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
+            fixed = p.step_overhead_s + p.per_seq_overhead_s * n + self.pp * self._stage_fixed(t, t, n / mb) + hop
+            c = self._fixed_cache[n_decode] = (fixed, g)
+        return c
+
+    def _decode_coeffs(self, n_decode: int) -> tuple[float, int, float, float, float, float]:
+        fixed, g = self._decode_fixed(n_decode)
+        n = float(n_decode)
+        c_rate = self.attn_flops_pair * g / self.attn_flops
+        m_rate = self.kv_bytes_per_token * g / self.bw
+        return fixed, self.pp, c_rate * n, c_rate, m_rate * n, m_rate
+
+    def _window_decode_s(self, n_decode: int, ctx: float) -> float:
+        """A decode-only step with sliding-window layers: the operations of ``decode_steps_s``, scalar."""
+        fixed, g = self._decode_fixed(n_decode)
+        n, f, w = float(n_decode), self.full_frac, self.window
+        pairs = (f * (ctx + n) + (1 - f) * min(ctx + n, n * w)) * g
+        read = (f * ctx + (1 - f) * min(ctx, n * w) + n) * g
+        return fixed + self.pp * max(self.attn_flops_pair * pairs / self.attn_flops,
+                                     self.kv_bytes_per_token * read / self.bw)
 
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
-        """Decode-only steps: compute and memory are each affine in the total context, so the vector of
-        step times is overhead + max(a_c + b_c x ctx, a_m + b_m x ctx) + comm (sliding-window layers cap
-        each sequence's keys at the window)."""
+        """Decode-only steps of ``n_decode`` sequences with total contexts ``ctx_sums`` (vectorised):
+        the affine form, or with sliding-window layers each sequence's keys capped at the window (the same
+        float operations as ``step_s``)."""
         ctx = np.asarray(ctx_sums, dtype=float)
         if self.full_frac >= 1.0:
-            fixed, pp, compute0, attn_rate, mem0, mem_rate = self.decode_affine(n_decode)
-            return fixed + pp * np.maximum(compute0 + attn_rate * ctx, mem0 + mem_rate * ctx)
-        n = float(n_decode)
-        fixed, lin, attn_rate, mem0, mem_rate = self._decode_coeffs(n)
-        f = self.full_frac
-        capped = np.minimum(ctx, n * self.window)
-        eff_ctx = f * ctx + (1 - f) * capped
-        eff_pairs = f * (ctx + n) + (1 - f) * np.minimum(ctx + n, n * self.window)
-        compute = lin + attn_rate * eff_pairs
-        memory = mem0 + mem_rate * eff_ctx
-        return fixed + self.pp * np.maximum(compute, memory)
+            fixed, pp, c0, c_rate, m0, m_rate = self.decode_affine(n_decode)
+            return fixed + pp * np.maximum(c0 + c_rate * ctx, m0 + m_rate * ctx)
+        fixed, g = self._decode_fixed(n_decode)
+        n, f, w = float(n_decode), self.full_frac, self.window
+        pairs = (f * (ctx + n) + (1 - f) * np.minimum(ctx + n, n * w)) * g
+        read = (f * ctx + (1 - f) * np.minimum(ctx, n * w) + n) * g
+        return fixed + self.pp * np.maximum(self.attn_flops_pair * pairs / self.attn_flops,
+                                            self.kv_bytes_per_token * read / self.bw)
 
     def verify_steps_s(self, n_seqs: int, tokens_per_seq: int, ctx_sums: np.ndarray) -> np.ndarray:
         """Speculative verification passes (``perf.specdec``): ``n_seqs`` sequences each run
         ``tokens_per_seq`` query tokens (k drafts + 1) over their context (total ``ctx_sums``, vectorised);
         every position goes through the LM head. With ``tokens_per_seq`` = 1 this is ``decode_steps_s``."""
         ctx = np.asarray(ctx_sums, dtype=float)
-        n, q = float(n_seqs), float(tokens_per_seq)
-        tokens = n * q
-        pairs = self._effective_pairs(q * ctx + n * q * (q + 1) / 2.0, tokens)
-        kv_read = self._effective_pairs(ctx, n)
-        return self._time(tokens, tokens, pairs, kv_read, n)[0]
+        n, q = int(n_seqs), int(tokens_per_seq)
+        if q == 1:
+            return self.decode_steps_s(n, ctx)
+        p = self.p
+        g, mb = self._split(n)
+        tokens = float(n * q)
+        t = tokens * g
+        stage = self._stage_fixed(t, t, tokens / mb)
+        hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
+        fixed = p.step_overhead_s + p.per_seq_overhead_s * n + self.pp * stage + hop
+        out = np.empty_like(ctx)
+        for i, c in enumerate(ctx.tolist()):
+            pairs = self._windowed(q * c + n * q * (q + 1) / 2.0, tokens) * g
+            read = (self._windowed(c, float(n)) + tokens) * g
+            out[i] = fixed + self.pp * max(self.attn_flops_pair * pairs / self.attn_flops,
+                                           self.kv_bytes_per_token * read / self.bw)
+        return out
 
     # -- floors used by tests -----------------------------------------------------------------------
+    def _weight_bytes(self, tokens: float) -> float:
+        """Weight bytes one GPU reads for a micro-batch of ``tokens`` (dense + touched experts), one stage."""
+        if not self.moe:
+            return self.dense_bytes
+        return self.dense_bytes + self.expert_bytes * (1.0 - (1.0 - self.k / self.n_exp) ** max(tokens, 1.0))
+
     def weight_stream_floor_s(self) -> float:
-        """Weights of one GPU read once at peak bandwidth: no decode step can be faster."""
-        return float(self._weight_bytes(1.0)) / self.bw * self.pp
+        """Weights of one GPU read once per stage at peak bandwidth: no decode step can be faster."""
+        return float(self._weight_bytes(1.0)) / self.raw_bw * self.pp
 
 
 def ceil_div(a: float, b: float) -> int:

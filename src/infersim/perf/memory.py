@@ -29,7 +29,7 @@ class MemoryPlan:
     reserve_gb: float
     kv_gb: float
     kv_bytes_per_token: float  # per GPU
-    kv_capacity_tokens: int  # per replica (all GPUs together hold this many tokens of context)
+    kv_capacity_tokens: int  # per replica (all GPUs together hold this many tokens of context; dp ranks add up)
 
     def max_batch(self, tokens_per_request: int, max_num_seqs: int | None = None) -> int:
         """Most requests of ``tokens_per_request`` (input+output) that fit in the KV cache at once."""
@@ -45,7 +45,10 @@ def plan_memory(cfg: GpuConfig, *, max_batched_tokens: int = 8192, max_num_seqs:
     usable = gpu_gb * gpu_memory_utilization
     from infersim.catalog import BYTES_PER_PARAM
 
-    weights = m.total_params_b * BYTES_PER_PARAM[cfg.precision] / cfg.gpus  # GB (params in billions)
+    if cfg.dp == 1 and cfg.ep == 1:
+        weights = m.total_params_b * BYTES_PER_PARAM[cfg.precision] / cfg.gpus  # GB (params in billions)
+    else:
+        weights = cfg.weight_bytes_per_gpu() / 1e9
     # Activation peak of one forward pass over max_batched_tokens (MLP up/gate is the largest
     # intermediate), plus logits for the sampled sequences in fp32.
     inter = max(m.intermediate_size, m.hidden_size) * (m.experts_per_token or 1)
@@ -60,11 +63,11 @@ def plan_memory(cfg: GpuConfig, *, max_batched_tokens: int = 8192, max_num_seqs:
             f"needs {need:.1f} GB per GPU ({weights:.1f} GB weights + {act:.1f} GB activations + "
             f"{reserve:.1f} GB runtime) but {usable:.1f} GB is usable "
             f"({gpu_gb:.0f} GB x {gpu_memory_utilization:g}); "
-            f"try tp={_suggest_tp(weights * cfg.gpus, usable - act - reserve)} or a smaller precision")
+            f"try tp={_suggest_tp(weights * cfg.tp * cfg.pp, usable - act - reserve)} or a smaller precision")
     if kv_bytes_per_token is None:
         kv_shard = 1 if m.kv_lora_rank else min(cfg.tp, max(m.num_kv_heads, 1))
         kv_bytes_per_token = m.kv_bytes_per_token(cfg.kv_precision) / kv_shard / cfg.pp
-    tokens = int(kv_gb * 1e9 // kv_bytes_per_token)
+    tokens = int(kv_gb * 1e9 // kv_bytes_per_token) * cfg.dp  # each attention-dp rank holds its own sequences
     return MemoryPlan(gpu_gb, usable, weights, act, reserve, kv_gb, kv_bytes_per_token, tokens)
 
 

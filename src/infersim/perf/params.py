@@ -1,8 +1,10 @@
 """Efficiency factors and overheads of a serving engine on a GPU (the fitted part of the model).
 
-A ``PerfParams`` is what an engine profile (``perf/profiles/*.yaml``) provides. Defaults are the
-TensorRT-LLM fit on ``shared/calibration/serving_benchmarks.csv`` (see docs/calibration.md); every other
-engine's profile is fitted the same way on ``engine_latency.csv``.
+A ``PerfParams`` is what an engine profile (``perf/profiles/*.yaml``) provides: kernel multipliers relative
+to the hardware's measured ceilings (``perf/kernels.py``), the engine's CPU time per step and per sequence,
+its per-request costs outside the GPU (API server, tokenisation, streaming) and its scheduling structure.
+Defaults are physical priors (docs/model.md says where each comes from); profiles are fitted by
+``benchmarks/loso.py``, which also checks them out of sample (leave one source out).
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from dataclasses import dataclass, fields, replace
 class PerfParams:
     """Dimensionless efficiencies (share of peak) and overheads in seconds.
 
-    - ``compute_eff``: share of dense peak FLOP/s reached by the linear layers at large token counts.
-    - ``compute_half_tokens``: tokens per step at which linear-layer efficiency is half its peak
-      (GEMMs on few tokens are inefficient); 0 disables the ramp.
+    - ``compute_eff``: the engine's large-M GEMM throughput as a share of the hardware's measured matmul
+      ceiling (``perf.kernels.matmul_ceiling``; 1 = cuBLAS-class kernels at their best shapes).
+    - ``compute_half_tokens``: GEMM M (tokens of one micro-batch) at which GEMM efficiency is half its
+      large-M value (tile quantisation and under-filled waves on few tokens); 0 disables the ramp.
+    - ``moe_half_tokens``: the same for the grouped expert GEMMs, in tokens per expert.
+    - ``fp4_compute_scale``: the engine's FP4 (NVFP4/MXFP4) GEMMs relative to the measured FP4 ceiling.
+    - ``alltoall_latency_s``: latency of one expert-parallel all-to-all (dispatch or combine).
     - ``attn_eff``: share of peak reached by attention FLOPs (flash-attention kernels).
     - ``memory_eff``: share of peak memory bandwidth reached when streaming weights and KV cache.
     - ``step_overhead_s``: fixed time per engine step (scheduling, kernel launches, sampling set-up).
@@ -41,14 +47,17 @@ class PerfParams:
       fill the rest of the token budget (vLLM, TensorRT-LLM in-flight batching). Applied by the engine.
     """
 
-    compute_eff: float = 0.55
+    compute_eff: float = 1.0
     compute_half_tokens: float = 0.0
+    moe_half_tokens: float = 16.0
     attn_eff: float = 0.35
     memory_eff: float = 0.80
     step_overhead_s: float = 0.003
     per_seq_overhead_s: float = 0.0
     low_precision_compute_scale: float = 1.0
+    fp4_compute_scale: float = 1.0
     allreduce_latency_s: float = 8e-6
+    alltoall_latency_s: float = 2e-5
     comm_eff: float = 0.7
     schedule_delay_s: float = 0.0
     schedule_delay_per_seq_s: float = 0.0

@@ -25,12 +25,15 @@ class PerfOverrides(_M):
 
     compute_eff: float | None = Field(None, gt=0, le=1)
     compute_half_tokens: float | None = Field(None, ge=0)
+    moe_half_tokens: float | None = Field(None, ge=0)
     attn_eff: float | None = Field(None, gt=0, le=1)
     memory_eff: float | None = Field(None, gt=0, le=1)
     step_overhead_s: float | None = Field(None, ge=0)
     per_seq_overhead_s: float | None = Field(None, ge=0)
     low_precision_compute_scale: float | None = Field(None, gt=0, le=1)
+    fp4_compute_scale: float | None = Field(None, gt=0, le=1)
     allreduce_latency_s: float | None = Field(None, ge=0)
+    alltoall_latency_s: float | None = Field(None, ge=0)
     comm_eff: float | None = Field(None, gt=0, le=1)
     schedule_delay_s: float | None = Field(None, ge=0)
     schedule_delay_per_seq_s: float | None = Field(None, ge=0)
@@ -97,7 +100,8 @@ LoadBalancer = Annotated[RoundRobin | LeastOutstanding | PowerOfTwo | LeastKv | 
 
 
 class Deployment(_M):
-    """A model served by ``replicas`` identical replicas, each on ``tp`` x ``pp`` accelerators."""
+    """A model served by ``replicas`` identical replicas, each on ``tp`` x ``pp`` x ``dp`` accelerators
+    (``dp`` attention data-parallel ranks; ``ep`` expert parallelism of MoE layers: 1 or ``tp`` x ``dp``)."""
 
     name: str | None = None
     model: str
@@ -105,6 +109,10 @@ class Deployment(_M):
     precision: Precision = "bf16"
     tp: int = Field(1, ge=1)
     pp: int = Field(1, ge=1)
+    dp: int = Field(1, ge=1, description="attention data-parallel ranks in one replica (each holds its own "
+                                         "sequences and a copy of the dense weights)")
+    ep: int = Field(1, ge=1, description="expert-parallel degree of MoE layers: 1 (experts sharded over tp) or "
+                                         "tp x dp")
     replicas: int = Field(1, ge=1)
     engine: Engine = Field(default_factory=Engine)
     load_balancer: LoadBalancer = Field(default_factory=RoundRobin)
@@ -126,6 +134,8 @@ class Deployment(_M):
 
     @model_validator(mode="after")
     def _fleet(self):
+        if self.ep != 1 and self.ep != self.tp * self.dp:
+            raise FieldError("ep", f"ep must be 1 or tp x dp = {self.tp * self.dp}, got {self.ep}")
         a = self.autoscaling
         if a is None:
             for f in ("failures", "pools"):

@@ -1,0 +1,43 @@
+"""Measured kernel ceilings per accelerator: the share of the datasheet peak a large matmul reaches.
+
+These are hardware facts measured outside any serving engine (a brute-force search over GEMM shapes on one
+chip), so they transfer across engines; an engine profile's ``compute_eff`` then scales this ceiling (1 = the
+engine's GEMMs reach the measured ceiling at large M). Sources:
+
+- BF16 "maximum achievable matmul FLOPS" (MAMF) table, stas00/ml-engineering ``compute/accelerator/README.md``:
+  A100 SXM 267.9 / 312 = 85.9 % (CUDA 12.1), H100 SXM 792.1 / 989 = 80.1 % (CUDA 12.1), GH200 821.0 / 989 =
+  83.0 %, MI300X 781.9 / 1300 = 60.1 % (ROCm 6.2).
+- NVFP4 on B200: 6,624 of 9,000 dense FP4 TFLOPS = 73.6 % (MAMF reported by the same author for torch 2.14,
+  2026-10-02, as quoted in a public gpt-oss NVFP4/MXFP4 study; MXFP4 6,087 = 67.6 %).
+
+Entries without a measurement are ASSUMPTIONS named in :data:`ASSUMED`.
+"""
+
+from __future__ import annotations
+
+#: (hardware id, compute precision) -> share of the dense datasheet peak a large GEMM reaches.
+MATMUL_CEILING: dict[tuple[str, str], float] = {
+    ("a100-80g", "bf16"): 0.859,
+    ("h100-sxm", "bf16"): 0.801,
+    ("h200", "bf16"): 0.801,  # same GH100 die and clocks as H100 SXM (hardware.csv); GH200 measured 0.830
+    ("mi300x", "bf16"): 0.601,
+    ("mi325x", "bf16"): 0.601,  # ASSUMPTION: same CDNA3 compute die as MI300X (hardware.csv)
+    ("b200", "fp4"): 0.736,
+    ("gb200", "fp4"): 0.736,  # ASSUMPTION: same Blackwell die as B200
+}
+#: Ceiling of a (hardware, precision) pair with no measurement: ASSUMPTION, the H100's BF16 share (a mature
+#: cuBLAS-class library on a current part reaches ~80 % of the datasheet peak).
+DEFAULT_CEILING = 0.801
+ASSUMED = ("mi325x bf16 = MI300X", "gb200 fp4 = B200", "every other (hardware, precision): 0.801, H100 BF16's share",
+           "FP8 and INT8 GEMMs: the BF16 share of the 2x peak, times the profile's low_precision_compute_scale")
+
+
+def matmul_ceiling(hardware_id: str, compute_precision: str) -> float:
+    """Share of the datasheet dense peak a large GEMM reaches on ``hardware_id`` at ``compute_precision``
+    (``bf16``, ``fp8``, ``int8``, ``fp4``). FP8/INT8 fall back to the part's BF16 share."""
+    key = (hardware_id, compute_precision)
+    if key in MATMUL_CEILING:
+        return MATMUL_CEILING[key]
+    if compute_precision in ("fp8", "int8"):
+        return MATMUL_CEILING.get((hardware_id, "bf16"), DEFAULT_CEILING)
+    return DEFAULT_CEILING

@@ -27,20 +27,21 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loso_sources import Source, load_sources  # noqa: E402
+from loso_sources import (  # noqa: E402
+    ENGINES,
+    ROOT,
+    Source,
+    load_sources,
+    summarise,
+)
 
 from infersim.calibrate import throughput  # noqa: E402
 from infersim.calibrate.fit import predict  # noqa: E402
 from infersim.perf.params import PerfParams  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-PROFILES = ROOT / "src" / "infersim" / "perf" / "profiles"
-BANDS = ROOT / "src" / "infersim" / "catalog" / "data" / "validation_bands.csv"
-DOC = ROOT / "docs" / "validation.md"
 METRIC = {"ttft_mean_ms": "ttft", "itl_mean_ms": "itl", "e2e_mean_ms": "e2e", "output_tok_s": "throughput"}
 WEIGHTS = {"itl_mean_ms": 1.0, "ttft_mean_ms": 0.5, "e2e_mean_ms": 0.5}
 #: Fitted per engine, in the order a fit with few residuals keeps them (two residuals per parameter at least).
@@ -58,8 +59,6 @@ PRIOR = PerfParams(compute_eff=1.0, compute_half_tokens=32.0, moe_half_tokens=16
                    api_serial_s=5e-4)
 STRUCTURE = {"vllm": {"prefill_priority": 0.0}, "sglang": {"prefill_priority": 1.0},
              "trtllm": {"prefill_priority": 0.0}}
-ENGINES = ("vllm", "sglang", "trtllm")
-BEGIN, END = "<!-- loso:begin -->", "<!-- loso:end -->"
 
 
 def start_params(engine: str) -> PerfParams:
@@ -242,18 +241,6 @@ def evaluate(src: Source, params: PerfParams, processes: int = 1, harness: dict[
         o["source"] = src.id
     return out
 
-
-def saturates(rec: dict) -> bool:
-    """A predicted TTFT over 10x the measured one and over 2 s: the simulator's queue grew without bound."""
-    return rec["metric"] == "ttft" and rec["predicted"] > max(10 * rec["measured"], 2000.0)
-
-
-def summarise(records: list[dict]) -> pd.DataFrame:
-    """Median and p90 |error| per (source, metric) with the row count."""
-    t = pd.DataFrame(records)
-    t = t.dropna(subset=["error_pct"]).assign(abs_err=lambda d: d["error_pct"].abs())
-    g = t.groupby(["source", "metric"])["abs_err"]
-    return pd.DataFrame({"n": g.size(), "median": g.median(), "p90": g.quantile(0.9)}).reset_index()
 
 
 def run(args) -> dict:

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import yaml
-from loso import BANDS, BEGIN, DOC, END, ENGINES, PROFILES, saturates, summarise
+from loso_sources import BANDS, BEGIN, DOC, END, ENGINES, PROFILES, saturates, summarise
 
 GOALS = {"ttft": 20.0, "itl": 10.0, "e2e": 10.0, "throughput": 10.0}
 TITLES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}

@@ -25,9 +25,18 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pandas as pd
+
 from infersim.calibrate import throughput
 from infersim.calibrate.measured import MeasuredRow, read_measured
 from infersim.catalog import default_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ROOT / "src" / "infersim" / "perf" / "profiles"
+BANDS = ROOT / "src" / "infersim" / "catalog" / "data" / "validation_bands.csv"
+DOC = ROOT / "docs" / "validation.md"
+ENGINES = ("vllm", "sglang", "trtllm")
+BEGIN, END = "<!-- loso:begin -->", "<!-- loso:end -->"
 
 HW_CLASS = {"h100-sxm": "hopper", "h200": "hopper", "a100-80g": "ampere", "b200": "blackwell", "gb200": "blackwell",
             "mi300x": "cdna3", "mi325x": "cdna3", "l40s": "ada", "l4": "ada"}
@@ -185,3 +194,15 @@ def load_sources(shared: Path, extra_dir: Path) -> tuple[list[Source], list[str]
             else:
                 skipped.append(f"{f.name}: columns not recognised, not used")
     return srcs, skipped
+
+def saturates(rec: dict) -> bool:
+    """A predicted TTFT over 10x the measured one and over 2 s: the simulator's queue grew without bound."""
+    return rec["metric"] == "ttft" and rec["predicted"] > max(10 * rec["measured"], 2000.0)
+
+
+def summarise(records: list[dict]) -> pd.DataFrame:
+    """Median and p90 |error| per (source, metric) with the row count."""
+    t = pd.DataFrame(records)
+    t = t.dropna(subset=["error_pct"]).assign(abs_err=lambda d: d["error_pct"].abs())
+    g = t.groupby(["source", "metric"])["abs_err"]
+    return pd.DataFrame({"n": g.size(), "median": g.median(), "p90": g.quantile(0.9)}).reset_index()

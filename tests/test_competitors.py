@@ -23,10 +23,10 @@ from infersim.core.errors import CapacityError, ScenarioError
 from infersim.core.rng import rng
 from infersim.economics import TokenPrices, owned_cost_breakdown, owned_cost_usd_per_hour
 from infersim.perf.base import prefill_pairs
+from infersim.perf.sram.load import erlang_c, systems_for_load
 from infersim.perf.sram.params import sram_profile
 from infersim.perf.sram.pipeline import pipeline_for, predict_row
 from infersim.perf.sram.sizing import chips_needed as _chips_needed
-from infersim.perf.sram.sizing import erlang_c, systems_for_load
 from infersim.perf.token_api import Lognormal, TokenApiLatency, token_api_preset, token_api_presets
 from infersim.policy.rate_limit import REJECT_REASON, RateLimiter, TokenBucket
 from infersim.scenario.competitors import LpuPlatform, TokenApiPlatform, WaferPlatform

@@ -16,7 +16,7 @@ provider cost = owned systems for the whole run (list price amortised, power, ho
 ``economics.owned_cost_breakdown``); footprint = chips (LPU chips or wafer systems, draft pipeline
 included), racks (chips / ``footprint.units_per_rack`` of the profile, fractional as for GPU fleets) and kW
 at TDP (``economics.footprint``). ``replicas_for_slo`` is the
-M/M/c sizing of ``perf.sram.sizing.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
+M/M/c sizing of ``perf.sram.load.systems_for_load`` for the busiest minute's arrival rate and the mean lengths it saw.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from infersim.economics import economics_fields, footprint
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.deployment import Deployment
 from infersim.fleet.sampler import replica_sampler
+from infersim.perf.sram.load import systems_for_load
 from infersim.perf.sram.params import profile_for
-from infersim.perf.sram.sizing import systems_for_load
 from infersim.platforms.arrivals import Arrivals
 from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario import platform as schema

@@ -42,46 +42,36 @@ def _finite(x: float, value: object, what: str) -> float:
     return x
 
 
-def parse_duration_s(value: object) -> float:
-    """``'90s'`` → 90.0 seconds. Accepts us, ms, s, m/min, h, d; a bare number is seconds."""
-    num = _number(value, "duration")
+def _parse(value: object, what: str, pattern: re.Pattern[str], units: dict[str, float], default_unit: str,
+           expected: str, known: str) -> float:
+    """The one parser behind the three below: a bare number is in ``default_unit``; otherwise
+    ``pattern`` splits number and unit, looked up (lower-cased) in ``units``."""
+    num = _number(value, what)
     if num is not None:
         return num
-    m = _DURATION_RE.match(str(value))
+    m = pattern.match(str(value))
     if not m:
-        raise ValueError(f"expected a duration like '500ms', '90s', '15m' or '2h', got {value!r}")
-    unit = (m.group(2) or "s").lower()
-    if unit not in _DURATION_UNITS:
-        raise ValueError(f"unknown duration unit {m.group(2)!r} in {value!r} (use ms, s, m, h or d)")
-    return _finite(float(m.group(1)) * _DURATION_UNITS[unit], value, "duration")
+        raise ValueError(f"expected a {what} like {expected}, got {value!r}")
+    unit = (m.group(2) or default_unit).lower()
+    if unit not in units:
+        raise ValueError(f"unknown {what} unit {m.group(2)!r} in {value!r} (use {known})")
+    return _finite(float(m.group(1)) * units[unit], value, what)
+
+
+def parse_duration_s(value: object) -> float:
+    """``'90s'`` → 90.0 seconds. Accepts us, ms, s, m/min, h, d; a bare number is seconds."""
+    return _parse(value, "duration", _DURATION_RE, _DURATION_UNITS, "s", "'500ms', '90s', '15m' or '2h'",
+                  "ms, s, m, h or d")
 
 
 def parse_size_gb(value: object) -> float:
     """``'80GB'`` → 80.0 (decimal gigabytes). A bare number is GB."""
-    num = _number(value, "size")
-    if num is not None:
-        return num
-    m = _SIZE_RE.match(str(value))
-    if not m:
-        raise ValueError(f"expected a size like '80GB' or '512MB', got {value!r}")
-    unit = (m.group(2) or "gb").lower()
-    if unit not in _SIZE_UNITS:
-        raise ValueError(f"unknown size unit {m.group(2)!r} in {value!r} (use MB, GB, TB, GiB)")
-    return _finite(float(m.group(1)) * _SIZE_UNITS[unit], value, "size")
+    return _parse(value, "size", _SIZE_RE, _SIZE_UNITS, "gb", "'80GB' or '512MB'", "MB, GB, TB, GiB")
 
 
 def parse_rate_per_s(value: object) -> float:
     """``'1200/min'`` → 20.0 per second. A bare number is per second."""
-    num = _number(value, "rate")
-    if num is not None:
-        return num
-    m = _RATE_RE.match(str(value))
-    if not m:
-        raise ValueError(f"expected a rate like '20/s' or '1200/min', got {value!r}")
-    unit = (m.group(2) or "s").lower()
-    if unit not in _RATE_UNITS:
-        raise ValueError(f"unknown rate unit {m.group(2)!r} in {value!r} (use /s, /min, /h or /day)")
-    return _finite(float(m.group(1)) * _RATE_UNITS[unit], value, "rate")
+    return _parse(value, "rate", _RATE_RE, _RATE_UNITS, "s", "'20/s' or '1200/min'", "/s, /min, /h or /day")
 
 
 def format_duration(seconds: float) -> str:

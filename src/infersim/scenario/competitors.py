@@ -10,21 +10,17 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from infersim.catalog import PRECISIONS
 from infersim.catalog.token_apis import token_api_entries
 from infersim.core.errors import FieldError, suggest
-from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
+from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
 
-class _M(BaseModel):
-    model_config = STRICT
-
-
-class Speculative(_M):
+class Speculative(StrictModel):
     """Speculative decoding (``perf.specdec``): ``method`` ``draft_model`` (a smaller model of the catalog runs
     ``num_tokens`` decode steps per round on the same hardware) or ``ngram`` (prompt lookup: drafts copied
     from the context, costing ``draft_overhead`` per round); the target verifies ``num_tokens + 1`` positions
@@ -44,13 +40,13 @@ class Speculative(_M):
             raise FieldError("draft_model", "method 'ngram' takes no 'draft_model'")
         return self
 
-class Prices(_M):
+class Prices(StrictModel):
     """Dollars per million tokens charged to the customer."""
 
     input_usd_per_mtok: float = Field(ge=0)
     output_usd_per_mtok: float = Field(ge=0)
 
-class _Spread(_M):
+class _Spread(StrictModel):
     """A lognormal by its median and at most one of ``p90``, ``p99``, ``p10``, ``p1`` or log-space ``sigma``
     (none: the default spread, an assumption)."""
 
@@ -91,7 +87,7 @@ class SpeedDistribution(_Spread):
     p1: float | None = Field(None, gt=0)
 
 
-class RateLimits(_M):
+class RateLimits(StrictModel):
     """Per-account limits, enforced as token buckets refilled continuously (rejections: ``rate_limited``)."""
 
     requests_per_minute: float | None = Field(None, gt=0)
@@ -100,7 +96,7 @@ class RateLimits(_M):
                                                         "(as APIs count max_tokens), input only when false")
     burst: PositiveSeconds = Field(60.0, description="bucket depth as seconds of allowance (assumption: a minute)")
 
-class TokenApiPlatform(_M):
+class TokenApiPlatform(StrictModel):
     """A token-priced API (hyperscaler endpoint or serverless token cloud): latencies drawn per request,
     prices per token, rate limits. ``preset`` (e.g. ``fireworks/llama-3.1-70b``, see
     ``catalog/data/token_apis.yaml``) fills ``prices``, ``ttft`` and ``output_speed`` left unset."""
@@ -130,7 +126,7 @@ class TokenApiPlatform(_M):
                 raise FieldError(f, f"'{f}' is required when no 'preset' is given")
         return self
 
-class SramOverrides(_M):
+class SramOverrides(StrictModel):
     """Override parameters of the shipped SRAM profile (see ``infersim.perf.sram.params.SramParams``)."""
 
     layer_latency_s: float | None = Field(None, ge=0)
@@ -143,7 +139,7 @@ class SramOverrides(_M):
     hop_latency_s: float | None = Field(None, ge=0)
 
 
-class OwnedCost(_M):
+class OwnedCost(StrictModel):
     """Assumptions of the owned-system cost (``economics.owned_cost_breakdown``); per-unit price and power
     default to the catalog's ``list_price_usd`` and ``tdp_w``."""
 
@@ -154,7 +150,7 @@ class OwnedCost(_M):
     list_price_usd: float | None = Field(None, ge=0)
     tdp_w: float | None = Field(None, ge=0)
 
-class SramPlatform(_M):
+class SramPlatform(StrictModel):
     """Replicas of one model on SRAM-only hardware, each a fixed pipeline of units (chips or systems)."""
 
     name: str

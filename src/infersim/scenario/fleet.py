@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from infersim.core.errors import FieldError
 from infersim.scenario.routing import PoolPricing
-from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
+from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
 Window = Annotated[Seconds, Field(ge=10, le=3600)]
 Delay = Annotated[Seconds, Field(le=3600)]
@@ -37,11 +37,7 @@ STAGES = ("capacity_wait", "provisioning", "image_pull", "weight_load", "warmup"
 Stage = Literal[STAGES]  # type: ignore[valid-type]
 
 
-class _M(BaseModel):
-    model_config = STRICT
-
-
-class _Scale(_M):
+class _Scale(StrictModel):
     min_replicas: int = Field(0, ge=0, description="0 = scale to zero (baseten.csv 'min_replica (default)')")
     max_replicas: int = Field(1, ge=1, description="baseten.csv 'max_replica (default)'")
     autoscaling_window: Window = 60.0
@@ -73,7 +69,7 @@ class KvLoadAutoscaling(_Scale):
     target_kv_usage: float = Field(0.7, gt=0, le=1)
 
 
-class ScheduleEntry(_M):
+class ScheduleEntry(StrictModel):
     at: Seconds
     replicas: int = Field(ge=0)
 
@@ -103,7 +99,7 @@ class ScheduledAutoscaling(_Scale):
 Autoscaling = Annotated[BasetenAutoscaling | KvLoadAutoscaling | ScheduledAutoscaling, Field(discriminator="kind")]
 
 
-class ColdStart(_M):
+class ColdStart(StrictModel):
     """Stages of a replica's start; see the module docstring for each default's source."""
 
     provision: Seconds = 75.0
@@ -115,7 +111,7 @@ class ColdStart(_M):
     warmup: Seconds = 30.0
 
 
-class Billing(_M):
+class Billing(StrictModel):
     """Per-replica billing clock: each contiguous billed segment of a replica's life is rounded up to
     ``unit``; ``stages`` lists the billed stages (baseten.csv 'billing,metering granularity')."""
 
@@ -123,7 +119,7 @@ class Billing(_M):
     stages: list[Stage] = Field(default_factory=lambda: ["weight_load", "warmup", "ready", "draining"])
 
 
-class Failures(_M):
+class Failures(StrictModel):
     """Replica failures: random with ``mtbf_gpu_hours`` per GPU, and/or one ready replica at each ``at``.
     A failed replica's requests are retried on other replicas up to ``max_retries`` times each."""
 
@@ -132,7 +128,7 @@ class Failures(_M):
     max_retries: int = Field(1, ge=0)
 
 
-class Pool(_M):
+class Pool(StrictModel):
     """GPUs of one hardware kind in one cloud/region; ``limit_gpus`` caps what all deployments hold."""
 
     name: str

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from infersim.catalog import PRECISIONS
 from infersim.core.errors import FieldError, first_repeat, suggest
 from infersim.scenario.competitors import LpuPlatform, Speculative, TokenApiPlatform, WaferPlatform
 from infersim.scenario.fleet import Autoscaling, Billing, ColdStart, Failures, Pool
 from infersim.scenario.routing import Economics, Router
-from infersim.scenario.types import STRICT, Seconds
+from infersim.scenario.types import Seconds, StrictModel
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
 
-class _M(BaseModel):
-    model_config = STRICT
-
-
-class PerfOverrides(_M):
+class PerfOverrides(StrictModel):
     """Override individual fitted parameters of the engine profile (see ``infersim.perf.PerfParams``)."""
 
     compute_eff: float | None = Field(None, gt=0, le=1)
@@ -42,7 +38,7 @@ class PerfOverrides(_M):
     prefill_priority: float | None = Field(None, ge=0, le=1)
 
 
-class Engine(_M):
+class Engine(StrictModel):
     """A serving engine on one replica. Defaults follow vLLM's (``max_num_seqs`` 256,
     ``max_num_batched_tokens`` 8192 with chunked prefill, 16-token KV blocks, prefix caching on,
     ``gpu_memory_utilization`` 0.9; vLLM engine-args docs)."""
@@ -64,29 +60,29 @@ class Engine(_M):
                                                               "see infersim.perf.specdec")
 
 
-class RoundRobin(_M):
+class RoundRobin(StrictModel):
     kind: Literal["round_robin"] = "round_robin"
 
 
-class LeastOutstanding(_M):
+class LeastOutstanding(StrictModel):
     """Send to the replica with the fewest requests in flight (ties: lowest index)."""
 
     kind: Literal["least_outstanding"]
 
 
-class PowerOfTwo(_M):
+class PowerOfTwo(StrictModel):
     """Sample two replicas at random, send to the less loaded (outstanding requests)."""
 
     kind: Literal["power_of_two"]
 
 
-class LeastKv(_M):
+class LeastKv(StrictModel):
     """Send to the replica with the lowest KV-cache usage (share of blocks in use)."""
 
     kind: Literal["least_kv"]
 
 
-class PrefixAffinity(_M):
+class PrefixAffinity(StrictModel):
     """Consistent hashing on the request's prefix so shared-context requests meet their cache; falls back
     to the least-loaded replica when the preferred one has more than ``max_imbalance`` x the mean load."""
 
@@ -99,7 +95,7 @@ LoadBalancer = Annotated[RoundRobin | LeastOutstanding | PowerOfTwo | LeastKv | 
                          Field(discriminator="kind")]
 
 
-class Deployment(_M):
+class Deployment(StrictModel):
     """A model served by ``replicas`` identical replicas, each on ``tp`` x ``pp`` x ``dp`` accelerators
     (``dp`` attention data-parallel ranks; ``ep`` expert parallelism of MoE layers: 1 or ``tp`` x ``dp``)."""
 
@@ -156,7 +152,7 @@ class Deployment(_M):
         return self.autoscaling.min_replicas
 
 
-class GpuFleet(_M):
+class GpuFleet(StrictModel):
     """A Baseten-like platform: deployments of models on GPU replicas."""
 
     kind: Literal["gpu_fleet"]

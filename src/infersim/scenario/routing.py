@@ -19,18 +19,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from infersim.catalog.token_apis import token_api_entries
 from infersim.core.errors import FieldError, suggest
-from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
+from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
 
-class _M(BaseModel):
-    model_config = STRICT
-
-
-class QualitySpec(_M):
+class QualitySpec(StrictModel):
     """Overrides of the quality model (``infersim.policy.quality``); omitted fields keep the defaults."""
 
     c0: float | None = None
@@ -41,7 +37,7 @@ class QualitySpec(_M):
                                                                            "the size law for that model)")
 
 
-class TokenApiTarget(_M):
+class TokenApiTarget(StrictModel):
     """An external token API that takes overflow. Latency and prices from a shipped preset
     (``catalog/data/token_apis.yaml``); prices may be overridden; rate limits are optional."""
 
@@ -62,7 +58,7 @@ class TokenApiTarget(_M):
         return self
 
 
-class _Router(_M):
+class _Router(StrictModel):
     deployments: list[str] | None = Field(
         None, description="routable deployments, CHEAPEST FIRST (default: all, in the platform's order)")
     accuracy: float = Field(0.8, ge=0, le=1, description="corr(difficulty estimate, difficulty); 1 = exact, "
@@ -119,7 +115,7 @@ Router = Annotated[FixedRouterSpec | ThresholdRouterSpec | CascadeRouterSpec | S
                    Field(discriminator="kind")]
 
 
-class PerGpuMinute(_M):
+class PerGpuMinute(StrictModel):
     """Customer pays per GPU-minute of billed replica time (dedicated deployments). Price per hardware:
     ``usd_per_gpu_minute`` override, else Baseten's price list (``baseten_prices.yaml``), else the
     deployment's ``usd_per_gpu_hour`` / the catalog's ``usd_per_hour`` divided by 60."""
@@ -128,7 +124,7 @@ class PerGpuMinute(_M):
     usd_per_gpu_minute: dict[str, float] = Field(default_factory=dict, description="hardware id -> USD/GPU-min")
 
 
-class PerToken(_M):
+class PerToken(StrictModel):
     """Customer pays per million input and output tokens of finished requests."""
 
     kind: Literal["per_token"]
@@ -139,7 +135,7 @@ class PerToken(_M):
 CustomerPricing = Annotated[PerGpuMinute | PerToken, Field(discriminator="kind")]
 
 
-class OwnedHardware(_M):
+class OwnedHardware(StrictModel):
     """Owned GPUs: list price amortised straight-line + power x PUE x $/kWh + hosting per kW (defaults as in
     ``infersim.economics.owned_usd_per_hour``; ASSUMPTIONS stated there)."""
 
@@ -150,7 +146,7 @@ class OwnedHardware(_M):
     list_price_usd: float | None = Field(None, gt=0, description="per GPU (default: the catalog's)")
 
 
-class Economics(_M):
+class Economics(StrictModel):
     """How the platform's run is priced. ``provider_usd_per_gpu_hour`` overrides the on-demand rental rate
     per hardware id for replicas not drawn from a priced pool (default: ``baseten_prices.yaml`` provider
     section, else the catalog's ``usd_per_hour``); ``provider_billing_unit`` is the cloud's billing unit."""
@@ -162,7 +158,7 @@ class Economics(_M):
     owned: OwnedHardware | None = Field(None, description="all GPUs not drawn from a priced pool are owned")
 
 
-class PoolPricing(_M):
+class PoolPricing(StrictModel):
     """How a capacity pool's GPUs are paid for. ``on_demand``: billed replica time; ``reserved``: the whole
     pool (``limit_gpus``) for the whole run, used or idle; ``spot``: billed replica time at the spot price,
     and replicas on it are interrupted at random (mean ``interruption_mtbf_gpu_hours``), which the fleet

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from infersim.core.units import parse_duration_s, parse_rate_per_s, parse_size_gb
 
 STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+class StrictModel(BaseModel):
+    """Base of every scenario model: unknown keys refused, frozen, no inf/NaN."""
+
+    model_config = STRICT
 
 Seconds = Annotated[
     float, BeforeValidator(parse_duration_s), Field(ge=0),

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from infersim.core.errors import FieldError, first_repeat
-from infersim.scenario.types import STRICT, PositiveSeconds, RatePerS, Seconds
-
-
-class _M(BaseModel):
-    model_config = STRICT
+from infersim.scenario.types import PositiveSeconds, RatePerS, Seconds, StrictModel
 
 
 # ---- token lengths ------------------------------------------------------------------------------
-class Fixed(_M):
+class Fixed(StrictModel):
     kind: Literal["fixed"] = "fixed"
     value: int = Field(ge=1)
 
 
-class Uniform(_M):
+class Uniform(StrictModel):
     kind: Literal["uniform"]
     low: int = Field(ge=1)
     high: int = Field(ge=1)
@@ -32,7 +28,7 @@ class Uniform(_M):
         return self
 
 
-class Normal(_M):
+class Normal(StrictModel):
     """Normal, clipped to [min, max] and rounded."""
 
     kind: Literal["normal"]
@@ -48,7 +44,7 @@ class Normal(_M):
         return self
 
 
-class LogNormal(_M):
+class LogNormal(StrictModel):
     """Log-normal given by its median and 99th percentile (both in tokens), clipped to [min, max]."""
 
     kind: Literal["lognormal"]
@@ -66,7 +62,7 @@ class LogNormal(_M):
         return self
 
 
-class Empirical(_M):
+class Empirical(StrictModel):
     """Lengths resampled (with replacement) from a trace's column."""
 
     kind: Literal["empirical"]
@@ -74,7 +70,7 @@ class Empirical(_M):
     column: Literal["input", "output"]
 
 
-class Exponential(_M):
+class Exponential(StrictModel):
     """Geometric (discrete exponential) lengths with the given mean, clipped to [min, max]."""
 
     kind: Literal["exponential"]
@@ -87,12 +83,12 @@ Lengths = Annotated[Fixed | Uniform | Normal | LogNormal | Exponential | Empiric
 
 
 # ---- arrivals ------------------------------------------------------------------------------------
-class Poisson(_M):
+class Poisson(StrictModel):
     kind: Literal["poisson"]
     rate: RatePerS | None = None
 
 
-class Constant(_M):
+class Constant(StrictModel):
     """Requests exactly ``1 / rate`` seconds apart, the first at t = 0: a benchmark client sending on a fixed
     schedule (AIPerf's ``--arrival-pattern constant``, inference-perf's ``constant`` load)."""
 
@@ -100,7 +96,7 @@ class Constant(_M):
     rate: RatePerS | None = None
 
 
-class Gamma(_M):
+class Gamma(StrictModel):
     """Renewal process with gamma inter-arrival times: ``cv`` > 1 is burstier than Poisson. vLLM's benchmark
     client with ``--burstiness b`` draws gamma gaps of shape b, i.e. ``cv`` = 1 / sqrt(b)."""
 
@@ -109,19 +105,19 @@ class Gamma(_M):
     cv: float = Field(gt=0)
 
 
-class Stage(_M):
+class Stage(StrictModel):
     rate: RatePerS
     duration: PositiveSeconds
 
 
-class Stages(_M):
+class Stages(StrictModel):
     """Piecewise-constant Poisson rate: ``[{rate: 5/s, duration: 10m}, ...]``; then traffic stops."""
 
     kind: Literal["stages"]
     stages: list[Stage] = Field(min_length=1)
 
 
-class Diurnal(_M):
+class Diurnal(StrictModel):
     """Non-homogeneous Poisson with a sinusoidal daily profile between ``trough_rate`` and ``peak_rate``
     (``period`` defaults to 24h; shorten it to compress a day). ``peak_at`` is the time of the peak."""
 
@@ -139,7 +135,7 @@ class Diurnal(_M):
         return self
 
 
-class ClosedLoop(_M):
+class ClosedLoop(StrictModel):
     """``concurrency`` clients each send their next request when the previous one finishes."""
 
     kind: Literal["closed_loop"]
@@ -148,7 +144,7 @@ class ClosedLoop(_M):
     requests: int | None = Field(None, ge=1, description="stop after this many requests in total")
 
 
-class Trace(_M):
+class Trace(StrictModel):
     """Replay a trace: a shipped name (azure-code-2023, azure-conv-2023, mooncake-conversation,
     mooncake-synthetic) or a file (Azure CSV or Mooncake JSONL). ``time_scale`` multiplies the gaps
     (0.5 = twice as fast); ``rate_scale`` multiplies the rate while keeping the span (thinning below 1,
@@ -168,7 +164,7 @@ Arrival = Annotated[Poisson | Constant | Gamma | Stages | Diurnal | ClosedLoop |
 
 
 # ---- prefixes and SLOs -----------------------------------------------------------------------------
-class SharedPrefix(_M):
+class SharedPrefix(StrictModel):
     """Requests whose first ``tokens`` tokens are shared within a group (a system prompt, a repository's
     code context, a user's open file). Groups are picked with Zipf popularity ``zipf_s`` (0 = uniform).
     ``share`` is the fraction of requests that carry a shared prefix at all."""
@@ -180,7 +176,7 @@ class SharedPrefix(_M):
     share: float = Field(1.0, ge=0, le=1)
 
 
-class Conversation(_M):
+class Conversation(StrictModel):
     """Multi-turn sessions: each turn's prompt is the whole previous context (previous prompt + previous
     answer) plus a new message whose length is drawn from the stream's ``input_tokens``, so all but the new
     part can hit the prefix cache. Requests are dealt round robin to ``sessions`` concurrent sessions; a
@@ -194,7 +190,7 @@ class Conversation(_M):
 Prefix = Annotated[SharedPrefix | Conversation, Field(discriminator="kind")]
 
 
-class Slo(_M):
+class Slo(StrictModel):
     """Per-stream latency targets; a request meets the SLO when it meets every one that is set."""
 
     ttft: Seconds | None = None
@@ -202,7 +198,7 @@ class Slo(_M):
     e2e: Seconds | None = None
 
 
-class Stream(_M):
+class Stream(StrictModel):
     """A traffic class. Its rate is its own ``arrival.rate`` or ``share`` x the workload's ``rate``."""
 
     name: str
@@ -217,7 +213,7 @@ class Stream(_M):
         (2.0, 2.0), description="Beta(a, b) of request difficulty (a, b > 0)")
 
 
-class Workload(_M):
+class Workload(StrictModel):
     rate: RatePerS | None = Field(None, description="total rate split by the streams' shares")
     streams: list[Stream] = Field(min_length=1)
     prefix_block_tokens: int = Field(256, ge=1, description="granularity of generated prefix hashes")

@@ -119,7 +119,7 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)[["platform", "parameter", "value", "mean", "ci_lo", "ci_hi", "n"]]
     if (df["n"] < 2).all():
         notes.append("one replication per point: no CI bands")
-    return _finish(df, fig, out_dir, "sweep_lines", notes)
+    return _finish(df, fig, out_dir, "sweep_lines", notes, res)
 
 
 def sweep_heatmap(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
@@ -163,7 +163,7 @@ def sweep_heatmap(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
         axes[k // ncols][k % ncols].set_visible(False)
     fig.colorbar(im, ax=axes.ravel().tolist(), label=metric_label(metric), shrink=0.9)
     fig.suptitle(f"{metric_short(metric)} over two swept values (mean across replications)")
-    return _finish(df, fig, out_dir, "sweep_heatmap", notes)
+    return _finish(df, fig, out_dir, "sweep_heatmap", notes, res)
 
 
 def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
@@ -206,7 +206,7 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     for k in range(len(plats), axes.size):
         axes.ravel()[k].set_visible(False)
     fig.suptitle(f"What moves {metric_short(metric).lower()} most")
-    return _finish(df, fig, out_dir, "tornado", notes)
+    return _finish(df, fig, out_dir, "tornado", notes, res)
 
 
 def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str = "ttft_p99_s") -> pd.DataFrame:
@@ -228,7 +228,7 @@ def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str =
     ax.set_xlabel(f"mean p99 TTFT across replications (seconds{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_ylabel(picked[1] + ", mean")
     ax.set_title("Cost vs p99 TTFT per sweep point and platform (lower-left is better)")
-    return _finish(df, fig, out_dir, "cost_latency", list(res.notes))
+    return _finish(df, fig, out_dir, "cost_latency", list(res.notes), res)
 
 
 def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
@@ -263,7 +263,7 @@ def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFram
     notes.append("whiskers: 95% t interval across replications" if np.isfinite(df["ci_lo"]).any()
                  else "one replication per point: no confidence interval")
     fig = draw_bars(df, "label", measures, "$ per million tokens per sweep point (mean, 95% CI)")
-    return _finish(df, fig, out_dir, "usd_per_mtok", notes)
+    return _finish(df, fig, out_dir, "usd_per_mtok", notes, res)
 
 
 SWEEP_CHARTS = {"sweep_lines": sweep_lines, "sweep_heatmap": sweep_heatmap, "tornado": tornado_chart,

@@ -23,17 +23,59 @@ SLO_TARGET = 0.95
 N_BOOT = 400
 
 
+SHARE_COLUMNS = ("slo_attainment", "utilization", "gross_margin", "idle_share", "prefix_hit_rate", "quality",
+                 "quality_ratio", "baseline_saving_share", "baseline_quality_ratio", "escalated_share",
+                 "spilled_share", "kv_usage_max", "kv_usage_mean")
+#: duration units, largest first: (threshold in seconds, scale, unit)
+DURATION_UNITS = ((1.0, 1.0, "s"), (1e-3, 1e3, "ms"), (0.0, 1e6, "µs"))
+
+
+def is_duration(col: str) -> bool:
+    """True for a summary column that holds seconds (registry unit 's', or a latency-like ``*_s`` name)."""
+    from infersim.core.quantities import QUANTITIES
+
+    q = QUANTITIES.get(col)
+    if q is not None:
+        return q.unit == "s"
+    return col.endswith("_s") and not col.endswith(("_per_s", "_req_s", "_tok_s"))
+
+
+def duration_unit(values) -> tuple[float, str]:
+    """(scale, unit) that suits a set of durations in seconds: chosen from their median, so one row or
+    column of a table prints in one unit."""
+    a = np.asarray([float(v) for v in values if v is not None], dtype=float)
+    a = np.abs(a[np.isfinite(a)])
+    ref = float(np.median(a)) if a.size else 1.0
+    for threshold, scale, unit in DURATION_UNITS:
+        if ref >= threshold:
+            return scale, unit
+    return DURATION_UNITS[-1][1], DURATION_UNITS[-1][2]
+
+
+def fmt_duration(v, unit: tuple[float, str] | None = None) -> str:
+    """A duration in seconds as '521 ms', '1.03 s', '475 µs' (3 significant digits); ``unit`` from
+    ``duration_unit`` to print several in one unit."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    v = float(v)
+    scale, u = unit or duration_unit([v])
+    x = v * scale
+    return f"{x:,.0f} {u}" if abs(x) >= 100 else f"{x:.3g} {u}"
+
+
 def fmt_value(col: str, v) -> str:
-    """How the report prints a value of summary column ``col`` (percent for shares, 3 significant digits)."""
+    """How the report prints a value of summary column ``col``: durations with a unit, percent for shares,
+    dollars with a $, else 3 significant digits."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, str):
         return v
     v = float(v)
-    if "usd" in col and "margin" not in col:
+    if is_duration(col):
+        return fmt_duration(v)
+    if "usd" in col and "margin" not in col and "share" not in col:
         return f"${v:,.0f}" if abs(v) >= 1000 else f"${v:.3g}"
-    if col in ("slo_attainment", "utilization", "gross_margin", "idle_share", "prefix_hit_rate") or \
-            col.startswith(("slo_attainment_", "utilization_", "gross_margin_")):
+    if col in SHARE_COLUMNS or col.startswith(tuple(c + "_" for c in SHARE_COLUMNS)):
         return f"{100 * v:.1f}%"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
@@ -80,7 +122,7 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
     finite_p99 = {p: v for p, v in p99.items() if math.isfinite(v)}
     if finite_p99:
         fastest = min(finite_p99, key=finite_p99.get)
-        parts = [f"{p} {fmt_value('ttft_p99_s', v)} s ({_ci('ttft_p99_s', *percentile_ci(boots.get(p, [])))})"
+        parts = [f"{p} {fmt_value('ttft_p99_s', v)} ({_ci('ttft_p99_s', *percentile_ci(boots.get(p, [])))})"
                  for p, v in sorted(finite_p99.items(), key=lambda kv: kv[1])]
         out.append("p99 time to first token: " + "; ".join(parts) + ".")
         for p, v in sorted(finite_p99.items(), key=lambda kv: kv[1]):
@@ -89,7 +131,7 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
             gap = v - finite_p99[fastest]
             lo, hi = (percentile_ci(boots[p] - boots[fastest]) if p in boots and fastest in boots
                       else (math.nan, math.nan))
-            out.append(f"p99 TTFT gap, {p} minus {fastest}: {fmt_value('x', gap)} s ({_ci('x', lo, hi)}; "
+            out.append(f"p99 TTFT gap, {p} minus {fastest}: {fmt_value('ttft_p99_s', gap)} ({_ci('ttft_p99_s', lo, hi)}; "
                        f"paired bootstrap over the same requests).")
     # SLO attainment: Wilson interval
     if "slo_attainment" in num and "requests" in num:

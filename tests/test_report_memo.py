@@ -74,3 +74,37 @@ def test_usd_note_names_no_internal_column(run_dir):
     text = (run_dir / "charts" / "usd_per_mtok.svg").read_text()
     for col in ("provider_usd_per_mtok", "customer_usd_per_mtok", "cost_usd"):
         assert col not in text
+
+
+def _fake_run(tmp_path, rows, scenario=None):
+    import pandas as pd
+
+    from infersim.report.load import RunDir
+
+    r = RunDir(tmp_path)
+    r.__dict__.update(summary=pd.DataFrame(rows), scenario=scenario or {}, doc={})
+    return r
+
+
+def test_cheapest_is_set_beside_its_margin_and_the_reason_in_words(tmp_path):
+    from infersim.report.findings import sustainability
+
+    rows = [
+        {"platform": "lpu", "kind": "lpu", "slo_attainment": 0.999, "customer_usd_per_mtok": 0.05,
+         "provider_usd_per_mtok": 0.071, "gross_margin": -0.41, "utilization": 0.955, "units_per_replica": 48,
+         "replicas": 1, "owned_usd_per_hour": 31.8},
+        {"platform": "gpus", "kind": "gpu_fleet", "slo_attainment": 0.97, "customer_usd_per_mtok": 0.12,
+         "provider_usd_per_mtok": 0.06, "gross_margin": 0.5, "utilization": 0.9, "idle_share": 0.16},
+        {"platform": "api", "kind": "token_api", "slo_attainment": 0.4, "customer_usd_per_mtok": 0.1,
+         "provider_usd_per_mtok": float("nan"), "gross_margin": float("nan")},
+    ]
+    found, table = sustainability(_fake_run(tmp_path, rows, {"workload": {"scale": {"fraction": 0.01}}}))
+    first = found[0]
+    assert first.startswith("Cheapest for the customer") and "lpu at $0.05" in first
+    assert "Sustainable for the provider? No: margin -41.0%" in first
+    assert "owned system sized to hold the model (48 chips" in first and "1 % slice of the traffic" in first
+    assert "still above the price" in first  # 0.071 x 0.955 > 0.05
+    assert any(f.startswith("Cheapest that is also sustainable") and "gpus" in f for f in found)
+    by = {r[0]: r for r in table}
+    assert by["lpu"][5] == "no" and by["gpus"][5] == "yes" and by["api"][5] == "–"
+    assert "not public" in by["api"][6]

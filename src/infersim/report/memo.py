@@ -22,6 +22,7 @@ from infersim.report.api import ChartSet, default_metric, write_charts
 from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
 from infersim.report.findings import (
     N_BOOT,
+    SUSTAINABILITY_HEAD,
     SLO_TARGET,
     duration_unit,
     fmt_duration,
@@ -29,6 +30,7 @@ from infersim.report.findings import (
     fmt_value,
     is_duration,
     run_findings,
+    sustainability,
     sweep_findings,
 )
 from infersim.report.load import RunDir, SweepDir, open_results
@@ -247,7 +249,15 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
             b.append(("p", "Not recorded in this run's summary (results written by an older infersim), so left "
                            "out: " + ", ".join(quantity_label(c) for c in missing) + "."))
         found, _ = run_findings(res)
-        b += [("h", 2, "Key findings"), ("ul", found),
+        cost_found, sust_rows = sustainability(res)
+        b += [("h", 2, "Key findings"), ("ul", cost_found)]
+        if sust_rows:
+            b += [("h", 3, "Cheapest for the customer, and sustainable for the provider?"),
+                  ("table", SUSTAINABILITY_HEAD, sust_rows),
+                  ("p", "Margin = (customer pays - provider cost) / customer pays, whole run. Owned systems "
+                        "(LPU, wafer) cost the provider the same every hour whatever the load; rented GPUs cost "
+                        "what the hours cost.")]
+        b += [("h", 3, "Latency and SLO"), ("ul", found),
               ("p", f"Method: p99 intervals are percentile-bootstrap intervals ({N_BOOT} resamples of the request "
                     "ids, the same resample for every platform); they show how much the percentile depends on "
                     "which requests arrived in this run, not how much another seed would change it. SLO shares "

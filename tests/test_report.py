@@ -183,7 +183,8 @@ def test_report_holds_table_values_and_embeds_charts(run_dir, charts):
         "durations print with a unit, not as raw seconds"
     for name in charts.data:
         assert f"charts/{name}.png" in md
-    assert page.count("data:image/png;base64,") == len(charts.data)
+    # every chart once in the Charts section, the answer's chart once more in the executive summary
+    assert page.count("data:image/png;base64,") == len(charts.data) + 1
     assert "<img src='charts" not in page and 'src="charts' not in page
     for text in ("The scenario", "Key findings", "95% CI", "Assumptions and sources", "h100-sxm",
                  "llama-3.1-8b", "ASSUMPTION: made-up chat traffic"):
@@ -295,7 +296,7 @@ def test_sweep_report(sweep_dir, capsys):
     assert f"{A} moves customer_usd_per_mtok most, from" in md  # 10 * replicas outweighs the rate
     assert "x has the lowest customer_usd_per_mtok at 6 of 6 sweep points" in md
     assert "narrowest lead: y minus x = $" in md
-    assert (d / "report.html").read_text().count("data:image/png;base64,") == 5
+    assert (d / "report.html").read_text().count("data:image/png;base64,") == 6  # + the summary's tornado
 
 
 # -- CLI errors -------------------------------------------------------------------------------------------------

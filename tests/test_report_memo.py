@@ -108,3 +108,18 @@ def test_cheapest_is_set_beside_its_margin_and_the_reason_in_words(tmp_path):
     by = {r[0]: r for r in table}
     assert by["lpu"][5] == "no" and by["gpus"][5] == "yes" and by["api"][5] == "–"
     assert "not public" in by["api"][6]
+
+
+def test_executive_summary_leads_the_report_with_three_banded_numbers(run_dir):
+    from infersim.report.memo import write_report
+
+    md = write_report(run_dir)[0].read_text()
+    head = md.split("\n---\n")[0]
+    assert head.index("## Executive summary") < len(head) and "## The scenario" not in head
+    assert "**Question.**" in head and "**Answer.**" in head and "Sustainable for the provider?" in head
+    table = [ln for ln in head.splitlines() if ln.startswith("| ") and "number" not in ln]
+    assert len(table) == 3, table
+    for ln in table:  # each number has its trust column: a validated band or the reason it has none
+        assert "held-out sources" in ln or "not validated for this engine/GPU" in ln or "no confidence" in ln
+    assert "vllm on h100-sxm: model error ±" in head  # the tiny scenario runs vLLM on H100s
+    assert "charts/cost_latency.png" in head and "Most sensitive assumptions" in head

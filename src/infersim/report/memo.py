@@ -33,6 +33,7 @@ from infersim.report.findings import (
     sustainability,
     sweep_findings,
 )
+from infersim.report.executive import run_summary, sweep_summary
 from infersim.report.load import RunDir, SweepDir, open_results
 
 #: The run comparison, transposed (a column per platform, so it fits a page): sections of summary columns,
@@ -96,6 +97,8 @@ def to_markdown(blocks: list[tuple]) -> str:
             out.append("\n".join(lines))
         elif kind == "img":
             out.append(f"![{b[3]}]({b[2]})\n\n*{b[3]}*")
+        elif kind == "pagebreak":
+            out.append("---")
     return "\n\n".join(out) + "\n"
 
 
@@ -133,6 +136,8 @@ def to_html(blocks: list[tuple], title: str) -> str:
             data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
             out.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(b[3])}'>"
                        f"<figcaption>{html.escape(b[3])}</figcaption></figure>")
+        elif kind == "pagebreak":
+            out.append("<hr class='pagebreak'>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -223,6 +228,14 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
                       ("p", f"Results directory `{res.path}`; report generated {now} by infersim. Every number "
                             f"below is read from the results tables in that directory.")]
     notes: list[str] = []
+    if isinstance(res, SweepDir):
+        m = metric or default_metric(res)
+        png = str(charts.paths("tornado")) if "tornado" in charts.data else None
+        b += sweep_summary(res, m, png)
+    else:
+        png = str(charts.paths("cost_latency")) if "cost_latency" in charts.data else None
+        b += run_summary(res, png)
+    b.append(("pagebreak",))
     d = describe_scenario(sc)
     b += [("h", 2, "The scenario"), *[("p", "Note: " + n) for n in res.notes if n.startswith("scenario ")],
           *[("p", x) for x in d["overview"]]]

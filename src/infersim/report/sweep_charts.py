@@ -52,6 +52,50 @@ def metric_short(metric: str) -> str:
     return metric_label(metric).split(" (")[0].capitalize()
 
 
+#: Readable names, with units, of scenario fields a sweep varies (by the last name of the YAML path). Values
+#: of duration-like fields are stored in seconds, rates per second, prices in USD.
+PARAM_LABELS = {
+    "duration": "simulated duration (s)", "warmup": "warm-up (s)", "drain": "drain (s)", "seed": "seed",
+    "rate": "arrival rate (requests/s)", "peak_rate": "peak arrival rate (requests/s)",
+    "trough_rate": "trough arrival rate (requests/s)", "share": "share of the workload",
+    "rate_scale": "trace rate multiplier (x)", "replicas": "replicas", "min_replicas": "minimum replicas",
+    "max_replicas": "maximum replicas", "concurrency_target": "concurrency target per replica (requests)",
+    "target_utilization": "target utilization (share)", "scale_down_delay": "scale-down delay (s)",
+    "usd_per_gpu_hour": "price ($ per GPU-hour)", "input_usd_per_mtok": "input price ($ per million tokens)",
+    "output_usd_per_mtok": "output price ($ per million tokens)", "max_num_seqs": "max concurrent sequences",
+    "max_batched_tokens": "max batched tokens per step", "tp": "tensor parallelism (GPUs)",
+    "pp": "pipeline parallelism (stages)", "chips": "chips per replica", "systems": "systems per replica",
+    "threshold": "router threshold", "ttft": "TTFT target (s)", "tpot": "TPOT target (s)", "e2e": "E2E target (s)",
+    "median": "median tokens", "p99": "p99 tokens", "tokens": "prefix tokens", "unit": "billing unit (s)",
+}
+
+
+def param_label(path: str, scenario: dict | None = None) -> str:
+    """A swept YAML path as a name with units: ``platforms[0].deployments[1].replicas`` -> ``replicas
+    (platform baseten-h100, deployment big)`` (names from the scenario when given, else positions)."""
+    import re
+
+    parts = path.split(".")
+    last = re.sub(r"\[\d+\]$", "", parts[-1])
+    name = PARAM_LABELS.get(last, last.replace("_", " "))
+    ctx, node = [], scenario or {}
+    for seg in parts[:-1]:
+        m = re.fullmatch(r"(\w+)\[(\d+)\]", seg)
+        key, idx = (m.group(1), int(m.group(2))) if m else (seg, None)
+        child = node.get(key) if isinstance(node, dict) else None
+        if idx is not None:
+            item = child[idx] if isinstance(child, list) and idx < len(child) else None
+            label = (item or {}).get("name") if isinstance(item, dict) else None
+            ctx.append(f"{key.rstrip('s')} {label or idx + 1}")
+            node = item or {}
+        else:
+            if key in ("router", "token_api", "sweep"):
+                ctx.append(key.replace("_", " "))
+            node = child or {}
+    base, _, unit = name.partition(" (")
+    return (f"{base}, {', '.join(ctx)}" + (f" ({unit}" if unit else "")) if ctx else name
+
+
 def short_param(path: str) -> str:
     """The last name of a dotted parameter path (``platforms[0].deployments[1].replicas`` -> ``replicas``)."""
     return path.split(".")[-1]
@@ -107,7 +151,7 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                 ax.set_xticks(range(len(cats)), cats)
             elif g["value"].nunique() <= 8:
                 ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
-        ax.set_xlabel(p, fontsize=9.5)
+        ax.set_xlabel(param_label(p, res.scenario), fontsize=9.5)
         if k % ncols == 0:
             ax.set_ylabel(metric_label(metric))
     for k in range(len(params), nrows * ncols):
@@ -157,8 +201,8 @@ def sweep_heatmap(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                 ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=10, fontweight="bold",
                         color="black" if light else "white")
         ax.set_title(plat, fontsize=11)
-        ax.set_xlabel(p2, fontsize=9)
-        ax.set_ylabel(p1, fontsize=9)
+        ax.set_xlabel(param_label(p2, res.scenario), fontsize=9)
+        ax.set_ylabel(param_label(p1, res.scenario), fontsize=9)
     for k in range(len(plats), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     fig.colorbar(im, ax=axes.ravel().tolist(), label=metric_label(metric), shrink=0.9)

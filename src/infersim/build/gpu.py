@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from infersim.build.specdec import speculative_gpu
@@ -47,6 +47,14 @@ def engine_block_size(dep: Deployment) -> int:
     32; the sources are in perf/profiles/<engine>.yaml). A shared prefix is reused in whole blocks."""
     eng = dep.engine
     return eng.block_size if eng.block_size is not None else kv_cache_spec(eng.kind).block_tokens
+
+
+def engine_knobs(dep: Deployment, params: PerfParams) -> ReplicaKnobs:
+    """The replica knobs of ``dep``: its profile's parameters and KV capacity policy (``engine.capacity_scheduler``
+    or the profile's ``kv_cache.capacity_scheduler``: TensorRT-LLM guaranteed_no_evict, vLLM/SGLang recompute)."""
+    eng = dep.engine
+    policy = eng.capacity_scheduler or kv_cache_spec(eng.kind).capacity_scheduler
+    return replace(ReplicaKnobs.from_params(params), no_evict=policy == "guaranteed_no_evict")
 
 
 def engine_params(dep: Deployment, path: str = "deployment", base_dir: Path | str | None = None) -> PerfParams:
@@ -100,4 +108,4 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
         perf = speculative_gpu(eng.speculative, perf, catalog, f"{path}.engine.speculative")
     return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, perf, mem,
                            eng.max_num_seqs, eng.max_batched_tokens, block_size, eng.prefix_caching, blocks,
-                           ReplicaKnobs.from_params(params))
+                           engine_knobs(dep, params))

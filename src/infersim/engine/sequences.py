@@ -9,7 +9,8 @@ few dozen at most in practice): plain loops over small arrays, no numpy per-call
 Token semantics follow vLLM v1: a slot has ``s_comp`` tokens computed and ``s_left`` to compute before its
 next sample (a decoding slot has exactly one left). KV: a slot holds ``s_priv`` private blocks for its
 tokens beyond ``s_shared`` tokens of shared prefix (``s_held`` referenced: blocks of its chain, or a
-trace's hash entries). Preemption is by recompute: the victim loses its KV and returns to the queue's head.
+trace's hash entries). Preemption is by recompute: the victim loses its KV and returns to the queue's head; under ``guaranteed_no_evict``
+(``knobs.no_evict``) a request reserves its prompt + maximum output at admission and is never preempted.
 
 Prefixes: a generated prefix (``Requests.prefix_key`` >= 0) is a chain of the KV cache (``engine.kvcache``)
 whose length this engine rounds down to its own block: ``prefix_tokens // block_size`` blocks, matched,
@@ -29,7 +30,7 @@ import numpy as np
 
 from infersim.engine.fastforward import kv_horizon
 from infersim.engine.kvcache import KvCache
-from infersim.policy.batching import blocks_to_add, first_chunk, preemption_victim
+from infersim.policy.batching import blocks_to_add, first_chunk, preemption_victim, reserve_tokens
 from infersim.policy.load import LoadView
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,6 +58,7 @@ class Sequences:
         self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
         self.pkey = requests.prefix_key
         self.ptok = requests.prefix_tokens
+        self.no_evict = setup.knobs.no_evict  # policy.batching.reserve_tokens
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
         self.s_rid = array("l", [-1]) * cap
         self.s_comp = array("l", [0]) * cap
@@ -147,7 +149,8 @@ class Sequences:
                     hit = kv.match(ids)
                     shared = hit * kv.entry_tokens
         comp, chunk = first_chunk(ntok, shared, budget)
-        need = max(blocks_to_add(comp + chunk, shared, 0, self.bs), 0)
+        reserve = reserve_tokens(self.no_evict, comp + chunk, self.in_tok[rid] + self.out_tok[rid])
+        need = max(blocks_to_add(reserve, shared, 0, self.bs), 0)
         if hit:
             if key >= 0:
                 kv.chain_hold(key, 0, hit)
@@ -237,7 +240,8 @@ class Sequences:
         else:
             return
         old_priv = self.s_priv[slot]
-        new_priv = min(max(blocks_to_add(self.s_comp[slot], shared, 0, self.bs), 0), old_priv)
+        reserve = reserve_tokens(self.no_evict, self.s_comp[slot], self.in_tok[rid] + self.out_tok[rid])
+        new_priv = min(max(blocks_to_add(reserve, shared, 0, self.bs), 0), old_priv)
         if key >= 0:
             if not kv.chain_register(key, held, target, old_priv - new_priv):
                 return  # no room to share: the blocks stay private to this request

@@ -52,6 +52,11 @@ class Engine(StrictModel):
                                 "default: the engine profile's kv_cache.block_tokens (vLLM 16, SGLang 1, "
                                 "TensorRT-LLM 32, each with its source in perf/profiles/<engine>.yaml)")
     prefix_caching: bool = True
+    capacity_scheduler: Literal["recompute", "guaranteed_no_evict"] | None = Field(
+        None, description="KV admission policy: 'recompute' (grow KV step by step, preempt the newest sequence "
+                          "by recompute when it runs out: vLLM, SGLang) or 'guaranteed_no_evict' (reserve prompt "
+                          "+ maximum output at admission, never preempt: TensorRT-LLM's default); default: the "
+                          "engine profile's kv_cache.capacity_scheduler")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     kv_precision: Literal["auto", *PRECISIONS] = "auto"  # type: ignore[valid-type]
     profile: str | None = Field(

@@ -170,8 +170,33 @@ def _cmd_run(args) -> int:
                 render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
         else:
             render_comparison(res.summary, comparison_layout(), title=title)
+        _print_market_blocks(res)
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
+
+
+#: The per-customer block of ``infersim run`` (results.customers; its own block after the comparison table).
+CUSTOMER_COLUMNS = [
+    ("platform", "platform", "str"), ("customer", "customer", "str"), ("requests", "requests", "int"),
+    ("SLO", "slo_attainment", "pct"), ("revenue $", "revenue_usd", "num"), ("revenue share", "revenue_share", "pct"),
+    ("cost $", "cost_usd", "num"), ("cost share", "cost_share", "pct"), ("margin", "gross_margin", "pct"),
+    ("$/Mtok", "revenue_usd_per_mtok", "num"), ("cost $/Mtok", "cost_usd_per_mtok", "num"),
+]
+
+
+def _print_market_blocks(res) -> None:
+    """The customers table (when the workload names customers) and the price row each platform charges."""
+    from infersim.core.tables import render
+
+    if len(res.customers):
+        render(res.customers, CUSTOMER_COLUMNS, title="customers (whole run; revenue and cost split by each "
+                                                     "customer's tokens, results.customers)")
+    if "price_source" in res.summary.columns:
+        cited = res.summary.dropna(subset=["price_source"])
+        if len(cited):
+            print("prices charged (market rows, catalog/data/token_prices.csv):")
+            for _, r in cited.iterrows():
+                print(f"  {r['platform']}: {r['price_source']}")
 
 
 def _default_charts(out: Path) -> str:

@@ -191,12 +191,11 @@ def _print_market_blocks(res) -> None:
     if len(res.customers):
         render(res.customers, CUSTOMER_COLUMNS, title="customers (whole run; revenue and cost split by each "
                                                      "customer's tokens, results.customers)")
-    if "price_source" in res.summary.columns:
-        cited = res.summary.dropna(subset=["price_source"])
-        if len(cited):
-            print("prices charged (market rows, catalog/data/token_prices.csv):")
-            for _, r in cited.iterrows():
-                print(f"  {r['platform']}: {r['price_source']}")
+    cited = res.meta.get("price_sources", {})
+    if cited:
+        print("prices charged (market rows, catalog/data/token_prices.csv):")
+        for name, src in cited.items():
+            print(f"  {name}: {src}")
 
 
 def _default_charts(out: Path) -> str:

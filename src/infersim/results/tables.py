@@ -48,6 +48,7 @@ class Results:
         reqs = RequestColumns.of(reqs)  # stream codes and int32 token counts, shared by every platform's rows
         frames, tls, rows, srows = [], [], [], []
         fleets, logs, drows, crows = [], [], [], []
+        price_sources: dict[str, str] = {}
         slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
         window = sc.duration - sc.warmup
         itl = {}
@@ -75,6 +76,9 @@ class Results:
             row["sim_end_s"] = run.end_s
             row.update(fleet_summary(run.fleet, run.fleet_stats))
             row.update(run.summary_extra)
+            price_src = row.pop("price_source", None)  # a citation, kept in meta (the summary stays numeric)
+            if price_src is not None:
+                price_sources[run.name] = price_src
             drows.extend({"platform": run.name, **d} for d in run.deployment_rows)
             for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
                 if len(part):
@@ -94,6 +98,8 @@ class Results:
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
                 "requests_generated": len(reqs)}
+        if price_sources:
+            meta["price_sources"] = price_sources
         return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
                    pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows),

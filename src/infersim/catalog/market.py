@@ -234,8 +234,11 @@ def gpu_rentals(hardware: str | None = None, provider: str | None = None, provid
 
 def gpu_rental(hardware: str, provider: str | None = None, provider_class: str | None = None,
                term: str = "on_demand", quarter: str | None = None) -> GpuRentalRow:
-    """The default rental row: latest quarter, then the lowest price, among rows matching the filters."""
+    """The default rental row: latest quarter, then the lowest price, among rows matching the filters
+    (``customer_list`` rows, what a platform charges, only when asked for by provider or class)."""
     rows = gpu_rentals(hardware, provider, provider_class, term, quarter)
+    if provider is None and provider_class is None:  # a platform's own list price is not a rental
+        rows = [r for r in rows if r.provider_class != "customer_list"]
     if not rows:
         have = sorted({f"{r.provider} {r.term}" for r in gpu_rental_rows() if r.hardware == hardware})
         raise InfersimError(f"no {term} rental price for '{hardware}'"

@@ -84,7 +84,7 @@ def test_unknown_price_row_in_scenario_is_a_yaml_path_error(tmp_path, capsys):
     from pathlib import Path
 
     text = Path("scenarios/cursor.yaml").read_text().replace(
-        "    prices: {input_usd_per_mtok: 0.05, output_usd_per_mtok: 0.08}",
+        "    prices: {provider: groq, model: llama-3.1-8b, as_of: 2026-06}",
         "    prices: {provider: groq, model: gpt-oss-12b, as_of: 2026-06}")
     f = tmp_path / "bad.yaml"
     f.write_text(text)

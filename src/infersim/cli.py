@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     from infersim.sweep.cli import add_parser as add_sweep
 
     add_sweep(sub)
+    from infersim.sweep.solve import add_parser as add_solve
+
+    add_solve(sub)
     from infersim.report.cli import add_parsers as add_report
 
     add_report(sub)

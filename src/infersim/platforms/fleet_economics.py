@@ -196,6 +196,9 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     if per_token:
         extra["price_usd_per_mtok_in"] = es.customer.input_usd_per_mtok
         extra["price_usd_per_mtok_out"] = es.customer.output_usd_per_mtok
+        models = sorted({d.setup.model.id for d in deps})
+        extra["price_source"] = es.customer.label(models[0]) if len(models) == 1 else (
+            es.customer.source or "typed in the scenario (no source given)")
     extra.update(econ.footprint(chips, 0.0))
     extra["power_kw"] = power
     extra["unused_commitment_usd"] = unused

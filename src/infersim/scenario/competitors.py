@@ -53,12 +53,16 @@ class Prices(StrictModel):
     model: str | None = Field(None, description="catalog model whose price row is used")
     as_of: str | None = Field(None, description="latest row dated on or before (YYYY, YYYY-MM or YYYY-MM-DD)")
     source: str | None = Field(None, description="citation of the numbers (filled from the row for a reference)")
+    scale: float = Field(1.0, gt=0, description="a reference's prices times this (e.g. a negotiated discount; "
+                                                "the knob `infersim solve` varies)")
 
     @model_validator(mode="before")
     @classmethod
     def _resolve(cls, data):
         if not isinstance(data, dict) or data.get("provider") is None:
             return data
+        if data.get("source") and "input_usd_per_mtok" in data and "output_usd_per_mtok" in data:
+            return data  # already resolved (a saved scenario read back)
         given = [k for k in ("input_usd_per_mtok", "output_usd_per_mtok", "source") if k in data]
         if given:
             raise FieldError(given[0], f"give either prices as numbers or a market reference (provider, model, "
@@ -78,8 +82,12 @@ class Prices(StrictModel):
         except InfersimError as exc:
             at = "model" if "for model" in str(exc) else ("as_of" if "dated on or before" in str(exc) else "provider")
             raise FieldError(at, str(exc)) from None
-        return {**data, "as_of": as_of, "input_usd_per_mtok": row.input_usd_per_mtok,
-                "output_usd_per_mtok": row.output_usd_per_mtok, "source": row.cite()}
+        k = data.get("scale", 1.0)
+        if not isinstance(k, (int, float)) or isinstance(k, bool) or not k > 0:
+            raise FieldError("scale", f"scale must be a positive number, got {k!r}")
+        cite = row.cite() + (f"; x {k:g} (scenario scale)" if k != 1 else "")
+        return {**data, "as_of": as_of, "input_usd_per_mtok": row.input_usd_per_mtok * k,
+                "output_usd_per_mtok": row.output_usd_per_mtok * k, "source": cite}
 
     def proxy_for(self, served_model: str) -> str | None:
         """The price row's model when it is not ``served_model`` (a proxy price), else None."""

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from infersim.catalog.token_apis import token_api_entries
+from infersim.scenario.competitors import Prices
 from infersim.core.errors import FieldError, suggest
 from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
@@ -124,12 +125,11 @@ class PerGpuMinute(StrictModel):
     usd_per_gpu_minute: dict[str, float] = Field(default_factory=dict, description="hardware id -> USD/GPU-min")
 
 
-class PerToken(StrictModel):
-    """Customer pays per million input and output tokens of finished requests."""
+class PerToken(Prices):
+    """Customer pays per million input and output tokens of finished requests: numbers, or a market
+    reference (``{kind: per_token, provider: baseten, model: gpt-oss-120b, as_of: 2026-06}``) as ``Prices``."""
 
     kind: Literal["per_token"]
-    input_usd_per_mtok: float = Field(ge=0)
-    output_usd_per_mtok: float = Field(ge=0)
 
 
 CustomerPricing = Annotated[PerGpuMinute | PerToken, Field(discriminator="kind")]

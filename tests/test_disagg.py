@@ -143,13 +143,13 @@ def _lone_expected(sc, plat_dict):
     b = disagg_build(sc.platforms[0], CAT, "p")
     P = 2000
     pre = b.prefill.setup
-    t_pre = pre.knobs.schedule_delay_s + pre.perf.step_s(P, prefill_pairs(P, 0), 1, 0, 0.0)
+    t_pre = pre.knobs.schedule_delay_s + pre.knobs.api_serial_s + pre.perf.step_s(P, prefill_pairs(P, 0), 1, 0, 0.0)
     nbytes = b.kv_bytes_per_token * P
     t_x = b.link.transfer_s(nbytes)
     bs = b.decode.setup.block_size
     comp = min(P // bs * bs, P - 1)
     chunk = P - comp
-    t_dec = b.decode.setup.perf.step_s(chunk, prefill_pairs(chunk, comp), 1, 0, 0.0)
+    t_dec = b.decode.setup.perf.step_s(chunk, prefill_pairs(chunk, comp), 1, 0, 0.0, float(comp))
     return t_pre, t_x, t_dec, nbytes
 
 
@@ -165,7 +165,7 @@ def test_lone_request_ttft_is_prefill_plus_transfer_plus_first_decode_step(tmp_p
 
 
 def test_ideal_link_ttft_is_prefill_plus_first_decode_step(tmp_path):
-    plat = disagg(kv_transfer={"placement": "rdma", "bandwidth_gb_per_s": float("inf"), "latency_s": 0})
+    plat = disagg(kv_transfer={"placement": "rdma", "ideal": True})
     sc, r = lone(tmp_path, plat)
     t_pre, t_x, t_dec, _ = _lone_expected(sc, plat)
     assert t_x == 0.0
@@ -187,16 +187,17 @@ def test_kv_bytes_conserved_and_summary(tmp_path):
 
 def test_decode_full_requests_wait_and_time_out_with_reason(tmp_path):
     # decode pool with room for ~1 request's KV: the rest wait on the prefill side, none is lost
-    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.37}}
-    sc = scenario(tmp_path, [disagg(decode=dec, decode_wait_timeout=2.0)], rate=20.0, prompt=8000, out=400,
+    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.34}}
+    sc = scenario(tmp_path, [disagg(decode=dec, decode_wait_timeout=2.0)], rate=20.0, prompt=4000, out=400,
                   duration=10.0, drain=30.0)
     b = disagg_build(sc.platforms[0], CAT, "p")
     kv_tokens = b.decode.setup.kv_blocks * b.decode.setup.block_size
-    assert 8400 <= kv_tokens < 3 * 8400, kv_tokens  # the test's premise: a handful of requests fit
+    assert 4400 <= kv_tokens < 5 * 4400, kv_tokens  # the test's premise: a handful of requests fit
     res = simulate(sc)
     r = res.requests
     n = len(r)
     counts = r.outcome.value_counts()
+    counts = counts[counts > 0]
     assert counts.sum() == n and set(counts.index) <= {"finished", "rejected", "in_flight"}
     rej = r[r.outcome == "rejected"]
     assert len(rej) > 0 and (rej.reason == "decode_kv_full").all()
@@ -206,8 +207,8 @@ def test_decode_full_requests_wait_and_time_out_with_reason(tmp_path):
 
 
 def test_without_timeout_nothing_is_rejected_when_decode_is_full(tmp_path):
-    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.37}}
-    sc = scenario(tmp_path, [disagg(decode=dec)], rate=10.0, prompt=8000, out=200, duration=5.0, drain=600.0)
+    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.34}}
+    sc = scenario(tmp_path, [disagg(decode=dec)], rate=10.0, prompt=4000, out=200, duration=5.0, drain=600.0)
     r = simulate(sc).requests
     assert (r.outcome == "finished").all()
 
@@ -219,9 +220,9 @@ def test_saturation_throughput_is_the_lesser_pool_capacity(tmp_path):
     """Under overload a 1P1D deployment delivers min(prefill capacity, decode capacity) requests/s: here the
     prefill pool (long prompts, short outputs) is the bottleneck, its analytic capacity one request per
     full-prompt step."""
-    P, O = 8000, 16
+    P, n_out = 8000, 16
     plat = disagg()
-    sc = scenario(tmp_path, [plat], rate=200.0, prompt=P, out=O, duration=20.0, drain=0.0)
+    sc = scenario(tmp_path, [plat], rate=200.0, prompt=P, out=n_out, duration=20.0, drain=0.0)
     b = disagg_build(sc.platforms[0], CAT, "p")
     pre = b.prefill.setup
     mbt = pre.max_batched_tokens
@@ -239,7 +240,7 @@ def test_saturation_throughput_is_the_lesser_pool_capacity(tmp_path):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rate=st.floats(1.0, 30.0), prompt=st.integers(16, 6000), out=st.integers(1, 400),
-       util=st.sampled_from([0.37, 0.5, 0.9]), timeout=st.sampled_from([None, 1.0]), seed=st.integers(0, 99))
+       util=st.sampled_from([0.34, 0.5, 0.9]), timeout=st.sampled_from([None, 1.0]), seed=st.integers(0, 99))
 def test_properties_every_request_accounted_kv_within_capacity(tmp_path_factory, rate, prompt, out, util,
                                                                 timeout, seed):
     tmp = tmp_path_factory.mktemp("p")

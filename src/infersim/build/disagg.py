@@ -102,5 +102,7 @@ def disagg_build(plat: Disaggregated, catalog: Catalog, path: str, base_dir: Pat
     link = link_for(pre.setup.hardware, pre.units, dec.setup.hardware, dec.units if dec.kind == "gpu" else 0,
                     kt.placement, bandwidth_gb_per_s=kt.bandwidth_gb_per_s, latency_s=kt.latency_s,
                     path=f"{path}.kv_transfer")
+    if kt.ideal:
+        link = KvLink(link.kind, float("inf"), 0.0)
     bpt = model.kv_bytes_per_token(pre.setup.config.kv_precision)
     return DisaggBuild(model, pre, dec, link, bpt)

@@ -115,13 +115,20 @@ class KvTransfer(StrictModel):
     """Where the pools are, which sets the KV link (``perf.kv_link``): ``same_domain`` (NVLink, both pools
     in one NVLink domain), ``rdma`` (GPUDirect RDMA over each GPU's scale-out NIC), ``ethernet`` (host-staged,
     needs ``bandwidth_gb_per_s``). ``bandwidth_gb_per_s`` and ``latency_s`` override the catalog and the
-    assumed latency (``.inf`` bandwidth and 0 latency: an ideal link)."""
+    assumed latency; ``ideal: true`` is an infinite-bandwidth, zero-latency link (what-if and theory checks)."""
 
     placement: Literal["same_domain", "rdma", "ethernet"] = "rdma"
     bandwidth_gb_per_s: float | None = Field(None, gt=0)
     latency_s: Seconds | None = None
     max_concurrent: int | None = Field(None, ge=1, description="transfers flowing at once per prefill replica "
                                                                "(the rest queue; default: no cap, all share)")
+    ideal: bool = False
+
+    @model_validator(mode="after")
+    def _ideal(self):
+        if self.ideal and (self.bandwidth_gb_per_s is not None or self.latency_s is not None):
+            raise FieldError("ideal", "an ideal link has no bandwidth or latency to set")
+        return self
 
 
 class Disaggregated(StrictModel):

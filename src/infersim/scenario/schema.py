@@ -14,7 +14,6 @@ from infersim.scenario.sweep import Sweep
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 from infersim.scenario.workload import Workload
 
-
 #: every platform kind (``scenario.platform.Platform`` plus the disaggregated kind, whose schema builds on the
 #: engine block of ``scenario.platform``)
 Platform = Annotated[GpuFleet | LpuPlatform | WaferPlatform | TokenApiPlatform | Disaggregated,

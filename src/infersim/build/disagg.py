@@ -3,6 +3,7 @@ prices, the KV link and the pools' autoscalers. Errors name the scenario path (`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from infersim.build.gpu import deployment_setup
 from infersim.build.sram import owned_usd_per_hour, sram_pipeline, sram_setup
 from infersim.catalog import Catalog, Model
 from infersim.core.errors import ScenarioError
+from infersim.economics import provider_usd_per_gpu_hour
 from infersim.perf.kv_link import KvLink, link_for
 from infersim.policy.disagg import ConcurrencyScaler, SloScaler
 from infersim.scenario.competitors import LpuPlatform, WaferPlatform
@@ -66,8 +68,12 @@ def _gpu_pool(plat: Disaggregated, pool: GpuPool, side: str, catalog: Catalog, p
     dep = Deployment(name=f"{plat.name}/{side}", model=plat.model, hardware=pool.hardware, precision=pool.precision,
                      tp=pool.tp, pp=pool.pp, dp=pool.dp, ep=pool.ep, replicas=pool.replicas, engine=pool.engine)
     setup = deployment_setup(dep, catalog, path=path, base_dir=base_dir)
-    price = pool.usd_per_gpu_hour if pool.usd_per_gpu_hour is not None else setup.hardware.usd_per_hour
-    if price is None:
+    # the provider's on-demand rental rate, as a gpu_fleet platform pays it (economics.provider_usd_per_gpu_hour:
+    # the shipped price list, else the catalog), unless the pool sets its own
+    hw = setup.hardware
+    price = pool.usd_per_gpu_hour if pool.usd_per_gpu_hour is not None else \
+        provider_usd_per_gpu_hour(hw.id, hw.usd_per_hour, "on_demand")
+    if price is None or math.isnan(price):
         raise ScenarioError(f"'{setup.hardware.id}' has no catalog price per GPU-hour; set 'usd_per_gpu_hour'",
                             path=f"{path}.usd_per_gpu_hour")
     gpus = setup.config.gpus

@@ -93,7 +93,7 @@ def disagg_summary(plat, b, dep: DisaggDeployment, reqs: Requests, rec: Recorder
     ok = fin & ~np.isnan(xfer) & ~np.isnan(ttft)
     mean_ttft = float(ttft[ok].mean()) if ok.any() else float("nan")
     out.update({
-        "prefill_replicas": dep.prefill.peak, "decode_replicas": dep.decode.peak,
+        "decode_kind": b.decode.kind, "prefill_replicas": dep.prefill.peak, "decode_replicas": dep.decode.peak,
         "prefill_chips": dep.prefill.peak * b.prefill.units, "decode_chips": dep.decode.peak * b.decode.units,
         "prefill_cost_usd": dep.prefill.cost_usd, "decode_cost_usd": dep.decode.cost_usd,
         "kv_link": b.link.kind, "kv_link_gb_per_s": b.link.bandwidth_gb_per_s,

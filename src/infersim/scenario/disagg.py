@@ -70,7 +70,7 @@ class GpuPool(StrictModel):
     replicas: int = Field(1, ge=1, description="replicas at t=0 (with autoscaling: within its bounds)")
     engine: Engine = Field(default_factory=Engine)
     usd_per_gpu_hour: float | None = Field(None, ge=0, description="provider price per GPU-hour (default: the "
-                                                                   "catalog's usd_per_hour)")
+                                                                   "price list's on-demand rate, else the catalog's)")
     autoscaling: PoolAutoscaling | None = None
 
     @model_validator(mode="after")

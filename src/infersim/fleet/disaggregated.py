@@ -51,6 +51,9 @@ class PrefillView:
         self.output_tokens = np.ones(len(reqs), dtype=np.int64)
         self.block_tokens = reqs.block_tokens
         self.has_prefixes = reqs.has_prefixes
+        self.block_offsets = reqs.block_offsets
+        self.prefix_key = reqs.prefix_key
+        self.prefix_tokens = reqs.prefix_tokens
 
     def __len__(self) -> int:
         return len(self._r)
@@ -71,6 +74,10 @@ class DecodeView:
         self.output_tokens = reqs.output_tokens
         self.block_tokens = int(block_tokens)
         self.has_prefixes = True
+        n = len(reqs)
+        self.block_offsets = np.zeros(1, np.int64)  # not None: the engine looks the ids up by prefix_ids
+        self.prefix_key = np.full(n, -1, np.int64)  # no generated chains on the decode side
+        self.prefix_tokens = np.zeros(n, np.int64)
 
     def __len__(self) -> int:
         return len(self.input_tokens)

@@ -68,8 +68,8 @@ def simulate_disaggregated(sc: Scenario, plat, reqs: Requests, catalog, *, seed:
             "kv_transfer_end_s": dep.kv_transfer_end_s, "kv_bytes": dep.kv_bytes}
     return PlatformRun(name=plat.name, kind=plat.kind, recorder=rec, end_s=end_s, deployments=[plat.name],
                        timeline=tl, summary_extra=extra, deployment_rows=dep_rows, request_columns=cols,
-                       prefix_hit_blocks=sum(r.kv.hit_blocks for r in dep.prefill.replicas),
-                       prefix_lookup_blocks=sum(r.kv.lookup_blocks for r in dep.prefill.replicas))
+                       prefix_hit_tokens=sum(r.kv.hit_tokens for r in dep.prefill.replicas),
+                       prefix_lookup_tokens=sum(r.kv.lookup_tokens for r in dep.prefill.replicas))
 
 
 def disagg_summary(plat, b, dep: DisaggDeployment, reqs: Requests, rec: Recorder, end_s: float,

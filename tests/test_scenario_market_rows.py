@@ -66,6 +66,13 @@ def test_every_price_and_speed_has_a_dated_sourced_row(path):
                 rows += _preset_rows(plat.preset)
             if plat.output_speed is not None:
                 rows.append(_speed_row(plat.output_speed.median))
+        elif plat.kind == "disaggregated":  # GPU pools pay the provider's rental rate; SRAM pools are owned
+            for pool in (plat.prefill, plat.decode):
+                if pool.kind != "gpu":
+                    continue
+                rate = pool.usd_per_gpu_hour if pool.usd_per_gpu_hour is not None else \
+                    econ.provider_usd_per_gpu_hour(pool.hardware, None, "on_demand")
+                rows.append(_gpu_row(pool.hardware, rate))
         else:  # gpu_fleet
             if plat.router is not None and plat.router.token_api is not None:
                 rows += _preset_rows(plat.router.token_api.preset)

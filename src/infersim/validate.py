@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from infersim.build.disagg import disagg_build
 from infersim.build.gpu import deployment_setup
 from infersim.build.pools import build_pools
 from infersim.build.sram import draft_pipeline, sram_pipeline, sram_prices
@@ -114,6 +115,15 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             check(resolve_trace, s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
     for pi, plat in enumerate(sc.platforms):
         n_plat = len(problems)
+        if plat.kind == "disaggregated":  # both pools' setups and the KV link (build.disagg)
+            problems.extend(_unknown_streams(plat.streams, stream_names, f"platforms[{pi}]"))
+            try:
+                disagg_build(plat, cat, f"platforms[{pi}]", base_dir=base_dir)
+            except CapacityError as exc:
+                problems.append(ScenarioError(str(exc), path=f"platforms[{pi}]"))
+            except ScenarioError as exc:
+                problems.extend(exc.problems or [exc])
+            continue
         if plat.kind in ("lpu", "wafer", "token_api"):
             problems.extend(_unknown_streams(plat.streams, stream_names, f"platforms[{pi}]"))
             problems.extend(check_competitor(plat, cat, f"platforms[{pi}]"))

@@ -13,7 +13,7 @@ import numpy as np
 OUTCOMES = ("pending", "finished", "rejected", "in_flight")
 FINISHED, REJECTED, IN_FLIGHT = 1, 2, 3
 REASONS = ("", "context_length", "kv_capacity", "queue_timeout", "no_replica", "rate_limited",
-           "replica_failed", "no_deployment")
+           "replica_failed", "no_deployment", "decode_kv_full")
 _REASON_CODE = {r: i for i, r in enumerate(REASONS)}
 
 # ITL histogram: log-spaced bins from 1 us to 1000 s, 0.25% wide

@@ -11,6 +11,7 @@ import gc
 from pathlib import Path
 
 from infersim.core.errors import InfersimError
+from infersim.platforms.disaggregated import simulate_disaggregated
 from infersim.platforms.gpu_fleet import simulate_gpu_fleet
 from infersim.platforms.platform_run import PlatformRun
 from infersim.platforms.sram import simulate_sram
@@ -24,7 +25,7 @@ __all__ = ["SIMULATORS", "PlatformRun", "simulate"]
 COLLECT_MIN_REQUESTS = 100_000  # workloads from this size collect garbage before building the results
 
 SIMULATORS = {"gpu_fleet": simulate_gpu_fleet, "lpu": simulate_sram, "wafer": simulate_sram,
-              "token_api": simulate_token_api}
+              "token_api": simulate_token_api, "disaggregated": simulate_disaggregated}
 
 
 def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,

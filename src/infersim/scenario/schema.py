@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from infersim.core.errors import FieldError, first_repeat
-from infersim.scenario.platform import Platform
+from infersim.scenario.competitors import LpuPlatform, TokenApiPlatform, WaferPlatform
+from infersim.scenario.disagg import Disaggregated
+from infersim.scenario.platform import GpuFleet
 from infersim.scenario.sweep import Sweep
 from infersim.scenario.types import STRICT, PositiveSeconds, Seconds
 from infersim.scenario.workload import Workload
+
+#: every platform kind (``scenario.platform.Platform`` plus the disaggregated kind, whose schema builds on the
+#: engine block of ``scenario.platform``)
+Platform = Annotated[GpuFleet | LpuPlatform | WaferPlatform | TokenApiPlatform | Disaggregated,
+                     Field(discriminator="kind")]
 
 
 class Scenario(BaseModel):

@@ -65,9 +65,10 @@ def start_params(engine: str) -> PerfParams:
     return PRIOR.with_(**STRUCTURE[engine])
 
 
-def fit_subsample(rows, per_group: int, source_id: str):
-    """At most ``per_group`` rows per (model, TP, load kind) of a source, spread over lengths and load, with
-    fewer simulated requests (4 rounds of a closed loop's clients; at most 300 open-loop requests)."""
+def fit_subsample(rows, per_group: int, source_id: str, max_rows: int = 0):
+    """At most ``per_group`` rows per (model, hardware, precision, TP, load kind) of a source, spread over
+    lengths and load, and at most ``max_rows`` in all (0: no cap; evenly over the groups' picks), with fewer
+    simulated requests (4 rounds of a closed loop's clients; at most 300 open-loop requests)."""
     groups: dict[tuple, list] = {}
     for r in rows:
         groups.setdefault((r.model, r.hardware, r.precision, r.tp, r.concurrency is None), []).append(r)
@@ -79,6 +80,8 @@ def fit_subsample(rows, per_group: int, source_id: str):
             r = g[i]
             n = min(max(4 * r.concurrency, 32), 256) if r.concurrency else min(r.num_requests, 300)
             out.append(replace(r, num_requests=int(n)))
+    if max_rows and len(out) > max_rows:
+        out = [out[i] for i in np.unique(np.round(np.linspace(0, len(out) - 1, max_rows)).astype(int))]
     return out
 
 
@@ -100,7 +103,7 @@ def mlperf_server(src_row: dict, out_mean: float, params: PerfParams) -> dict[st
     import re
 
     from infersim.results.simulate import simulate
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     sigma = 0.69  # ASSUMPTION (as validation_report.py): lognormal lengths, p99 = 5 x median, capped at 1,024
     median = out_mean / math.exp(sigma ** 2 / 2)
@@ -161,7 +164,7 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
     from infersim.calibrate.fit import BOUNDS, SCALES
     from infersim.catalog import default_catalog
 
-    subs = [(s.id, r) for s in srcs for r in fit_subsample(s.rows, args.per_group, s.id)]
+    subs = [(s.id, r) for s in srcs for r in fit_subsample(s.rows, args.per_group, s.id, args.max_fit_rows)]
     rows = [r for _, r in subs]
     extra = extra_residuals(srcs)
     n_res = sum(len([m for m in r.metrics if m in WEIGHTS]) for r in rows)
@@ -183,7 +186,7 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
     if not rows:  # throughput only: parameters that move saturation throughput
         names = [n for n in names if n in ("memory_eff", "step_overhead_s", "attn_eff", "per_seq_overhead_s",
                                            "low_precision_compute_scale", "compute_half_tokens", "compute_eff")]
-    names = names[:max(1, n_res // 2 - len(harnesses))]
+    names = names[:max(1, min(n_res // 2 - len(harnesses), args.max_params or len(names)))]
     sc = np.array([SCALES[n] for n in names] + [1e-3] * len(harnesses))
     lo = np.array([BOUNDS[n][0] for n in names] + [0.0] * len(harnesses)) / sc
     hi = np.array([BOUNDS[n][1] for n in names] + [0.01] * len(harnesses)) / sc
@@ -303,6 +306,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-group", type=int, default=5)
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--max-fit-rows", type=int, default=0, help="at most this many rows of a source in a fit")
+    ap.add_argument("--max-params", type=int, default=0, help="fit at most this many parameters (first in order)")
     ap.add_argument("--eval-every", type=int, default=1, help="check every n-th latency row of a source (faster)")
     ap.add_argument("--no-write", action="store_true", help="print only; write no profile, doc or bands file")
     ap.add_argument("--save", help="also pickle the results to this file (to rewrite the outputs with --load)")

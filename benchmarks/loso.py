@@ -310,6 +310,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-params", type=int, default=0, help="fit at most this many parameters (first in order)")
     ap.add_argument("--eval-every", type=int, default=1, help="check every n-th latency row of a source (faster)")
     ap.add_argument("--no-write", action="store_true", help="print only; write no profile, doc or bands file")
+    ap.add_argument("--no-profiles", action="store_true", help="write the doc and bands, keep the shipped profiles")
     ap.add_argument("--save", help="also pickle the results to this file (to rewrite the outputs with --load)")
     ap.add_argument("--load", help="write the outputs from results pickled by --save instead of fitting again")
     args = ap.parse_args(argv)

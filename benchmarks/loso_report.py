@@ -81,7 +81,23 @@ def _md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def doc_section(out: dict, args, date: str) -> str:
+def before_after(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame | None:
+    """Each band of this run next to the band the previous run wrote (median |error| and held-out sources)."""
+    if old is None or old.empty:
+        return None
+    key = ["engine", "hardware_class", "metric"]
+    m = old[key + ["median_abs_error_pct", "n_heldout_sources"]].merge(
+        new[key + ["median_abs_error_pct", "n_heldout_sources"]], on=key, how="outer", suffixes=(" before", " after"))
+    m = m.sort_values(key).reset_index(drop=True)
+    for c in ("median_abs_error_pct before", "median_abs_error_pct after"):
+        m[c] = m[c].astype(float)
+    for c in ("n_heldout_sources before", "n_heldout_sources after"):
+        m[c] = m[c].map(lambda v: "" if v != v else str(int(v)))
+    return m.rename(columns={"median_abs_error_pct before": "median before", "median_abs_error_pct after": "median after",
+                             "n_heldout_sources before": "sources before", "n_heldout_sources after": "sources after"})
+
+
+def doc_section(out: dict, args, date: str, previous: pd.DataFrame | None = None) -> str:
     srcs = out["sources"]
     held_t = per_source_table(out["held"], srcs)
     ins_t = per_source_table(out["insample"], srcs)
@@ -117,7 +133,16 @@ def doc_section(out: dict, args, date: str) -> str:
             why[key] = why.get(key, 0) + 1
         lines += ["Not simulated: " + "; ".join(f"{k} ({n} rows)" if n > 1 else k for k, n in why.items()) + ".", ""]
     lines += ["Validation bands (`src/infersim/catalog/data/validation_bands.csv`): one per engine, hardware class "
-              "and metric; a band quoted next to a number needs at least two held-out sources.", "", END]
+              "and metric; a band quoted next to a number needs at least two held-out sources (publications), so "
+              "these combinations are validated: " + (", ".join(
+                  f"{r.engine} {r.hardware_class} {r.metric} ±{r.median_abs_error_pct:.0f} %"
+                  for r in out["bands"].itertuples() if r.n_heldout_sources >= 2) or "none") +
+              "; every other engine, hardware class and metric prints \"not validated for this engine/GPU\".", ""]
+    ba = before_after(previous, out["bands"])
+    if ba is not None:
+        lines += ["Bands before this run (the previous `validation_bands.csv`) and after (median |error| over held-out "
+                  "sources):", "", _md(ba), ""]
+    lines += [END]
     return "\n".join(lines)
 
 
@@ -156,7 +181,7 @@ def profile_doc(engine: str, out: dict, date: str) -> dict:
 
 def write_all(out: dict, args, date: str) -> None:
     header = "# {t} engine profile, fitted by benchmarks/loso.py; do not edit by hand.\n"
-    for e in ENGINES:
+    for e in ([] if getattr(args, "no_profiles", False) else ENGINES):
         doc = profile_doc(e, out, date)
         path = PROFILES / f"{e}.yaml"
         if path.exists():  # hand-kept, sourced engine facts (the prefix cache's block size) survive a refit
@@ -168,8 +193,10 @@ def write_all(out: dict, args, date: str) -> None:
         text += "rows:\n" + "".join("- " + yaml.safe_dump(r, default_flow_style=True, sort_keys=False,
                                                            width=10_000).strip() + "\n" for r in rows)
         (PROFILES / f"{e}.yaml").write_text(text)
-    bands(out["held"], out["sources"], date).to_csv(BANDS, index=False)
-    section = doc_section(out, args, date)
+    previous = pd.read_csv(BANDS) if BANDS.exists() else None
+    out = {**out, "bands": bands(out["held"], out["sources"], date)}
+    out["bands"].to_csv(BANDS, index=False)
+    section = doc_section(out, args, date, previous)
     text = DOC.read_text() if DOC.exists() else "# Validation\n"
     if BEGIN in text:
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: section, text, flags=re.S)

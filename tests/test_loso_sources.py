@@ -45,3 +45,22 @@ def test_loaded_units_merge_and_never_split_a_publication():
     aic = next(s for s in srcs if s.id == "aiconfigurator/vllm/hopper")
     assert {r.hardware for r in aic.rows} >= {"h100-sxm", "h200"}  # shared rows and the extra file's, one unit
     assert any("not in the catalog" in m or "unknown model" in m for m in skipped)
+
+
+def test_bands_count_publications_and_before_after():
+    import loso_report as lr
+
+    srcs = [ls.Source("a/vllm/hopper", "vllm", "h100-sxm", "a", group="a"),
+            ls.Source("b/vllm/hopper", "vllm", "h200", "b", group="b"),
+            ls.Source("c/vllm/cdna3", "vllm", "mi300x", "c", group="c")]
+    held = [{"source": s, "metric": "ttft", "error_pct": e, "row": i, "measured": 1.0, "predicted": 1.0}
+            for i, (s, e) in enumerate([("a/vllm/hopper", 10.0), ("a/vllm/hopper", -30.0), ("b/vllm/hopper", 40.0),
+                                        ("c/vllm/cdna3", 5.0)])]
+    b = lr.bands(held, srcs, "2026-12-02")
+    assert list(b.columns) == ["engine", "hardware_class", "metric", "median_abs_error_pct", "p90_abs_error_pct",
+                               "n_heldout_sources", "n_rows", "sources", "generated_by"]
+    hop = b[b["hardware_class"] == "hopper"].iloc[0]
+    assert hop["n_heldout_sources"] == 2 and hop["n_rows"] == 3
+    assert hop["median_abs_error_pct"] == 30.0  # median of the sources' medians (20, 40)
+    ba = lr.before_after(b.assign(median_abs_error_pct=b["median_abs_error_pct"] * 2), b)
+    assert list(ba["median before"]) == [10.0, 60.0] and list(ba["median after"]) == [5.0, 30.0]

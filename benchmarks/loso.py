@@ -65,12 +65,13 @@ def start_params(engine: str) -> PerfParams:
     return PRIOR.with_(**STRUCTURE[engine])
 
 
-def fit_subsample(rows, per_group: int, source_id: str):
-    """At most ``per_group`` rows per (model, TP, load kind) of a source, spread over lengths and load, with
-    fewer simulated requests (4 rounds of a closed loop's clients; at most 300 open-loop requests)."""
+def fit_subsample(rows, per_group: int, source_id: str, max_rows: int = 0):
+    """At most ``per_group`` rows per (model, hardware, precision, TP, load kind) of a source, spread over
+    lengths and load, and at most ``max_rows`` in all (0: no cap; evenly over the groups' picks), with fewer
+    simulated requests (4 rounds of a closed loop's clients; at most 300 open-loop requests)."""
     groups: dict[tuple, list] = {}
     for r in rows:
-        groups.setdefault((r.model, r.tp, r.concurrency is None), []).append(r)
+        groups.setdefault((r.model, r.hardware, r.precision, r.tp, r.concurrency is None), []).append(r)
     out = []
     for key in sorted(groups, key=str):
         g = sorted(groups[key], key=lambda r: (r.input_tokens, r.output_tokens, r.concurrency or 0, r.rate_per_s or 0))
@@ -79,6 +80,8 @@ def fit_subsample(rows, per_group: int, source_id: str):
             r = g[i]
             n = min(max(4 * r.concurrency, 32), 256) if r.concurrency else min(r.num_requests, 300)
             out.append(replace(r, num_requests=int(n)))
+    if max_rows and len(out) > max_rows:
+        out = [out[i] for i in np.unique(np.round(np.linspace(0, len(out) - 1, max_rows)).astype(int))]
     return out
 
 
@@ -100,7 +103,7 @@ def mlperf_server(src_row: dict, out_mean: float, params: PerfParams) -> dict[st
     import re
 
     from infersim.results.simulate import simulate
-    from infersim.scenario import load_scenario
+    from infersim.validate import load_scenario
 
     sigma = 0.69  # ASSUMPTION (as validation_report.py): lognormal lengths, p99 = 5 x median, capped at 1,024
     median = out_mean / math.exp(sigma ** 2 / 2)
@@ -140,7 +143,7 @@ def harness_of(source_id: str, row) -> str | None:
     engine: the aiconfigurator sweeps (``aic-*``) all ran one harness. Open-loop rows: None."""
     if row.concurrency is None:
         return None
-    return "aic" if source_id.startswith("aic-") else source_id
+    return "aic" if source_id.startswith("aiconfigurator/") else source_id
 
 
 def client_delay_ms(rec_row, source_id: str, metric: str, harness: dict[str, float]) -> float:
@@ -159,8 +162,9 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
     from scipy.optimize import least_squares
 
     from infersim.calibrate.fit import BOUNDS, SCALES
+    from infersim.catalog import default_catalog
 
-    subs = [(s.id, r) for s in srcs for r in fit_subsample(s.rows, args.per_group, s.id)]
+    subs = [(s.id, r) for s in srcs for r in fit_subsample(s.rows, args.per_group, s.id, args.max_fit_rows)]
     rows = [r for _, r in subs]
     extra = extra_residuals(srcs)
     n_res = sum(len([m for m in r.metrics if m in WEIGHTS]) for r in rows)
@@ -172,12 +176,17 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
     precisions = {r.precision in ("bf16", "fp16") for r in rows} | ({False} if extra is not None else set())
     if len(precisions) > 1:
         names.append("low_precision_compute_scale")  # rows at 16- and 8-bit compute: identifiable
+    if any(r.precision == "fp4" for r in rows):
+        names.insert(2, "fp4_compute_scale")  # FP4 rows (published Blackwell runs) fix the FP4 GEMM efficiency
+    cat = default_catalog()
+    if any(cat.get_model(r.model).is_moe for r in rows):
+        names.insert(3, "moe_half_tokens")  # MoE rows fix the grouped-GEMM ramp at small tokens per expert
     if not any(r.concurrency for r in rows) and "api_serial_s" in names:
         names.remove("api_serial_s")  # nothing arrives in bursts: not identifiable
     if not rows:  # throughput only: parameters that move saturation throughput
         names = [n for n in names if n in ("memory_eff", "step_overhead_s", "attn_eff", "per_seq_overhead_s",
                                            "low_precision_compute_scale", "compute_half_tokens", "compute_eff")]
-    names = names[:max(1, n_res // 2 - len(harnesses))]
+    names = names[:max(1, min(n_res // 2 - len(harnesses), args.max_params or len(names)))]
     sc = np.array([SCALES[n] for n in names] + [1e-3] * len(harnesses))
     lo = np.array([BOUNDS[n][0] for n in names] + [0.0] * len(harnesses)) / sc
     hi = np.array([BOUNDS[n][1] for n in names] + [0.01] * len(harnesses)) / sc
@@ -208,11 +217,13 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
     return p, list(names), harness
 
 
-def evaluate(src: Source, params: PerfParams, processes: int = 1, harness: dict[str, float] | None = None) -> list[dict]:
+def evaluate(src: Source, params: PerfParams, processes: int = 1, harness: dict[str, float] | None = None,
+             every: int = 1) -> list[dict]:
     """One record per (row, metric) of ``src`` predicted with ``params`` (and the client delay of its harness
-    when ``harness`` knows it)."""
+    when ``harness`` knows it); ``every``: only every n-th latency row (in file order; a shorter check)."""
     out = []
-    sims = predict(src.rows, params, processes=processes) if src.rows else []
+    rows = src.rows[::every] if every > 1 else src.rows
+    sims = predict(rows, params, processes=processes) if rows else []
     for s in sims:
         for m, meas in s.row.metrics.items():
             if m in METRIC:
@@ -261,22 +272,26 @@ def run(args) -> dict:
         print("   " + ", ".join(f"{k}={v:.4g}" for k, v in full[e].as_dict().items()), flush=True)
     insample, held = [], []
     for s in srcs:
-        recs = evaluate(s, full[s.engine], args.processes, harness[s.engine])
+        recs = evaluate(s, full[s.engine], args.processes, harness[s.engine], args.eval_every)
         insample += recs
         print(f"   in sample {s.id}: " + ", ".join(f"{r.metric} {r.median:.1f}%" for r in summarise(recs).itertuples()),
               flush=True)
-    for s in srcs:
-        if args.only and s.id not in args.only:
+    folds = sorted({(s.engine, s.group) for s in srcs})
+    for engine, group in folds:
+        units = [s for s in by_engine[engine] if s.group == group]
+        if args.only and not any(u.id in args.only or group in args.only for u in units):
             continue
         t = time.time()
-        others = [o for o in by_engine[s.engine] if o.id != s.id]
-        p, _, h = fit_engine(s.engine, others, full[s.engine], args, args.loso_nfev, harness[s.engine]) \
-            if others else (start_params(s.engine), [], {})
-        recs = evaluate(s, p, args.processes, h)
-        held += recs
-        summ = summarise(recs)
-        print(f"-- held out {s.id} ({time.time() - t:.0f}s): " + ", ".join(
-            f"{r.metric} {r.median:.1f}%" for r in summ.itertuples()), flush=True)
+        others = [o for o in by_engine[engine] if o.group != group]  # a publication is held out whole
+        p, _, h = fit_engine(engine, others, full[engine], args, args.loso_nfev, harness[engine]) \
+            if others else (start_params(engine), [], {})
+        for s in units:
+            recs = evaluate(s, p, args.processes, h, args.eval_every)
+            held += recs
+            summ = summarise(recs) if recs else None
+            print(f"-- held out {s.id} ({time.time() - t:.0f}s): " + (", ".join(
+                f"{r.metric} {r.median:.1f}%" for r in summ.itertuples()) if summ is not None else "no rows"),
+                flush=True)
     print(f"total {time.time() - t0:.0f}s")
     return {"sources": srcs, "skipped": skipped, "full": full, "fitted": fitted, "harness": harness,
             "insample": insample,
@@ -291,7 +306,11 @@ def main(argv=None) -> int:
     ap.add_argument("--per-group", type=int, default=5)
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--only", nargs="*", default=[])
+    ap.add_argument("--max-fit-rows", type=int, default=0, help="at most this many rows of a source in a fit")
+    ap.add_argument("--max-params", type=int, default=0, help="fit at most this many parameters (first in order)")
+    ap.add_argument("--eval-every", type=int, default=1, help="check every n-th latency row of a source (faster)")
     ap.add_argument("--no-write", action="store_true", help="print only; write no profile, doc or bands file")
+    ap.add_argument("--no-profiles", action="store_true", help="write the doc and bands, keep the shipped profiles")
     ap.add_argument("--save", help="also pickle the results to this file (to rewrite the outputs with --load)")
     ap.add_argument("--load", help="write the outputs from results pickled by --save instead of fitting again")
     args = ap.parse_args(argv)

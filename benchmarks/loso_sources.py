@@ -23,12 +23,13 @@ import csv
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from infersim.calibrate import throughput
-from infersim.calibrate.measured import MeasuredRow, read_measured
+from infersim.calibrate.measured import MeasuredRow, normalize_engine, read_measured
 from infersim.catalog import default_catalog
 from infersim.catalog.bands import hardware_class
 
@@ -44,10 +45,29 @@ BEGIN, END = "<!-- loso:begin -->", "<!-- loso:end -->"
 CLIENT_START = {"vllm": "staggered", "sglang": "burst", "trtllm": "burst"}
 
 
+#: Publications whose rows arrive under more than one name: each is one fold of the leave-one-source-out check
+#: (held out together, so no publication's harness leaks across folds). Shared ``engine_latency.csv`` rows are
+#: aiconfigurator's ``silicon_sample.csv`` like ``aiconfigurator_silicon`` (data/calibration/README.md); the
+#: shared apex rows and ``apex_plus`` are one repository's replays; the two dstack posts are one team's harness;
+#: the two TensorRT-LLM H100 throughput tables are one page.
+GROUPS = {"aiconfigurator_silicon": "aiconfigurator", "aic": "aiconfigurator", "apex_plus": "apex_plus",
+          "apex-plus": "apex_plus", "dstack_deepseek_r1": "dstack", "dstack_llama405b": "dstack",
+          "trtllm-perf-h100": "trtllm-perf-table"}
+#: Checkpoints that share a catalog model's architecture (the step model only needs the architecture):
+#: DeepSeek-R1 is post-trained from DeepSeek-V3-Base with the same config.json architecture (671B MoE, 256
+#: routed experts, top-8, MLA; huggingface.co/deepseek-ai/DeepSeek-R1 model card, "Model Summary").
+ARCH_TWINS = {"deepseek-v3": ("deepseek-ai/DeepSeek-R1", "DeepSeek-R1", "deepseek-r1")}
+
+
+def group_of(key: str) -> str:
+    return GROUPS.get(key, key)
+
+
 @dataclass
 class Source:
-    """One held-out unit. ``rows``: simulated latency rows; ``tput``: saturation-throughput rows;
-    ``mlperf``: MLPerf rows (dicts of the CSV)."""
+    """One held-out unit: one publication's rows of one engine on one hardware class. ``group``: the
+    publication (every unit of a group is held out together). ``rows``: simulated latency rows; ``tput``:
+    saturation-throughput rows; ``mlperf``: MLPerf rows (dicts of the CSV)."""
 
     id: str
     engine: str
@@ -57,6 +77,10 @@ class Source:
     tput: list[throughput.ThroughputRow] = field(default_factory=list)
     mlperf: list[dict] = field(default_factory=list)
     fit: bool = True
+    group: str = ""
+
+    def __post_init__(self):
+        self.group = self.group or self.id
 
     @property
     def hardware_class(self) -> str:
@@ -67,20 +91,45 @@ class Source:
         return len(self.rows) + len(self.tput) + len(self.mlperf)
 
 
+def unit_id(group: str, engine: str, hardware: str) -> str:
+    return f"{group}/{engine}/{hardware_class(hardware) or hardware}"
+
+
 def _version_key(v: str) -> str:
     m = re.match(r"v?(\d+\.\d+(?:\.\d+)?)", v or "")
     return m.group(1) if m else "nr"
 
 
-def engine_latency_sources(path: Path, prefix: str = "aic", source_col: str | None = None) -> list[Source]:
-    rows, _problems = read_measured(path)
+@cache
+def fit_catalog():
+    """The shipped catalog with the architecture twins' names as aliases."""
+    cat = default_catalog()
+    models = dict(cat.models)
+    for mid, names in ARCH_TWINS.items():
+        if mid in models:
+            models[mid] = replace(models[mid], aliases=(*models[mid].aliases, *names))
+    return replace(cat, models=models)
+
+
+def _add(out: dict, src: Source) -> Source:
+    return out.setdefault(src.id, src)
+
+
+def engine_latency_sources(path: Path, group: str = "aic", source_col: str | None = None,
+                           skipped: list[str] | None = None) -> list[Source]:
+    rows, problems = read_measured(path, fit_catalog())
+    if skipped is not None and problems:
+        why: dict[str, int] = {}
+        for p in problems:
+            why[p.message] = why.get(p.message, 0) + 1
+        skipped += [f"{path.name}: {n} rows: {m}" for m, n in sorted(why.items(), key=lambda kv: -kv[1])]
     ids = _source_ids(path, source_col)
     out: dict[str, Source] = {}
     for r in rows:
-        sid = ids.get(r.row) or f"{prefix}-{r.engine}-{_version_key(r.engine_version)}-{r.hardware.split('-')[0]}"
+        g = group_of(ids.get(r.row) or group)
         r = replace(r, client_start=r.client_start or CLIENT_START[r.engine])
-        src = out.setdefault(sid, Source(sid, r.engine, r.hardware, f"{path.name}: {r.engine} {r.engine_version}"))
-        src.rows.append(r)
+        sid = unit_id(g, r.engine, r.hardware)
+        _add(out, Source(sid, r.engine, r.hardware, f"{path.name}: {g} {r.engine}", group=g)).rows.append(r)
     return list(out.values())
 
 
@@ -93,14 +142,16 @@ def _source_ids(path: Path, col: str | None) -> dict[int, str]:
 
 def trt_table_sources(path: Path) -> list[Source]:
     out: dict[str, Source] = {}
+    g = group_of("trtllm-perf-h100")
     for r in throughput.trtllm_rows(path):
-        sid = f"trtllm-perf-h100-{r.model}"
-        out.setdefault(sid, Source(sid, "trtllm", "h100-sxm", f"TensorRT-LLM perf table, H100, {r.model}")).tput.append(r)
+        sid = unit_id(g, "trtllm", "h100-sxm")
+        _add(out, Source(sid, "trtllm", "h100-sxm", "TensorRT-LLM perf tables, H100", group=g)).tput.append(r)
     return list(out.values())
 
 
 MLPERF_SETUPS = {  # deployment assumptions, as in benchmarks/validation_report.py
     "H100 SXM 80GB": {"hardware": "h100-sxm", "engine": "trtllm", "precision": "fp8", "tp": 2, "replicas": 4},
+    "H200 SXM 141GB": {"hardware": "h200", "engine": "trtllm", "precision": "fp8", "tp": 1, "replicas": 8},
     "MI300X": {"hardware": "mi300x", "engine": "vllm", "precision": "fp8", "tp": 1, "replicas": 8},
 }
 
@@ -112,15 +163,27 @@ def mlperf_sources(path: Path, source_col: str | None = None) -> list[Source]:
             setup = MLPERF_SETUPS.get(r["accelerator"])
             if setup is None:
                 continue
-            sid = (r.get(source_col) if source_col else None) or f"mlperf-{r['round']}-{r['submitter'].lower()}"
-            src = out.setdefault(sid, Source(sid, setup["engine"], setup["hardware"],
-                                             f"MLPerf {r['round']} {r['submitter']} {r['accelerator']}"))
+            g = group_of((r.get(source_col) if source_col else None) or f"mlperf-{r['round']}-{r['submitter'].lower()}")
+            sid = unit_id(g, setup["engine"], setup["hardware"])
+            src = _add(out, Source(sid, setup["engine"], setup["hardware"],
+                                   f"MLPerf {r['round']} {r['submitter']} {r['accelerator']}", group=g))
             src.mlperf.append({**r, **setup})
     return list(out.values())
 
 
-_MODEL_MAP = {"llama-3.1-70b": ("3.1-70B", "3.1-70b"), "llama-3.1-8b": ("3.1-8B",), "qwen3-32b": ("Qwen3-32B",),
-              "qwen3-30b-a3b": ("Qwen3-30B-A3B",)}
+def _precision(text: str) -> tuple[str, str | None]:
+    t = (text or "").lower()
+    w = "fp8" if t.startswith("fp8") else "fp4" if t.startswith(("fp4", "nvfp4", "mxfp4")) else "bf16"
+    kv = "fp8" if ("fp8 kv" in t or "kv-cache-dtype fp8" in t) else None
+    return w, kv
+
+
+def _num(text: str | None) -> float | None:
+    m = re.match(r"\s*([\d.]+)", text or "")
+    return float(m.group(1)) if m else None
+
+
+_MODEL_MAP = {"llama-3.1-70b": ("3.1-70B", "3.1-70b"), "llama-3.1-8b": ("3.1-8B",), "qwen3-32b": ("Qwen3-32B",)}
 
 
 def _catalog_model(name: str) -> str | None:
@@ -131,51 +194,88 @@ def _catalog_model(name: str) -> str | None:
 
 
 def open_loop_sources(path: Path, source_col: str | None = None) -> tuple[list[Source], list[str]]:
-    """Open-loop runs (``vllm_runs.csv`` layout) as Poisson rows at the run's mean rate and mean lengths."""
-    cat = default_catalog()
+    """Runs in the ``vllm_runs.csv`` layout: open-loop rates (trace replays at their mean rate) as Poisson rows,
+    concurrency-capped clients as closed loops, bursts as a closed loop of one request per client; mean lengths
+    as recorded. Rows without lengths, rate or a catalog model/GPU, and attention-DP runs, are skipped."""
+    cat = fit_catalog()
     out: dict[str, Source] = {}
     skipped = []
     with open(path, newline="") as f:
         for i, r in enumerate(csv.DictReader(f)):
-            model = _catalog_model(r["model"])
+            tag = f"{path.name} row_id {r.get('row_id')}"
             try:
                 hw = cat.get_hardware(r["hardware"]).id
             except Exception:  # noqa: BLE001 - a GPU the catalog lacks: not simulated, reported
-                skipped.append(f"{path.name} row_id {r.get('row_id')}: hardware '{r['hardware']}' not in the catalog")
+                skipped.append(f"{tag}: hardware '{r['hardware']}' not in the catalog")
                 continue
+            try:
+                model = cat.get_model(r["model"].split(" (")[0].strip()).id
+            except Exception:  # noqa: BLE001 - a free-text name ("... (base; per llama.sh)"): by its key words
+                model = _catalog_model(r["model"])
             if model is None:
-                skipped.append(f"{path.name} row_id {r.get('row_id')}: model '{r['model']}' not in the catalog")
+                skipped.append(f"{tag}: model '{r['model']}' not in the catalog")
                 continue
-            m = re.search(r"([\d.]+) req/s", r["arrival"])
-            rate = float(m.group(1)) if m else float(r["num_requests"]) / float(r["duration_s"])
+            if (_num(r.get("dp")) or 1) > 1:
+                skipped.append(f"{tag}: attention data parallelism (dp {r['dp']}) is not a calibrate row")
+                continue
+            if not _num(r.get("input_len_mean")) or not _num(r.get("output_len_mean")):
+                skipped.append(f"{tag}: no mean input/output length recorded")
+                continue
+            arrival = r.get("arrival") or ""
+            n_req = int(float(r["num_requests"]))
+            conc = rate = None
+            if m := re.search(r"at most (\d+) requests in flight", arrival):
+                conc = int(m.group(1))
+            elif m := re.search(r"a burst: (\d+) requests", arrival):
+                conc = int(m.group(1))
+            elif "all at once" in (r.get("arrival_process") or ""):
+                conc = n_req
+            elif m := re.search(r"([\d.]+) req/s", arrival):
+                rate = float(m.group(1))
+            elif _num(r.get("duration_s")):
+                rate = n_req / float(r["duration_s"])
+            else:
+                skipped.append(f"{tag}: no arrival rate or concurrency recorded")
+                continue
             metrics = {k: float(r[k]) for k in ("ttft_mean_ms", "itl_mean_ms", "e2e_mean_ms")
-                       if r.get(k) not in (None, "", "nan") and math.isfinite(float(r[k]))}
+                       if _num(r.get(k)) and math.isfinite(float(r[k]))}
+            if not metrics:
+                skipped.append(f"{tag}: no mean TTFT, ITL or E2E")
+                continue
             chunk = 512 if "512" in (r.get("max_batched_tokens") or "") else None
-            mem = re.match(r"[\d.]+", r.get("gpu_mem_util") or "")
-            seqs = re.match(r"\d+", r.get("max_num_seqs") or "")
+            mem = _num(r.get("gpu_mem_util"))
+            seqs = _num(r.get("max_num_seqs"))
             version = (r.get("engine_version") or "").lstrip("v")
-            row = MeasuredRow(row=int(r.get("row_id") or i + 1), model=model, hardware=hw, tp=int(r["tp"]),
-                              engine="vllm", precision="bf16" if "bf" in r["precision"] else r["precision"],
+            engine = normalize_engine(re.split(r"[ (]", (r.get("engine") or "vllm").strip())[0])
+            prec, kv = _precision(r["precision"])
+            row = MeasuredRow(row=i + 1, model=model, hardware=hw, tp=int(float(r["tp"])),
+                              engine=engine, precision=prec, kv_precision=kv,
                               input_tokens=round(float(r["input_len_mean"])),
-                              output_tokens=max(round(float(r["output_len_mean"])), 2), concurrency=None,
-                              rate_per_s=rate, num_requests=min(int(r["num_requests"]), 400), metrics=metrics,
-                              engine_version=version, max_num_seqs=int(seqs.group(0)) if seqs else None,
-                              max_batched_tokens=chunk, gpu_memory_utilization=float(mem.group(0)) if mem else None)
+                              output_tokens=max(round(float(r["output_len_mean"])), 2), concurrency=conc,
+                              rate_per_s=rate, num_requests=min(n_req, 400 if rate else 1024), metrics=metrics,
+                              engine_version=version, max_num_seqs=int(seqs) if seqs else None,
+                              max_batched_tokens=chunk, gpu_memory_utilization=mem if mem and mem <= 1 else None,
+                              client_start="burst" if conc else None, arrival="poisson" if rate else None,
+                              extra={"row_id": r.get("row_id") or ""})
             repo = r["source_repo"].split("/")[-1].replace("_", "-").lower()
-            sid = (r.get(source_col) if source_col else None) or f"{repo}-vllm-{_version_key(version)}-{hw.split('-')[0]}"
-            out.setdefault(sid, Source(sid, "vllm", hw, f"{r['source_repo']} vLLM {version}")).rows.append(row)
+            g = group_of((r.get(source_col) if source_col else None) or repo)
+            sid = unit_id(g, engine, hw)
+            _add(out, Source(sid, engine, hw, f"{r['source_repo']} {engine}", group=g)).rows.append(row)
     return list(out.values()), skipped
 
 
 def load_sources(shared: Path, extra_dir: Path) -> tuple[list[Source], list[str]]:
     """Every source of ``shared/calibration`` and of ``extra_dir`` (``data/calibration``, files with a
-    ``source_id`` column), and the rows skipped with the reason."""
+    ``source_id`` column), merged into one unit per (publication, engine, hardware class), and the rows skipped
+    with the reason."""
     cal = shared / "calibration"
-    srcs = engine_latency_sources(cal / "engine_latency.csv")
+    skipped: list[str] = []
+    srcs = engine_latency_sources(cal / "engine_latency.csv", skipped=skipped)
     srcs += trt_table_sources(cal / "serving_benchmarks.csv")
     srcs += mlperf_sources(cal / "mlperf.csv")
-    ol, skipped = open_loop_sources(cal / "vllm_runs.csv")
+    ol, sk = open_loop_sources(cal / "vllm_runs.csv")
     srcs += ol
+    skipped += sk
     if extra_dir.is_dir():
         for f in sorted(extra_dir.glob("*.csv")):
             with open(f, newline="") as fh:
@@ -183,7 +283,7 @@ def load_sources(shared: Path, extra_dir: Path) -> tuple[list[Source], list[str]
             if "source_id" not in header:
                 skipped.append(f"{f.name}: no source_id column, not used")
             elif "concurrency" in header or "rate_per_s" in header:
-                srcs += engine_latency_sources(f, source_col="source_id")
+                srcs += engine_latency_sources(f, source_col="source_id", skipped=skipped)
             elif "arrival" in header and "input_len_mean" in header:
                 more, sk = open_loop_sources(f, source_col="source_id")
                 srcs += more
@@ -192,7 +292,16 @@ def load_sources(shared: Path, extra_dir: Path) -> tuple[list[Source], list[str]
                 srcs += mlperf_sources(f, source_col="source_id")
             else:
                 skipped.append(f"{f.name}: columns not recognised, not used")
-    return srcs, skipped
+    merged: dict[str, Source] = {}
+    for s in srcs:
+        if s.id in merged:
+            m = merged[s.id]
+            m.rows += s.rows
+            m.tput += s.tput
+            m.mlperf += s.mlperf
+        else:
+            merged[s.id] = s
+    return list(merged.values()), skipped
 
 def saturates(rec: dict) -> bool:
     """A predicted TTFT over 10x the measured one and over 2 s: the simulator's queue grew without bound."""

@@ -102,11 +102,25 @@ def to_markdown(blocks: list[tuple]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-CSS = """body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#111;
-line-height:1.45}table{border-collapse:collapse;font-size:0.88em;margin:1em 0}th,td{border:1px solid #bbb;
-padding:3px 7px;text-align:right}th:first-child,td:first-child{text-align:left}th{background:#eee}
-img{max-width:100%;border:1px solid #ddd}figcaption{font-style:italic;color:#333;margin-bottom:1.5em}
-blockquote{color:#333;border-left:3px solid #999;margin-left:0;padding-left:1em;font-size:0.9em}"""
+#: The width in CSS px of an A4 page's printable area with the 12 mm margins of ``@page`` (210 - 24 mm at 96 px
+#: per inch): the browser check renders the print rules at this width.
+A4_PRINTABLE_PX = 703
+#: Screen and print: tables wrap their cells rather than overflow (no scrollbars, nothing hidden); no text
+#: under 10 pt (13.33 px) anywhere; long tokens (paths, commands) break.
+CSS = """body{font-family:Helvetica,Arial,sans-serif;font-size:16px;max-width:1180px;margin:2em auto;padding:0 1em;
+color:#111;line-height:1.45;overflow-wrap:anywhere}
+table{border-collapse:collapse;font-size:14px;margin:1em 0;width:100%;table-layout:auto}
+th,td{border:1px solid #bbb;padding:3px 6px;text-align:right;vertical-align:top;overflow-wrap:anywhere}
+th:first-child,td:first-child{text-align:left}th{background:#eee}tr.section th{text-align:left;background:#f6f6f6}
+td:last-child{overflow-wrap:anywhere}code{font-family:monospace,monospace;font-size:14px;overflow-wrap:anywhere}
+img{max-width:100%;height:auto;border:1px solid #ddd;box-sizing:border-box}figure{margin:1em 0}
+figcaption{font-style:italic;color:#333;margin-bottom:1.5em;font-size:14px}
+blockquote{color:#333;border-left:3px solid #999;margin-left:0;padding-left:1em;font-size:14px}
+hr.pagebreak{border:0;border-top:1px solid #ccc;margin:2em 0}
+@page{size:A4;margin:12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:11pt}table{font-size:10pt}
+th,td{padding:2px 4px}code,figcaption,blockquote{font-size:10pt}hr.pagebreak{break-after:page;border:0;margin:0}
+tr,figure,img{break-inside:avoid}h2,h3{break-after:avoid}}"""
 
 
 def to_html(blocks: list[tuple], title: str) -> str:

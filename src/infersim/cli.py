@@ -147,9 +147,16 @@ def _cmd_run(args) -> int:
             duration = parse_duration_s(args.duration)
         except ValueError as exc:
             raise InfersimError(f"--duration: {exc}") from None
+    from infersim.sweep.platforms import platforms_runner
+
+    executor = args.executor or ("dask" if args.scheduler else "local")
+    if args.scheduler and executor != "dask":
+        raise InfersimError("--scheduler needs --executor dask")
+    runner = platforms_runner(executor, workers=args.workers, scheduler=args.scheduler)
     t0 = time.perf_counter()
     progress = not args.quiet and sys.stderr.isatty()
-    res = simulate(sc, seed=args.seed, duration_s=duration, base_dir=Path(args.file).parent, progress=progress)
+    res = simulate(sc, seed=args.seed, duration_s=duration, base_dir=Path(args.file).parent, progress=progress,
+                   platforms_runner=runner)
     wall = time.perf_counter() - t0
     out = Path(args.out) if args.out else Path("results") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     res.meta["wall_s"] = wall
@@ -225,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--wide", action="store_true", help="one wide table per section (a row per platform) instead of "
                                                        "the side-by-side comparison")
     r.add_argument("--no-charts", action="store_true", help="do not draw the default charts into OUT/charts/")
+    r.add_argument("--executor", choices=["local", "dask", "serial"],
+                   help="where the platforms run: local processes (default, when the run is large enough to "
+                        "pay for them), Dask distributed, or one after the other in this process")
+    r.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (implies --executor dask)")
+    r.add_argument("--workers", type=int, help="worker processes (default: one per platform, at most the cores)")
     r.set_defaults(fn=_cmd_run)
 
     v = sub.add_parser("validate", help="check scenario files without running them")

@@ -25,6 +25,16 @@ def itl_bin_edges() -> np.ndarray:
     return np.logspace(_ITL_LO, _ITL_HI, _ITL_BINS)
 
 
+_STATE = ("replica", "deployment", "first_token_s", "finish_s", "preemptions", "cached_tokens", "outcome", "reason",
+          "itl_hist", "arrival_s")
+
+
+def _rebuild(state: dict):
+    rec = Recorder(0)
+    rec._adopt(state)
+    return rec
+
+
 class Recorder:
     """Per-request outcome columns for ``n`` requests, plus the token-weighted ITL histogram."""
 
@@ -40,6 +50,17 @@ class Recorder:
         self.itl_hist = np.zeros(_ITL_BINS, np.float64)
         self.arrival_s = None  # set at the end of the run (the arrival times actually used)
         # the columns the engine writes per request, as C arrays when compiled (same objects in Python)
+        self._replica, self._cached, self._first = self.replica, self.cached_tokens, self.first_token_s
+        self._finish, self._outcome, self._preempt = self.finish_s, self.outcome, self.preemptions
+        self._hist = self.itl_hist
+
+    def __reduce__(self):
+        """Pickled by its columns (a platform run returns from a worker process: ``infersim run --executor``)."""
+        return _rebuild, ({k: getattr(self, k) for k in _STATE},)
+
+    def _adopt(self, state: dict) -> None:
+        for k in _STATE:
+            setattr(self, k, state[k])
         self._replica, self._cached, self._first = self.replica, self.cached_tokens, self.first_token_s
         self._finish, self._outcome, self._preempt = self.finish_s, self.outcome, self.preemptions
         self._hist = self.itl_hist

@@ -27,9 +27,10 @@ from infersim.core.rng import rng
 from infersim.economics import deployment_usd_per_gpu_hour
 from infersim.engine.replica import Replica
 from infersim.fleet.billing import BillingClock
+from infersim.fleet.load_totals import LoadTotals
 from infersim.fleet.queue import TimedQueue
 from infersim.policy.autoscale import ScaleView, make_policy
-from infersim.policy.balancers import make_balancer
+from infersim.policy.balancers import PrefixAffinity, make_balancer
 from infersim.policy.load import LoadView
 
 STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
@@ -88,6 +89,9 @@ class AutoscaledDeployment:
         self.ready_views: list[LoadView] = []  # what the balancer reads, in the order of ``ready``
         self.queue = TimedQueue(env, self.timeout, self._expire)
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
+        self.totals: LoadTotals | None = None  # load counters of the ready replicas (``track_load``)
+        if isinstance(self.lb, PrefixAffinity):
+            self.track_load()
         # windowed averages for the policy: integral of in-flight requests; KV usage sampled at ticks
         self.n_inflight, self.area, self.t_last = 0, 0.0, 0.0
         self.hist: deque[tuple[float, float]] = deque([(0.0, 0.0)])
@@ -126,9 +130,22 @@ class AutoscaledDeployment:
             self._evaluate()  # scale from zero: don't wait for the next tick
 
     def _to_replica(self, rid: int, slots: list[ReplicaLife], views: list[LoadView]) -> None:
-        s = slots[self.lb.choose(views, rid) if len(views) > 1 else 0]
+        t = self.totals
+        if t is None:
+            s = slots[self.lb.choose(views, rid) if len(views) > 1 else 0]
+        else:  # slots are ready replicas; the ready ones' total is known when slots are all of them
+            s = slots[self.lb.choose(views, rid, t.outstanding if slots is self.ready else -1) if len(views) > 1 else 0]
+            t.outstanding += 1
         s.assigned.add(rid)
         s.engine.submit(rid)
+
+    def track_load(self) -> None:
+        """Keep ``LoadTotals`` of the ready replicas from now on (``router_load`` and the balancer's mean
+        load then cost O(1) per request instead of a sum over the ready replicas)."""
+        if self.totals is None:
+            self.totals = LoadTotals()
+            for e in self.ready_engines:
+                self.totals.attach(e)
 
     @property
     def queue_len(self) -> int:
@@ -154,6 +171,8 @@ class AutoscaledDeployment:
 
     def _done(self, s: ReplicaLife, rid: int) -> None:
         s.assigned.discard(rid)
+        if self.totals is not None and s.state == READY:
+            self.totals.outstanding -= 1
         self._inflight(-1)
         if s.state == DRAINING and not s.assigned:
             self._stop(s, "scaled_down")
@@ -174,8 +193,11 @@ class AutoscaledDeployment:
     def router_load(self) -> tuple[int, int, int]:
         """(waiting to start, in flight, ready replicas) as a load-aware router sees them (see
         ``platforms.dispatch``): the deployment queue plus the ready engines' scheduler queues are waiting."""
-        engines = self.ready_engines
-        return self.queue_len + sum(len(e.waiting) for e in engines), self.n_inflight, len(engines)
+        t = self.totals
+        if t is None:
+            self.track_load()
+            t = self.totals
+        return self.queue_len + t.waiting, self.n_inflight, len(self.ready_engines)
 
     # -- autoscaler ----------------------------------------------------------------------------------
     def _ticker(self):
@@ -298,9 +320,7 @@ class AutoscaledDeployment:
         self.bill.enter(s.id, "ready", now)
         s.engine = Replica(self.env, self.setup, self.reqs, self.rec, s.id, lambda rid, s=s: self._done(s, rid),
                            self.chain_full)
-        self.ready.append(s)
-        self.ready_engines.append(s.engine)
-        self.ready_views.append(s.engine.load)
+        self._add_ready(s)
         if self.fail is not None and self.fail.mtbf_gpu_hours:
             ttf = float(self.fail_rng.exponential(self.fail.mtbf_gpu_hours * 3600.0 / self.gpus))
             g = s.gen
@@ -317,11 +337,20 @@ class AutoscaledDeployment:
             self.stats["spot_interruptions"] += 1
         self.fail_replica(s)
 
+    def _add_ready(self, s: ReplicaLife) -> None:
+        self.ready.append(s)
+        self.ready_engines.append(s.engine)
+        self.ready_views.append(s.engine.load)
+        if self.totals is not None:
+            self.totals.attach(s.engine)
+
     def _unready(self, s: ReplicaLife) -> None:
         i = self.ready.index(s)
         del self.ready[i]
         del self.ready_engines[i]
         del self.ready_views[i]
+        if self.totals is not None:
+            self.totals.detach(s.engine)
 
     def _drain(self, s: ReplicaLife) -> None:
         self._unready(s)
@@ -333,9 +362,7 @@ class AutoscaledDeployment:
     def _undrain(self, s: ReplicaLife) -> None:
         s.state, s.stage = READY, "ready"
         self.bill.enter(s.id, "ready", self.env.now)
-        self.ready.append(s)
-        self.ready_engines.append(s.engine)
-        self.ready_views.append(s.engine.load)
+        self._add_ready(s)
         self._flush()
 
     def _stop(self, s: ReplicaLife, reason: str) -> None:

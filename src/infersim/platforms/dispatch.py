@@ -35,9 +35,11 @@ from infersim.policy.routers import (
     Spill,
     cascade_outcome,
     estimate_difficulty,
+    spill_target,
 )
 
 TTFT_EWMA = 0.1  # weight of the newest TTFT in a target's moving average (ASSUMPTION: ~ the last 10 requests)
+CHUNK = 8192  # requests whose routing numbers (quality predictions, base choices) are computed at once
 
 
 def quality_model(spec) -> QualityModel:
@@ -150,6 +152,17 @@ class RoutedDispatch:
             to = order.index(spec.to)
             self.policies.append(cls(ok.index(to), self.quality, spill) if to in ok else None)
         self.spills = spill is not None
+        self.spill = spill
+        # routers without a cascade decide from numbers fixed per request (the base choice and the quality of
+        # each candidate's answer) plus the candidates' load: the numbers are computed per chunk of requests
+        # (``_fill``), the load only for the candidates the spill bounds read
+        self.bulk = spec.kind in ("threshold", "fixed", "spillover")
+        self._lo = self._hi = 0
+        self._base = np.zeros(0, np.int64)
+        self._q_true = np.zeros((0, self.caps.shape[1]))
+        if self.spills:
+            for d in deps:
+                d.track_load()
         self.p_ok = np.full(n, np.nan)
         self.first_dep = np.full(n, -1, np.int16)
         self.escalated = np.zeros(n, bool)
@@ -183,12 +196,59 @@ class RoutedDispatch:
                 out.append(Candidate(str(self.cand_dep[ci]), float(caps[ci])))
         return tuple(out)
 
+    def _fill(self, rid: int) -> None:
+        """Routing numbers of requests ``rid`` to ``rid + CHUNK``: each candidate's P(acceptable) at the true
+        difficulty (for ``p_ok``) and the policy's base choice (the threshold router's from its predictions
+        at the estimated difficulty; a fixed router's index)."""
+        lo, hi = rid, min(len(self.reqs), rid + CHUNK)
+        streams = self.reqs.stream[lo:hi]
+        q = self.quality.p_acceptable
+        self._q_true = q(self.caps[streams], self.reqs.difficulty[lo:hi, None])
+        base = np.zeros(hi - lo, np.int64)
+        n_c = len(self.cand_dep)
+        for si, ok in enumerate(self.allowed):
+            policy = self.policies[si]
+            if policy is None or not ok:
+                continue
+            rows = np.flatnonzero(streams == si)
+            if not rows.size:
+                continue
+            if self.spec.kind == "threshold":
+                pred = q(self.caps[si, ok][None, :], self.est[lo + rows, None])
+                base[rows] = policy.choose_many(pred, [ci == n_c for ci in ok])
+            else:
+                base[rows] = policy.to
+        self._base, self._lo, self._hi = base, lo, hi
+
+    def _over(self, ci: int) -> bool:
+        """Whether candidate ``ci`` (into ``cand_dep``; the API is never over) is over a spill bound now."""
+        if ci == len(self.cand_dep):
+            return False
+        di = self.cand_dep[ci]
+        return self.spill.over_load(self.deps[di].router_load()[0], self.ttft[di])
+
     def dispatch(self, rid: int) -> None:
         s = int(self.reqs.stream[rid])
         policy = self.policies[s]
         if policy is None or not self.allowed[s]:
             self.rec.reject(rid, "no_deployment", self.env.now)
             self.on_done_final(rid)
+            return
+        if self.bulk:
+            if not self._lo <= rid < self._hi:
+                self._fill(rid)
+            j = rid - self._lo
+            ok = self.allowed[s]
+            base = int(self._base[j])
+            if self.spills:
+                i, spilled = spill_target(self.spill, base, len(ok), lambda i: self._over(ok[i]))
+            else:
+                i, spilled = base, False
+            target = ok[i]
+            self.spilled[rid] = spilled
+            self.p_ok[rid] = self._q_true[j, target]
+            self._submit(rid, target)
+            self.first_dep[rid] = self.rec.deployment[rid]
             return
         route = policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
         ok = self.allowed[s]

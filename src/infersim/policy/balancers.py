@@ -1,8 +1,10 @@
 """Load-balancer policies: pick a replica for a request from read-only views of the views.
 
-Each policy is a small object with ``choose(views, rid) -> index`` and no SimPy or I/O; ``views`` are the
-candidate views' ``policy.load.LoadView`` (``outstanding``: requests queued or running; ``kv_usage``:
-share of KV blocks in use). Ties go to the lowest index, so results are deterministic.
+Each policy is a small object with ``choose(views, rid, total=-1) -> index`` and no SimPy or I/O; ``views``
+are the candidate views' ``policy.load.LoadView`` (``outstanding``: requests queued or running; ``kv_usage``:
+share of KV blocks in use); ``total``, where the caller keeps it (>= 0), is the sum of ``outstanding`` over
+``views``, so a policy that needs the mean load reads it in O(1) instead of summing the views. Ties go to the
+lowest index, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class RoundRobin:
     def __init__(self, spec=None, rng=None):
         self.i = -1
 
-    def choose(self, views: Sequence, rid: int) -> int:
+    def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         self.i = (self.i + 1) % len(views)
         return self.i
 
@@ -30,7 +32,7 @@ class LeastOutstanding:
     def __init__(self, spec=None, rng=None):
         pass
 
-    def choose(self, views: Sequence, rid: int) -> int:
+    def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         return least_outstanding(views if type(views) is list else list(views))
 
 
@@ -41,7 +43,7 @@ class PowerOfTwo:
         self._pos = 0
         self._n = 0
 
-    def choose(self, views: Sequence, rid: int) -> int:
+    def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         n = len(views)
         if n == 1:
             return 0
@@ -60,7 +62,7 @@ class LeastKv:
     def __init__(self, spec=None, rng=None):
         pass
 
-    def choose(self, views: Sequence, rid: int) -> int:
+    def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         return min(range(len(views)), key=lambda i: (views[i].kv_usage, views[i].outstanding, i))
 
 
@@ -81,7 +83,7 @@ class PrefixAffinity:
         self._owner = [o for _, o in pts]
         self._n = n
 
-    def choose(self, views: Sequence, rid: int) -> int:
+    def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         n = len(views)
         key = self.prefix_key(rid) if self.prefix_key else -1
         if key < 0 or n == 1:
@@ -91,7 +93,7 @@ class PrefixAffinity:
         h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
         j = bisect.bisect(self._ring, h) % len(self._ring)
         pick = self._owner[j]
-        mean = sum(r.outstanding for r in views) / n
+        mean = (total if total >= 0 else sum(r.outstanding for r in views)) / n
         if views[pick].outstanding > self.max_imbalance * max(mean, 1.0):
             return LeastOutstanding().choose(views, rid)
         return pick

@@ -15,6 +15,7 @@ the base policy is then moved up the candidate list while the chosen target is o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,8 +70,24 @@ class Spill:
     def over(self, c: Candidate) -> bool:
         if c.external:
             return False
-        return ((self.max_waiting is not None and c.waiting >= self.max_waiting)
-                or (self.max_ttft_s is not None and not math.isnan(c.ttft_s) and c.ttft_s > self.max_ttft_s))
+        return self.over_load(c.waiting, c.ttft_s)
+
+    def over_load(self, waiting: int, ttft_s: float) -> bool:
+        """``over`` for a non-external target with ``waiting`` requests not started and recent TTFT ``ttft_s``."""
+        return ((self.max_waiting is not None and waiting >= self.max_waiting)
+                or (self.max_ttft_s is not None and not math.isnan(ttft_s) and ttft_s > self.max_ttft_s))
+
+
+def spill_target(spill: Spill, base: int, n: int, over) -> tuple[int, bool]:
+    """``_spill`` on candidate indices: (target, spilled) for the base choice ``base`` among ``n`` candidates,
+    with ``over(i)`` telling whether candidate ``i`` is over a bound (asked in order from ``base``, only as
+    far as needed, so a caller computes a candidate's load only when the decision reads it)."""
+    i = base
+    while i < n and over(i):
+        i += 1
+    if i == n or i == base:
+        return base, False
+    return i, True
 
 
 def _spill(route: Route, view: RouteView, spill: Spill | None) -> Route:
@@ -118,6 +135,29 @@ class ThresholdRouter:
 
     def decide(self, view: RouteView) -> Route:
         return _spill(Route(self.choose(view)), view, self.spill)
+
+    def choose_many(self, q: np.ndarray, external: Sequence[bool]) -> np.ndarray:
+        """``choose`` for many requests at once: ``q`` (requests x candidates) holds each candidate's
+        predicted P(acceptable) at each request's estimated difficulty (``quality.p_acceptable``, the same
+        numbers ``choose`` computes one by one). Returns the chosen candidate index per request."""
+        n = q.shape[0]
+        out = np.zeros(n, np.int64)
+        found = np.zeros(n, bool)
+        best = np.zeros(n, np.int64)
+        best_q = np.full(n, -1.0)
+        for i, ext in enumerate(external):
+            if ext:
+                continue
+            qi = q[:, i]
+            hit = ~found & (qi >= self.threshold)
+            out[hit] = i
+            found |= hit
+            better = ~found & (qi >= best_q)
+            best[better] = i
+            best_q[better] = qi[better]
+        rest = ~found
+        out[rest] = best[rest]
+        return out
 
 
 class CascadeRouter:

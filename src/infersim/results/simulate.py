@@ -3,6 +3,11 @@
 Each platform gets its own SimPy environment and the identical request stream (common random numbers);
 a platform added to a scenario changes no other platform's results. ``SIMULATORS`` maps a platform's
 ``kind`` to the function that simulates it; each returns a ``PlatformRun``.
+
+Because platforms share nothing but the workload, ``simulate(..., platforms_runner=f)`` may hand them to
+other processes: ``f(scenario, base_dir, timeline_points, n_requests)`` returns the ``PlatformRun`` of every
+platform in order (each worker draws the same workload from the scenario's seed), or None to run them
+here. ``infersim.sweep.platforms`` provides such runners on local processes and Dask.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from infersim.scenario.loader import scenario_catalog
 from infersim.scenario.schema import Scenario
 from infersim.workload.generate import generate
 
-__all__ = ["SIMULATORS", "PlatformRun", "simulate"]
+__all__ = ["SIMULATORS", "PlatformRun", "simulate", "simulate_platforms"]
 
 COLLECT_MIN_REQUESTS = 100_000  # workloads from this size collect garbage before building the results
 
@@ -29,7 +34,8 @@ SIMULATORS = {"gpu_fleet": simulate_gpu_fleet, "lpu": simulate_sram, "wafer": si
 
 
 def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float | None = None,
-             base_dir: Path | str | None = None, progress: bool = False, timeline_points: int = 600):
+             base_dir: Path | str | None = None, progress: bool = False, timeline_points: int = 600,
+             platforms_runner=None):
     """Simulate every platform of ``scenario`` against one workload. Returns ``Results``."""
     from infersim.results.tables import RequestColumns, Results
 
@@ -44,6 +50,24 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
         sc = sc.model_copy(update={k: v for k, v in (("seed", seed), ("duration", duration_s)) if v is not None})
     catalog = scenario_catalog(sc, base)
     reqs = generate(sc.workload, seed=sc.seed, duration_s=sc.duration, base_dir=base)
+    runs = None
+    if platforms_runner is not None and len(sc.platforms) > 1:
+        runs = platforms_runner(sc, str(base), timeline_points, len(reqs))
+    if runs is None:
+        runs = simulate_platforms(sc, reqs, catalog, timeline_points=timeline_points, progress=progress)
+    # Free what the requests table does not need before building it: the workload's other columns
+    # (difficulty, prefix keys, int64 token counts) and the platforms' engines, which are garbage in
+    # reference cycles (SimPy processes) until a collection. A full collection costs ~0.07 s in a process
+    # with pandas and matplotlib loaded, more than a small run (a sweep's point) takes: only large runs,
+    # where the memory is, pay for it.
+    reqs = RequestColumns.of(reqs)
+    if len(reqs) >= COLLECT_MIN_REQUESTS:
+        gc.collect()
+    return Results.build(sc, reqs, runs)
+
+
+def simulate_platforms(sc: Scenario, reqs, catalog, *, timeline_points: int = 600, progress: bool = False) -> list:
+    """The ``PlatformRun`` of every platform of ``sc`` (seed and duration already applied) on ``reqs``."""
     horizon = sc.duration + sc.drain
     dt = max(sc.duration / timeline_points, 0.05)
     runs = []
@@ -60,15 +84,7 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
             bar.update(task, completed=horizon)
     if bar is not None:
         bar.stop()
-    # Free what the requests table does not need before building it: the workload's other columns
-    # (difficulty, prefix keys, int64 token counts) and the platforms' engines, which are garbage in
-    # reference cycles (SimPy processes) until a collection. A full collection costs ~0.07 s in a process
-    # with pandas and matplotlib loaded, more than a small run (a sweep's point) takes: only large runs,
-    # where the memory is, pay for it.
-    reqs = RequestColumns.of(reqs)
-    if len(reqs) >= COLLECT_MIN_REQUESTS:
-        gc.collect()
-    return Results.build(sc, reqs, runs)
+    return runs
 
 
 def _progress_bar(enabled: bool, n: int, horizon: float):

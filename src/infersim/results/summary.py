@@ -8,7 +8,10 @@ Definitions (per platform, over requests that *arrived* in the measurement windo
   of decode step durations (every decoding sequence in a step waits that step's duration).
 - SLO attainment: share of requests meeting every target set for their stream; rejected and unfinished
   requests count as misses. Goodput: requests per second that met their SLO.
-- Throughput: finished requests, input and output tokens per second of window.
+- Throughput (served): finished requests, input and output tokens per second of window. Offered load:
+  arrived requests and the output tokens they ask for per second of window (the same for every platform).
+- Counts: ``requests`` (arrived in the window) = ``finished`` + ``rejected`` + ``in_flight`` (+ ``lost``), each
+  counted from its own outcome; ``rejected_<reason>`` split ``rejected`` by the recorder's reason.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from infersim.engine.recorder import itl_bin_edges
+from infersim.engine.recorder import REASONS, itl_bin_edges
 
 QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
 
@@ -66,6 +69,9 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
         "rejected": int((df["outcome"] == "rejected").sum()),
         "in_flight": int((df["outcome"] == "in_flight").sum()),
     }
+    rej = df["reason"][df["outcome"] == "rejected"] if "reason" in df.columns else None
+    for reason in REASONS[1:]:  # each reason its own recorded count (core/quantities: rejected_<reason>)
+        out[f"rejected_{reason}"] = int((rej == reason).sum()) if rej is not None else 0
     out.update(_stats(fin["ttft_s"], "ttft"))
     out.update(_stats(fin["tpot_s"], "tpot"))
     if itl_hist is not None:
@@ -77,6 +83,8 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
     met = slo_met(df, slos)
     out["slo_attainment"] = float(met.mean()) if len(df) else math.nan
     out["goodput_req_s"] = float(met.sum() / window_s)
+    out["offered_req_s"] = float(len(df) / window_s)  # the workload: arrivals in the window, every platform alike
+    out["offered_output_tok_s"] = float(df["output_tokens"].sum() / window_s)
     out["throughput_req_s"] = float(len(fin) / window_s)
     out["input_tok_s"] = float(fin["input_tokens"].sum() / window_s)
     out["output_tok_s"] = float(fin["output_tokens"].sum() / window_s)

@@ -62,6 +62,13 @@ class Results:
             win = narrow if in_win.all() else narrow[in_win]
             del narrow, arrival, in_win
             row = {"platform": run.name, "kind": run.kind}
+            # the reconciliation terms, each counted from its own mask over every arrived request:
+            # finished + rejected + in flight (+ lost) + warm-up + after the window = arrivals
+            whole = df["arrival_s"].to_numpy()
+            row["arrivals"] = int((~np.isnan(whole)).sum())
+            row["warmup_excluded"] = int((whole < sc.warmup).sum())
+            row["arrived_after_window"] = int((whole >= sc.duration).sum())
+            del whole
             row.update(summarize(win, window_s=window, slos=slos, itl_hist=rec.itl_hist,
                                  timeline=run.timeline, warmup_s=sc.warmup))
             if run.setups:
@@ -123,7 +130,7 @@ class Results:
 
 
 # the columns of the requests table that ``infersim.results.summary.summarize`` reads
-SUMMARY_COLUMNS = ("stream", "outcome", "ttft_s", "tpot_s", "e2e_s", "input_tokens", "output_tokens",
+SUMMARY_COLUMNS = ("stream", "outcome", "reason", "ttft_s", "tpot_s", "e2e_s", "input_tokens", "output_tokens",
                    "cached_tokens", "preemptions")
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from infersim.core.fileio import FILE_MODE, json_default, replace_dir, temp_dir_for
 from infersim.engine.recorder import FINISHED, OUTCOMES, REASONS
 from infersim.results.fleet_summary import fleet_summary
-from infersim.results.summary import summarize
+from infersim.results.summary import against_baseline, run_rates, summarize
 
 
 @dataclass
@@ -82,6 +82,8 @@ class Results:
             for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
                 if len(part):
                     out.append(part.assign(platform=run.name)[["platform", *part.columns]])
+            scale = sc.workload.scale
+            row.update(run_rates(row, duration_s=sc.duration, scale_fraction=scale.fraction if scale else None))
             rows.append(row)
             itl[run.name] = rec.itl_hist
             for sname in reqs.stream_names:
@@ -90,12 +92,14 @@ class Results:
                 srow = {"platform": run.name, "stream": sname}
                 srow.update(summarize(w, window_s=window, slos=slos))
                 srows.append(srow)
+        against_baseline(rows, sc.baseline)
         extra_cols = list(dict.fromkeys(c for r in runs for c in r.request_columns))
         frames = [f.assign(**{c: np.nan for c in extra_cols if c not in f.columns}) for f in frames]
         requests = _concat_categorical(frames)
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
-                "requests_generated": len(reqs)}
+                "requests_generated": len(reqs), "baseline": sc.baseline,
+                "scale": sc.workload.scale.model_dump() if sc.workload.scale else None}
         return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
                    pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows))

@@ -132,10 +132,10 @@ def _cmd_run(args) -> int:
         ECONOMICS_COLUMNS,
         FLEET_COLUMNS,
         SUMMARY_COLUMNS,
-        comparison_layout,
         render,
-        render_comparison,
+        render_run_table,
     )
+    from infersim.results.notes import run_notes
     from infersim.core.units import parse_duration_s
     from infersim.results.simulate import simulate
     from infersim.validate import load_scenario
@@ -164,8 +164,9 @@ def _cmd_run(args) -> int:
     res.save(out)
     chart_note = _default_charts(out) if not args.no_charts else ""
     if not args.quiet:
-        title = (f"{sc.name}: {res.meta['requests_generated']:,} requests over {res.scenario.duration:g}s simulated "
-                 f"(warm-up {sc.warmup:g}s excluded from latency and service; economics cover the whole run)")
+        title = (f"{sc.name}: {res.meta['requests_generated']:,} requests generated over "
+                 f"{res.scenario.duration:g}s of arrivals; measurement window {sc.warmup:g}s to "
+                 f"{res.scenario.duration:g}s (warm-up excluded), whole run includes warm-up and drain")
         if args.wide:
             render(res.summary, SUMMARY_COLUMNS, title=title)
             render(res.summary, ECONOMICS_COLUMNS, title="economics (whole run: what the customer pays, what "
@@ -176,8 +177,19 @@ def _cmd_run(args) -> int:
                 fixed = res.summary[res.summary["kind"].isin(["lpu", "wafer", "token_api"])]
                 render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
         else:
+<<<<<<< HEAD
+            from infersim.results.bands import platform_bands
+
+            cells, notes = platform_bands(res.scenario)
+            token_api = {p.name for p in res.scenario.platforms if p.kind == "token_api"}
+            render_run_table(res.summary, title=title, baseline=res.scenario.baseline, bands=cells,
+                             token_api=token_api)
+            for line in run_notes(res, notes):
+                print(line)
+=======
             render_comparison(res.summary, comparison_layout(), title=title)
         _print_market_blocks(res)
+>>>>>>> main
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
 

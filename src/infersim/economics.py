@@ -39,6 +39,9 @@ SUMMARY_FIELDS: dict[str, str] = {
     "customer_usd_per_request": "customer_usd per finished request",
     "price_usd_per_mtok_in": "list price per million input tokens (token-priced platforms)",
     "price_usd_per_mtok_out": "list price per million output tokens (token-priced platforms)",
+    "customer_gpu_minutes_usd": "the part of customer_usd billed per GPU-minute of replica time, USD",
+    "customer_per_token_usd": "the part of customer_usd billed per token by the platform itself, USD",
+    "customer_token_api_usd": "the part of customer_usd for requests a router spilled to a token API, USD",
     "provider_cost_usd": "what serving the run costs the platform, USD",
     "provider_usd_per_mtok": "provider_cost_usd per million tokens (input + output) of finished requests",
     "provider_usd_per_request": "provider_cost_usd per finished request",
@@ -99,6 +102,13 @@ def economics_fields(*, customer_usd: float, provider_cost_usd: float, input_tok
         "provider_usd_per_request": provider_cost_usd / requests if requests else math.nan,
         "gross_margin": margin(customer_usd, provider_cost_usd),
     }
+
+
+def customer_parts(*, gpu_minutes_usd: float = 0.0, per_token_usd: float = 0.0,
+                   token_api_usd: float = 0.0) -> dict[str, float]:
+    """The parts of ``customer_usd``, each recorded where it is charged (the reconciliation test adds them up)."""
+    return {"customer_gpu_minutes_usd": float(gpu_minutes_usd), "customer_per_token_usd": float(per_token_usd),
+            "customer_token_api_usd": float(token_api_usd)}
 
 
 # -- GPU-fleet pricing (pure arithmetic; see docs/economics.md) -------------------------------------------------

@@ -142,6 +142,7 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     n_arrived = max(int(arrived.sum()), 1)
     prov, unused, prov_total, (used_s, committed_s) = _provider_costs(plat, deps, stats, end_s, catalog)
     rows, cust_total, chips, power = [], 0.0, 0, 0.0
+    gpu_minutes_usd = per_token_usd = 0.0  # the parts of cust_total, by how each deployment bills
     per_token = es.customer.kind == "per_token"
     for di, d in enumerate(deps):
         su, st = d.setup, stats[di]
@@ -158,6 +159,10 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
             price, src = econ.customer_usd_per_gpu_minute(su.hardware.id, fallback, es.customer.usd_per_gpu_minute)
             cust = st["billed_replica_s"] / 60.0 * g * price
         cust_total += cust
+        if per_token:
+            per_token_usd += cust
+        else:
+            gpu_minutes_usd += cust
         peak = int(st["peak_replicas"]) * g
         chips += peak
         power += peak * su.hardware.tdp_w / 1e3
@@ -193,6 +198,8 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     extra = econ.economics_fields(customer_usd=cust_total + api_usd, provider_cost_usd=prov_total + api_usd,
                                   input_tokens=float(inp[fin].sum()), output_tokens=float(out[fin].sum()),
                                   requests=n_fin)
+    extra.update(econ.customer_parts(gpu_minutes_usd=gpu_minutes_usd, per_token_usd=per_token_usd,
+                                     token_api_usd=api_usd))
     if per_token:
         extra["price_usd_per_mtok_in"] = es.customer.input_usd_per_mtok
         extra["price_usd_per_mtok_out"] = es.customer.output_usd_per_mtok

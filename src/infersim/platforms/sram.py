@@ -38,7 +38,7 @@ from infersim.build.sram import (
     sram_setup,
 )
 from infersim.core.errors import CapacityError
-from infersim.economics import economics_fields, footprint
+from infersim.economics import customer_parts, economics_fields, footprint
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.deployment import Deployment
 from infersim.fleet.sampler import replica_sampler
@@ -109,9 +109,11 @@ def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: R
     hw = pipe.cfg.hardware
     units = pipe.units + (draft.units if draft is not None else 0)
     per_hour = plat.replicas * owned_usd_per_hour(plat.cost, hw, units)
-    out = economics_fields(customer_usd=prices.cost_usd(tok_in, tok_out).item(),
+    charge = prices.cost_usd(tok_in, tok_out).item()
+    out = economics_fields(customer_usd=charge,
                            provider_cost_usd=per_hour * end_s / 3600.0, input_tokens=tok_in, output_tokens=tok_out,
                            requests=int(fin.sum()))
+    out.update(customer_parts(per_token_usd=charge))
     tdp_w = plat.cost.tdp_w if plat.cost.tdp_w is not None else hw.tdp_w
     out.update(footprint(plat.replicas * units, tdp_w, profile_for(hw).doc["footprint"]["units_per_rack"]))
     out.update({

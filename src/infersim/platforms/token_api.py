@@ -26,7 +26,7 @@ import simpy
 
 from infersim.build.token_api import api_latency, api_price_source, api_prices, api_rate_limiter
 from infersim.core.rng import rng
-from infersim.economics import economics_fields
+from infersim.economics import customer_parts, economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.platforms.arrivals import Arrivals
 from infersim.platforms.platform_run import PlatformRun
@@ -71,8 +71,10 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     arrivals.finish(rec, [], end_s)
     fin = rec.outcome == FINISHED
     tok_in, tok_out = float(t_in[fin].sum()), float(t_out[fin].sum())
-    extra = economics_fields(customer_usd=prices.cost_usd(tok_in, tok_out).item(), provider_cost_usd=math.nan,
+    charge = prices.cost_usd(tok_in, tok_out).item()
+    extra = economics_fields(customer_usd=charge, provider_cost_usd=math.nan,
                              input_tokens=tok_in, output_tokens=tok_out, requests=int(fin.sum()))
+    extra.update(customer_parts(per_token_usd=charge))
     extra.update({"price_usd_per_mtok_in": prices.input_usd_per_mtok,
                   "price_usd_per_mtok_out": prices.output_usd_per_mtok,
                   "rate_limited_total": int(limiter.rejected) if limiter is not None else 0,

@@ -8,7 +8,10 @@ Definitions (per platform, over requests that *arrived* in the measurement windo
   of decode step durations (every decoding sequence in a step waits that step's duration).
 - SLO attainment: share of requests meeting every target set for their stream; rejected and unfinished
   requests count as misses. Goodput: requests per second that met their SLO.
-- Throughput: finished requests, input and output tokens per second of window.
+- Throughput (served): finished requests, input and output tokens per second of window. Offered load:
+  arrived requests and the output tokens they ask for per second of window (the same for every platform).
+- Counts: ``requests`` (arrived in the window) = ``finished`` + ``rejected`` + ``in_flight`` (+ ``lost``), each
+  counted from its own outcome; ``rejected_<reason>`` split ``rejected`` by the recorder's reason.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from infersim.engine.recorder import itl_bin_edges
+from infersim.engine.recorder import REASONS, itl_bin_edges
 
 QUANTILES = (("p50", 0.50), ("p90", 0.90), ("p99", 0.99))
 
@@ -66,6 +69,9 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
         "rejected": int((df["outcome"] == "rejected").sum()),
         "in_flight": int((df["outcome"] == "in_flight").sum()),
     }
+    rej = df["reason"][df["outcome"] == "rejected"] if "reason" in df.columns else None
+    for reason in REASONS[1:]:  # each reason its own recorded count (core/quantities: rejected_<reason>)
+        out[f"rejected_{reason}"] = int((rej == reason).sum()) if rej is not None else 0
     out.update(_stats(fin["ttft_s"], "ttft"))
     out.update(_stats(fin["tpot_s"], "tpot"))
     if itl_hist is not None:
@@ -77,6 +83,8 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
     met = slo_met(df, slos)
     out["slo_attainment"] = float(met.mean()) if len(df) else math.nan
     out["goodput_req_s"] = float(met.sum() / window_s)
+    out["offered_req_s"] = float(len(df) / window_s)  # the workload: arrivals in the window, every platform alike
+    out["offered_output_tok_s"] = float(df["output_tokens"].sum() / window_s)
     out["throughput_req_s"] = float(len(fin) / window_s)
     out["input_tok_s"] = float(fin["input_tokens"].sum() / window_s)
     out["output_tok_s"] = float(fin["output_tokens"].sum() / window_s)
@@ -91,3 +99,59 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
             out["kv_usage_mean"] = float(tl["kv_usage"].mean())
             out["kv_usage_max"] = float(tl["kv_usage"].max())
     return out
+
+
+HOURS_PER_MONTH_30D = 720.0  # a 30-day month, as the run-rate columns say
+
+
+def run_rates(row: dict, *, duration_s: float, scale_fraction: float | None) -> dict[str, float]:
+    """Per-hour and per-30-day-month run rates of a platform's bill at the simulated load.
+
+    Time-billed dollars (GPU-minutes; owned or rented hardware on the provider side) accrue over the run's
+    billed span, ``sim_end_s``; per-token dollars (the platform's own token prices, token-API spill) accrue
+    with the arrivals, over ``duration_s``. Each part is divided by its own span, so neither the drain's
+    billed tail nor the arrivals' span is counted twice. The full-scale columns divide by the scenario's
+    ``workload.scale.fraction``: a linear extrapolation (capacity scaling with the load), not a simulation.
+    """
+    end_s = float(row.get("sim_end_s") or duration_s)
+    end_s = max(end_s, duration_s) if end_s > 0 else duration_s
+
+    def g(k):
+        v = row.get(k)
+        return 0.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    per_token = g("customer_per_token_usd") + g("customer_token_api_usd")
+    cust_h = 3600.0 * (g("customer_gpu_minutes_usd") / end_s + per_token / duration_s)
+    prov = row.get("provider_cost_usd")
+    prov_nan = prov is None or (isinstance(prov, float) and math.isnan(prov))
+    # the provider's spill is the token API's charge (passed through); the rest is billed hardware time
+    prov_h = math.nan if prov_nan else 3600.0 * ((float(prov) - g("customer_token_api_usd")) / end_s
+                                                 + g("customer_token_api_usd") / duration_s)
+    if row.get("customer_usd") is None or math.isnan(float(row.get("customer_usd"))):
+        cust_h = math.nan
+    out = {"customer_usd_per_hour": cust_h, "customer_usd_per_month": cust_h * HOURS_PER_MONTH_30D,
+           "provider_cost_usd_per_hour": prov_h, "provider_cost_usd_per_month": prov_h * HOURS_PER_MONTH_30D}
+    if scale_fraction:
+        out["customer_usd_per_month_full_scale"] = out["customer_usd_per_month"] / scale_fraction
+        out["provider_cost_usd_per_month_full_scale"] = out["provider_cost_usd_per_month"] / scale_fraction
+    return out
+
+
+def against_baseline(rows: list[dict], baseline: str | None) -> None:
+    """Add the baseline columns to every row (in place): cost saved, quality kept, E2E p99 change."""
+    if baseline is None:
+        return
+    base = next((r for r in rows if r["platform"] == baseline), None)
+    if base is None:
+        return
+
+    def num(r, k):
+        v = r.get(k)
+        return math.nan if v is None else float(v)
+
+    for r in rows:
+        bc = num(base, "customer_usd")
+        r["baseline_saving_share"] = 1.0 - num(r, "customer_usd") / bc if bc else math.nan
+        bq = num(base, "quality")
+        r["baseline_quality_ratio"] = num(r, "quality") / bq if bq else math.nan
+        r["baseline_e2e_p99_change_s"] = num(r, "e2e_p99_s") - num(base, "e2e_p99_s")

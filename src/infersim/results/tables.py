@@ -26,7 +26,7 @@ from infersim.core.fileio import FILE_MODE, json_default, replace_dir, temp_dir_
 from infersim.engine.recorder import FINISHED, OUTCOMES, REASONS
 from infersim.results.customers import customer_rows
 from infersim.results.fleet_summary import fleet_summary
-from infersim.results.summary import summarize
+from infersim.results.summary import against_baseline, run_rates, summarize
 
 
 @dataclass
@@ -67,6 +67,13 @@ class Results:
             win = narrow if in_win.all() else narrow[in_win]
             del narrow, arrival, in_win
             row = {"platform": run.name, "kind": run.kind}
+            # the reconciliation terms, each counted from its own mask over every arrived request:
+            # finished + rejected + in flight (+ lost) + warm-up + after the window = arrivals
+            whole = df["arrival_s"].to_numpy()
+            row["arrivals"] = int((~np.isnan(whole)).sum())
+            row["warmup_excluded"] = int((whole < sc.warmup).sum())
+            row["arrived_after_window"] = int((whole >= sc.duration).sum())
+            del whole
             row.update(summarize(win, window_s=window, slos=slos, itl_hist=rec.itl_hist,
                                  timeline=run.timeline, warmup_s=sc.warmup))
             if run.setups:
@@ -83,6 +90,8 @@ class Results:
             for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
                 if len(part):
                     out.append(part.assign(platform=run.name)[["platform", *part.columns]])
+            scale = sc.workload.scale
+            row.update(run_rates(row, duration_s=sc.duration, scale_fraction=scale.fraction if scale else None))
             rows.append(row)
             crows.extend(customer_rows(sc, row, df, win, slos))
             itl[run.name] = rec.itl_hist
@@ -92,14 +101,20 @@ class Results:
                 srow = {"platform": run.name, "stream": sname}
                 srow.update(summarize(w, window_s=window, slos=slos))
                 srows.append(srow)
+        against_baseline(rows, sc.baseline)
         extra_cols = list(dict.fromkeys(c for r in runs for c in r.request_columns))
         frames = [f.assign(**{c: np.nan for c in extra_cols if c not in f.columns}) for f in frames]
         requests = _concat_categorical(frames)
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
+<<<<<<< HEAD
+                "requests_generated": len(reqs), "baseline": sc.baseline,
+                "scale": sc.workload.scale.model_dump() if sc.workload.scale else None}
+=======
                 "requests_generated": len(reqs)}
         if price_sources:
             meta["price_sources"] = price_sources
+>>>>>>> main
         return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
                    pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows),
@@ -139,7 +154,7 @@ class Results:
 
 
 # the columns of the requests table that ``infersim.results.summary.summarize`` reads
-SUMMARY_COLUMNS = ("stream", "outcome", "ttft_s", "tpot_s", "e2e_s", "input_tokens", "output_tokens",
+SUMMARY_COLUMNS = ("stream", "outcome", "reason", "ttft_s", "tpot_s", "e2e_s", "input_tokens", "output_tokens",
                    "cached_tokens", "preemptions")
 
 

@@ -41,6 +41,8 @@ class Scenario(BaseModel):
     workload: Workload
     platforms: list[Platform] = Field(min_length=1)
     sweep: Sweep | None = Field(None, description="parameter sweep for 'infersim sweep' (ignored by run)")
+    baseline: str | None = Field(None, description="name of the platform the others are compared against "
+                                                   "(cost saved, quality kept, latency change)")
 
     @property
     def base_dir(self) -> str:
@@ -56,4 +58,7 @@ class Scenario(BaseModel):
         if j is not None:
             raise FieldError(f"platforms[{j}].name", f"duplicate platform name '{self.platforms[j].name}' "
                              "(platform names must be unique)")
+        if self.baseline is not None and self.baseline not in {p.name for p in self.platforms}:
+            raise FieldError("baseline", f"'{self.baseline}' is not a platform of this scenario (expected one of: "
+                             f"{', '.join(p.name for p in self.platforms)})")
         return self

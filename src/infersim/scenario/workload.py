@@ -229,9 +229,18 @@ class Customer(StrictModel):
         return self.rate_scale if self.enabled else 0.0
 
 
+class Scale(StrictModel):
+    """What share of a named real workload this one simulates: ``infersim run`` then prints the cost at full
+    scale as a linear extrapolation (the simulated run rate divided by ``fraction``)."""
+
+    fraction: float = Field(gt=0, le=1, description="simulated share of the full workload, e.g. 0.01 for 1 %")
+    of: str = Field(min_length=1, description="the full workload, e.g. 'Cursor Tab (400M requests/day)'")
+
+
 class Workload(StrictModel):
     rate: RatePerS | None = Field(None, description="total rate split by the streams' shares")
     streams: list[Stream] = Field(min_length=1)
+    scale: Scale | None = Field(None, description="the share of a real workload simulated (full-scale cost)")
     prefix_block_tokens: int = Field(
         1, ge=1, description="granularity (tokens) of generated prefixes: a shared prefix or a conversation's "
                              "context is reusable in multiples of it; 1 (default) keeps token counts, and each "

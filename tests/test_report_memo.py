@@ -12,7 +12,6 @@ from infersim.cli import main
 from infersim.report import open_results
 from infersim.report.charts import replication_command
 from infersim.report.style import footnote, new_figure
-
 from test_report import SCENARIO
 
 

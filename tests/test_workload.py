@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infersim.core.errors import ScenarioError
 from infersim.scenario.workload import Workload
 from infersim.workload.generate import generate
 from infersim.workload.traces import SHIPPED, load_trace, resolve_trace

@@ -135,8 +135,8 @@ def _cmd_run(args) -> int:
         render,
         render_run_table,
     )
-    from infersim.results.notes import run_notes
     from infersim.core.units import parse_duration_s
+    from infersim.results.notes import run_notes
     from infersim.results.simulate import simulate
     from infersim.validate import load_scenario
 
@@ -177,7 +177,6 @@ def _cmd_run(args) -> int:
                 fixed = res.summary[res.summary["kind"].isin(["lpu", "wafer", "token_api"])]
                 render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
         else:
-<<<<<<< HEAD
             from infersim.results.bands import platform_bands
 
             cells, notes = platform_bands(res.scenario)
@@ -186,10 +185,7 @@ def _cmd_run(args) -> int:
                              token_api=token_api)
             for line in run_notes(res, notes):
                 print(line)
-=======
-            render_comparison(res.summary, comparison_layout(), title=title)
         _print_market_blocks(res)
->>>>>>> main
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
 

@@ -20,10 +20,11 @@ import pandas as pd
 from infersim.core.fileio import atomic_write_text
 from infersim.report.api import ChartSet, default_metric, write_charts
 from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
+from infersim.report.executive import run_summary, sweep_summary
 from infersim.report.findings import (
     N_BOOT,
-    SUSTAINABILITY_HEAD,
     SLO_TARGET,
+    SUSTAINABILITY_HEAD,
     duration_unit,
     fmt_duration,
     fmt_param,
@@ -33,7 +34,6 @@ from infersim.report.findings import (
     sustainability,
     sweep_findings,
 )
-from infersim.report.executive import run_summary, sweep_summary
 from infersim.report.load import RunDir, SweepDir, open_results
 
 #: The run comparison, transposed (a column per platform, so it fits a page): sections of summary columns,

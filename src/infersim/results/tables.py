@@ -107,14 +107,10 @@ class Results:
         requests = _concat_categorical(frames)
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
-<<<<<<< HEAD
                 "requests_generated": len(reqs), "baseline": sc.baseline,
                 "scale": sc.workload.scale.model_dump() if sc.workload.scale else None}
-=======
-                "requests_generated": len(reqs)}
         if price_sources:
             meta["price_sources"] = price_sources
->>>>>>> main
         return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
                    pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows),

@@ -22,8 +22,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from infersim.catalog.token_apis import token_api_entries
-from infersim.scenario.competitors import Prices
 from infersim.core.errors import FieldError, suggest
+from infersim.scenario.competitors import Prices
 from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
 

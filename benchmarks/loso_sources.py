@@ -30,6 +30,7 @@ import pandas as pd
 from infersim.calibrate import throughput
 from infersim.calibrate.measured import MeasuredRow, read_measured
 from infersim.catalog import default_catalog
+from infersim.catalog.bands import hardware_class
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "src" / "infersim" / "perf" / "profiles"
@@ -38,8 +39,6 @@ DOC = ROOT / "docs" / "validation.md"
 ENGINES = ("vllm", "sglang", "trtllm")
 BEGIN, END = "<!-- loso:begin -->", "<!-- loso:end -->"
 
-HW_CLASS = {"h100-sxm": "hopper", "h200": "hopper", "a100-80g": "ampere", "b200": "blackwell", "gb200": "blackwell",
-            "mi300x": "cdna3", "mi325x": "cdna3", "l40s": "ada", "l4": "ada"}
 #: How the closed-loop clients of a source started (not recorded; the choice each source fits better, kept from
 #: the earlier profile fits, docs/model.md).
 CLIENT_START = {"vllm": "staggered", "sglang": "burst", "trtllm": "burst"}
@@ -61,7 +60,7 @@ class Source:
 
     @property
     def hardware_class(self) -> str:
-        return HW_CLASS.get(self.hardware, self.hardware)
+        return hardware_class(self.hardware) or self.hardware
 
     @property
     def n_rows(self) -> int:

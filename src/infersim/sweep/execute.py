@@ -96,6 +96,25 @@ class SerialExecutor:
             yield t, run_guarded(fn, t)
 
 
+def watch_lifeline(lifeline) -> None:
+    """Worker initializer: exit as soon as the sweep's own process is gone, however it died.
+
+    ``lifeline`` is the read end of a pipe whose only write end the sweep process holds and never writes
+    to; reading it blocks until that end closes, which the kernel does when the process exits, SIGKILL
+    included. Workers of a forkserver pool are the fork server's children, not the sweep's, so without this
+    they would live on as orphans, each finishing (or hanging in) its unit."""
+    import threading
+
+    def watch() -> None:
+        try:
+            lifeline.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)  # no cleanup to do: parts are written by the sweep process, atomically
+
+    threading.Thread(target=watch, name="infersim-lifeline", daemon=True).start()
+
+
 class LocalExecutor:
     """A pool of ``workers`` local processes (default: every core), started from a fork server.
 
@@ -111,7 +130,9 @@ class LocalExecutor:
     def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["infersim.results.simulate", "infersim.sweep.execute"])
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        lifeline_r, lifeline_w = ctx.Pipe(duplex=False)  # workers exit when this process dies (watch_lifeline)
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=watch_lifeline,
+                                   initargs=(lifeline_r,))
         it, pending = iter(tasks), {}
         window = 4 * self.workers
 
@@ -152,6 +173,8 @@ class LocalExecutor:
             for fut in pending:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            lifeline_w.close()
+            lifeline_r.close()
 
 
 class DaskExecutor:

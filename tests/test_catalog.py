@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SHARED, require_shared
 from infersim.catalog import _norm, default_catalog
 from infersim.core.errors import ScenarioError
 
@@ -18,7 +17,6 @@ MODEL_IDS = [
     "codellama-34b", "mixtral-8x7b", "qwen2.5-coder-7b", "qwen2.5-coder-32b", "qwen3-32b", "deepseek-v3",
     "gpt-oss-120b", "gpt-oss-20b",
 ]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 HARDWARE_CSV = SHARED / "calibration" / "hardware.csv"
 #: catalog id -> the ``name`` column of shared/calibration/hardware.csv
 CSV_ROWS = {
@@ -38,8 +36,7 @@ def cat():
 @pytest.fixture(scope="module")
 def hw_csv():
     pd = pytest.importorskip("pandas")
-    if not HARDWARE_CSV.exists():
-        pytest.skip(f"{HARDWARE_CSV} not available")
+    require_shared("calibration/hardware.csv")
     return pd.read_csv(HARDWARE_CSV).set_index("name")
 
 

@@ -50,7 +50,7 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
             and not pd.api.types.is_bool_dtype(summary[c])]
     rows = []
     for rec in summary[["platform", *cols]].to_dict(orient="records"):
-        row = {"platform": str(rec.pop("platform"))}
+        row: dict[str, Any] = {"platform": str(rec.pop("platform"))}
         for c, v in rec.items():
             row[c] = int(v) if isinstance(v, int | np.integer) else float(v)
         rows.append(row)
@@ -187,7 +187,8 @@ class DaskExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None, processes: bool = True):
         self.address, self.processes = address, processes
         self.workers = int(workers or os.cpu_count() or 1)
-        self.client = self.cluster = None
+        self.client: Any = None
+        self.cluster: Any = None
 
     def start(self) -> None:
         """Connect to the scheduler (or start the LocalCluster); raises InfersimError when it cannot."""

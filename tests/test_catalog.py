@@ -11,12 +11,15 @@ from infersim.core.errors import ScenarioError
 HARDWARE_IDS = [
     "a100-80g", "h100-sxm", "h200", "b200", "gb200", "mi300x", "mi325x", "l40s", "l4",
     "tpu-v5e", "tpu-v6e", "inferentia2", "trainium2", "groq-lpu", "cerebras-wse3",
+    "b300", "gb300", "h200-nvl", "mi355x",
 ]
 MODEL_IDS = [
     "llama-2-7b", "llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b", "llama-3.1-405b",
     "codellama-34b", "mixtral-8x7b", "qwen2.5-coder-7b", "qwen2.5-coder-32b", "qwen3-32b", "deepseek-v3",
-    "gpt-oss-120b", "gpt-oss-20b",
+    "gpt-oss-120b", "gpt-oss-20b", "kimi-k2", "qwen3-235b-a22b", "qwen3-30b-a3b", "qwen3-coder-480b-a35b",
 ]
+MOE_IDS = ["mixtral-8x7b", "deepseek-v3", "gpt-oss-120b", "gpt-oss-20b", "kimi-k2", "qwen3-235b-a22b",
+           "qwen3-30b-a3b", "qwen3-coder-480b-a35b"]
 HARDWARE_CSV = SHARED / "calibration" / "hardware.csv"
 #: catalog id -> the ``name`` column of shared/calibration/hardware.csv
 CSV_ROWS = {
@@ -114,8 +117,7 @@ def _dense_param_estimate_b(m) -> float:
     return (m.layers * (attn + mlp) + 2 * m.vocab_size * m.hidden_size) / 1e9
 
 
-@pytest.mark.parametrize("model_id", [i for i in MODEL_IDS if i not in {"mixtral-8x7b", "deepseek-v3",
-                                                                          "gpt-oss-120b", "gpt-oss-20b"}])
+@pytest.mark.parametrize("model_id", [i for i in MODEL_IDS if i not in MOE_IDS])
 def test_dense_param_count_matches_architecture(cat, model_id):
     m = cat.get_model(model_id)
     assert not m.is_moe
@@ -124,7 +126,7 @@ def test_dense_param_count_matches_architecture(cat, model_id):
     assert est == pytest.approx(m.total_params_b, rel=0.06), f"{model_id}: estimate {est:.2f}B"
 
 
-@pytest.mark.parametrize("model_id", ["mixtral-8x7b", "deepseek-v3", "gpt-oss-120b", "gpt-oss-20b"])
+@pytest.mark.parametrize("model_id", MOE_IDS)
 def test_moe_fields_consistent(cat, model_id):
     m = cat.get_model(model_id)
     assert m.is_moe and 0 < m.experts_per_token < m.num_experts
@@ -156,6 +158,44 @@ def test_kv_bytes_gqa(cat):
 
 def test_kv_bytes_mla(cat):
     assert cat.get_model("deepseek-v3").kv_bytes_per_token("bf16") == 61 * 576 * 2
+    assert cat.get_model("kimi-k2").kv_bytes_per_token("bf16") == 61 * 576 * 2  # same MLA dims as V3
+
+
+def test_kv_bytes_qwen3_moe(cat):
+    # config.json: 94 layers x 4 KV heads x head_dim 128, K and V, bf16
+    assert cat.get_model("qwen3-235b-a22b").kv_bytes_per_token("bf16") == 2 * 94 * 4 * 128 * 2
+    assert cat.get_model("qwen3-coder-480b-a35b").kv_bytes_per_token("fp8") == 2 * 62 * 8 * 128
+
+
+def test_rack_scale_nvlink_domains(cat):
+    assert cat.get_hardware("GB300 NVL72").nvlink_domain_gpus == 72
+    assert cat.get_hardware("gb200").nvlink_domain_gpus == 72
+    assert cat.get_hardware("HGX B300").nvlink_domain_gpus == 8
+    assert cat.get_hardware("H200 NVL").nvlink_domain_gpus == 4
+    assert cat.get_hardware("MI355X").nvlink_domain_gpus == 8
+    # Blackwell Ultra: FP4 ~1.5x B200, INT8 cut to almost nothing
+    b200, b300 = cat.get_hardware("b200"), cat.get_hardware("b300")
+    assert b300.tflops["fp4"] / b200.tflops["fp4"] == pytest.approx(14 / 9)
+    assert b300.tflops["int8"] < 0.05 * b200.tflops["int8"]
+    # H200 NVL: same die and memory as H200 SXM at a lower power cap, so lower clocks
+    h200, nvl = cat.get_hardware("h200"), cat.get_hardware("h200-nvl")
+    assert nvl.memory_gb == h200.memory_gb and nvl.tflops["bf16"] < h200.tflops["bf16"] and nvl.tdp_w < h200.tdp_w
+    for hw in ("b300", "gb300", "h200-nvl", "mi355x"):
+        h = cat.get_hardware(hw)
+        assert h.source.get("nvlink_domain_gpus") and h.source.get("scaleout_gbps"), hw
+
+
+def test_block_scaled_fp4_formats():
+    from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION
+    # NVFP4: 4-bit values + an FP8 scale per 16; MXFP4: 4-bit values + an 8-bit scale per 32
+    assert BYTES_PER_PARAM["nvfp4"] == pytest.approx((16 * 4 + 8) / 16 / 8)
+    assert BYTES_PER_PARAM["mxfp4"] == pytest.approx((32 * 4 + 8) / 32 / 8)
+    assert BYTES_PER_PARAM["fp4"] < BYTES_PER_PARAM["mxfp4"] < BYTES_PER_PARAM["nvfp4"] < BYTES_PER_PARAM["fp8"]
+    assert COMPUTE_PRECISION["nvfp4"] == COMPUTE_PRECISION["mxfp4"] == "fp4"
+
+
+def test_deepseek_r1_is_v3_alias(cat):
+    assert cat.get_model("deepseek-ai/DeepSeek-R1").id == "deepseek-v3"
 
 
 # -- lookups ------------------------------------------------------------------------------------------

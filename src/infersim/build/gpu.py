@@ -38,7 +38,7 @@ def kv_precision_for(precision: str, kv_precision: str) -> str:
     scales) and bf16 otherwise; an explicit value wins. Assumption documented in docs/model.md."""
     if kv_precision != "auto":
         return kv_precision
-    return "fp8" if precision in ("fp8", "fp4") else "bf16"
+    return "fp8" if precision in ("fp8", "fp4", "nvfp4", "mxfp4") else "bf16"
 
 
 def engine_params(dep: Deployment, path: str = "deployment", base_dir: Path | str | None = None) -> PerfParams:

@@ -22,10 +22,16 @@ from infersim.core.errors import ScenarioError, suggest
 #: Bytes per stored element for each precision name used in scenarios.
 BYTES_PER_PARAM: dict[str, float] = {
     "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5,
+    # Block-scaled FP4 with its scales: NVFP4 = E2M1 values + one FP8 (E4M3) scale per 16 values = 4.5 bits;
+    # MXFP4 (OCP Microscaling v1.0) = E2M1 values + one 8-bit E8M0 scale per 32 values = 4.25 bits.
+    # Sources: NVIDIA blog "Introducing NVFP4 for efficient and accurate low-precision inference"
+    # (developer.nvidia.com/blog, 2025-06); OCP Microscaling Formats (MX) Specification v1.0 (2023-09).
+    "nvfp4": 4.5 / 8, "mxfp4": 4.25 / 8,
 }
 #: Which tensor-core throughput a precision computes at (weight-only int4 computes in bf16).
 COMPUTE_PRECISION: dict[str, str] = {
     "fp32": "bf16", "bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "int8": "int8", "fp4": "fp4", "int4": "bf16",
+    "nvfp4": "fp4", "mxfp4": "fp4",
 }
 PRECISIONS = tuple(BYTES_PER_PARAM)
 

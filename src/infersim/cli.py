@@ -56,6 +56,49 @@ def _cmd_catalog(args) -> int:
         } for m in cat.models.values()])
         render(df, [(c, c, "str" if c in ("id", "experts") else "num") for c in df.columns],
                title="Models (from published config.json; sources in catalog/data/models.yaml)")
+    if args.what in ("prices", "speeds", "gpus"):
+        return _cmd_market(args)
+    return 0
+
+
+def _cmd_market(args) -> int:
+    """``infersim catalog prices|speeds|gpus``: the dated market rows with their sources."""
+    import pandas as pd
+
+    from infersim.catalog import market
+    from infersim.core.tables import render
+
+    if args.what == "prices":
+        rows = market.prices(args.model, args.provider, args.as_of)
+        df = pd.DataFrame([{
+            "model": r.catalog_model, "provider": r.provider, "model id": r.model_id, "as of": r.as_of,
+            "$/Mtok in": r.input_usd_per_mtok, "cached in": r.cached_input_usd_per_mtok,
+            "$/Mtok out": r.output_usd_per_mtok, "batch -%": r.batch_discount_pct,
+            "source": r.source_url or r.source, "retrieved": r.retrieved} for r in rows])
+        title = "Token prices ($ per million tokens; catalog/data/token_prices.csv)"
+        text = ("model", "provider", "model id", "as of", "source", "retrieved")
+    elif args.what == "speeds":
+        rows = market.speeds(args.model, args.provider, args.as_of)
+        df = pd.DataFrame([{
+            "model": r.catalog_model, "provider": r.provider, "hardware": r.hardware, "date": r.date,
+            "tok/s/user": r.output_tok_s_per_user, "TTFT s": r.ttft_s, "TTFT kind": r.ttft_kind,
+            "input tok": r.input_tokens, "measured by": r.measured_by, "source": r.source_url or r.source,
+            "retrieved": r.retrieved} for r in rows])
+        title = "Published per-user speeds (catalog/data/provider_speeds.csv)"
+        text = ("model", "provider", "hardware", "date", "TTFT kind", "measured by", "source", "retrieved")
+    else:
+        rows = market.gpu_rentals(args.model)
+        df = pd.DataFrame([{
+            "hardware": r.hardware, "provider": r.provider, "class": r.provider_class, "quarter": r.quarter,
+            "term": r.term, "$/GPU-h": r.usd_per_gpu_hour, "source": r.source_url, "retrieved": r.retrieved}
+            for r in rows if args.provider is None or market.provider_slug(args.provider)
+            in market.provider_slug(r.provider)])
+        title = "GPU rental ($ per GPU-hour; catalog/data/gpu_rental.csv)"
+        text = ("hardware", "provider", "class", "quarter", "term", "source", "retrieved")
+    if df.empty:
+        print(f"no {args.what} rows match", file=sys.stderr)
+        return 1
+    render(df, [(c, c, "str" if c in text else "num") for c in df.columns], title=title)
     return 0
 
 
@@ -134,8 +177,32 @@ def _cmd_run(args) -> int:
                 render(fixed, CAPACITY_COLUMNS, title="fixed capacity and rate limits (docs/competitors.md)")
         else:
             render_comparison(res.summary, comparison_layout(), title=title)
+        _print_market_blocks(res)
         print(f"wrote {out}/ (summary.json, requests.parquet, timeline.parquet) in {wall:.1f}s{chart_note}")
     return 0
+
+
+#: The per-customer block of ``infersim run`` (results.customers; its own block after the comparison table).
+CUSTOMER_COLUMNS = [
+    ("platform", "platform", "str"), ("customer", "customer", "str"), ("requests", "requests", "int"),
+    ("SLO", "slo_attainment", "pct"), ("revenue $", "revenue_usd", "num"), ("revenue share", "revenue_share", "pct"),
+    ("cost $", "cost_usd", "num"), ("cost share", "cost_share", "pct"), ("margin", "gross_margin", "pct"),
+    ("$/Mtok", "revenue_usd_per_mtok", "num"), ("cost $/Mtok", "cost_usd_per_mtok", "num"),
+]
+
+
+def _print_market_blocks(res) -> None:
+    """The customers table (when the workload names customers) and the price row each platform charges."""
+    from infersim.core.tables import render
+
+    if len(res.customers):
+        render(res.customers, CUSTOMER_COLUMNS, title="customers (whole run; revenue and cost split by each "
+                                                     "customer's tokens, results.customers)")
+    cited = res.meta.get("price_sources", {})
+    if cited:
+        print("prices charged (market rows, catalog/data/token_prices.csv):")
+        for name, src in cited.items():
+            print(f"  {name}: {src}")
 
 
 def _default_charts(out: Path) -> str:
@@ -175,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=_cmd_schema)
 
     c = sub.add_parser("catalog", help="list the hardware and model catalog")
-    c.add_argument("what", nargs="?", choices=["hardware", "models", "all"], default="all")
+    c.add_argument("what", nargs="?", choices=["hardware", "models", "all", "prices", "speeds", "gpus"],
+                   default="all")
+    c.add_argument("--model", default=None, help="prices/speeds: a catalog model; gpus: a catalog hardware id")
+    c.add_argument("--provider", default=None, help="prices/speeds/gpus: a provider (e.g. groq, aws-bedrock)")
+    c.add_argument("--as-of", default=None, help="prices/speeds: rows dated on or before (YYYY, YYYY-MM, YYYY-MM-DD)")
     c.set_defaults(fn=_cmd_catalog)
 
     e = sub.add_parser("estimate", help="quick analytic estimate for one deployment")
@@ -199,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     from infersim.sweep.cli import add_parser as add_sweep
 
     add_sweep(sub)
+    from infersim.sweep.solve import add_parser as add_solve
+
+    add_solve(sub)
     from infersim.report.cli import add_parsers as add_report
 
     add_report(sub)

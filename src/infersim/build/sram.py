@@ -101,6 +101,16 @@ def sram_prices(plat: SramPlatform, model_id: str, path: str = "platform") -> To
     return pub.prices
 
 
+def sram_price_source(plat: SramPlatform, model_id: str) -> str:
+    """Where the platform's token prices come from: the scenario's (a market row, PROXY when another model's),
+    else the provider's default market row for the model."""
+    if plat.prices is not None:
+        return plat.prices.label(model_id)
+    from infersim.catalog.market import price
+
+    return "default: " + price(plat.provider, model_id).cite()
+
+
 def max_seqs(plat: SramPlatform, pipe: SramPipeline) -> int:
     """Sequences a replica holds at once (the engine's sequence cap)."""
     return min(pipe.concurrency, plat.max_in_flight or pipe.concurrency)

@@ -37,6 +37,15 @@ def api_prices(plat: TokenApiPlatform) -> TokenPrices:
     return token_prices(plat.prices) if plat.prices else token_api_preset(plat.preset).prices
 
 
+def api_price_source(plat: TokenApiPlatform) -> str:
+    """Where the API's token prices come from: the scenario's (a market row, PROXY when another model's), else
+    the preset's cited source."""
+    if plat.prices is not None:
+        return plat.prices.label(plat.model)
+    src = token_api_preset(plat.preset).source.get("prices", "no source given")
+    return f"preset {plat.preset}: {src}"
+
+
 def api_rate_limiter(plat: TokenApiPlatform) -> RateLimiter | None:
     return rate_limiter(plat.rate_limits) if plat.rate_limits else None
 

@@ -59,8 +59,9 @@ def _owned_rate(hw, o) -> float:
                                    hosting_usd_per_kw_month=o.hosting_usd_per_kw_month)["total"]
 
 
-def _provider_costs(plat, deps, stats, end_s, catalog) -> tuple[list[float], float, float]:
-    """Per deployment provider cost (commitments attributed by GPU-seconds used), unused commitment, total."""
+def _provider_costs(plat, deps, stats, end_s, catalog) -> tuple[list[float], float, float, tuple[float, float]]:
+    """Per deployment provider cost (commitments attributed by GPU-seconds used), unused commitment, total,
+    and (GPU-seconds used, GPU-seconds committed) over the reserved and owned pools."""
     es = plat.economics
     pools = {p.name: p for p in plat.pools}
     fixed_pools = {n for n, p in pools.items() if p.pricing.kind in ("reserved", "owned")}
@@ -89,17 +90,20 @@ def _provider_costs(plat, deps, stats, end_s, catalog) -> tuple[list[float], flo
             elif es.owned is None:
                 cost[di] += econ.billed_usd(segs, es.provider_billing_unit, od, g)
     unused = 0.0
+    used_s = committed_s = 0.0
     for name in fixed_pools:
         p = pools[name]
         hw = catalog.get_hardware(p.hardware)
         total = econ.commitment_usd(p.limit_gpus, _pool_rate(p, hw, es), end_s)
         u = used[name]
+        used_s += float(u.sum())
+        committed_s += p.limit_gpus * max(end_s, 0.0)
         if u.sum() > 0:
             for di in range(len(deps)):
                 cost[di] += total * u[di] / u.sum()
         else:
             unused += total
-    return cost, unused, sum(cost) + unused
+    return cost, unused, sum(cost) + unused, (used_s, committed_s)
 
 
 def _p_acceptable(plat, reqs, rec, deps, routed, tasks) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +140,7 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     esc = routed.escalated if routed is not None else np.zeros(len(reqs), bool)
     arrived = ~np.isnan(rec.arrival_s) if rec.arrival_s is not None else np.ones(len(reqs), bool)
     n_arrived = max(int(arrived.sum()), 1)
-    prov, unused, prov_total = _provider_costs(plat, deps, stats, end_s, catalog)
+    prov, unused, prov_total, (used_s, committed_s) = _provider_costs(plat, deps, stats, end_s, catalog)
     rows, cust_total, chips, power = [], 0.0, 0, 0.0
     per_token = es.customer.kind == "per_token"
     for di, d in enumerate(deps):
@@ -192,9 +196,15 @@ def fleet_outputs(sc, plat, reqs, rec, deps, stats, end_s, catalog, routed) -> t
     if per_token:
         extra["price_usd_per_mtok_in"] = es.customer.input_usd_per_mtok
         extra["price_usd_per_mtok_out"] = es.customer.output_usd_per_mtok
+        models = sorted({d.setup.model.id for d in deps})
+        extra["price_source"] = es.customer.label(models[0]) if len(models) == 1 else (
+            es.customer.source or "typed in the scenario (no source given)")
     extra.update(econ.footprint(chips, 0.0))
     extra["power_kw"] = power
     extra["unused_commitment_usd"] = unused
+    if committed_s > 0:  # reserved / owned pools: the share of their GPU-seconds that replicas held
+        extra["committed_gpu_hours"] = committed_s / 3600.0
+        extra["committed_utilization"] = min(used_s / committed_s, 1.0)
     extra["spot_interruptions"] = int(sum(s.get("spot_interruptions", 0) for s in stats))
     q_fin = done & ~np.isnan(p)
     extra["quality"] = float(p[q_fin].mean()) if q_fin.any() else math.nan

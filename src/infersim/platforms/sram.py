@@ -33,6 +33,7 @@ from infersim.build.sram import (
     max_seqs,
     owned_usd_per_hour,
     sram_pipeline,
+    sram_price_source,
     sram_prices,
     sram_setup,
 )
@@ -116,7 +117,7 @@ def sram_summary(sc: Scenario, plat, pipe, draft, prices, reqs: Requests, rec: R
     out.update({
         "price_usd_per_mtok_in": prices.input_usd_per_mtok, "price_usd_per_mtok_out": prices.output_usd_per_mtok,
         "replicas": plat.replicas, "units_per_replica": units, "pipeline_slots": max_seqs(plat, pipe),
-        "owned_usd_per_hour": per_hour,
+        "owned_usd_per_hour": per_hour, "price_source": sram_price_source(plat, pipe.cfg.model.id),
     })
     out.update(replicas_for_slo(sc, pipe, reqs, rec, serves, max_seqs(plat, pipe)))
     return out

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import simpy
 
-from infersim.build.token_api import api_latency, api_prices, api_rate_limiter
+from infersim.build.token_api import api_latency, api_price_source, api_prices, api_rate_limiter
 from infersim.core.rng import rng
 from infersim.economics import economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
@@ -75,7 +75,8 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
                              input_tokens=tok_in, output_tokens=tok_out, requests=int(fin.sum()))
     extra.update({"price_usd_per_mtok_in": prices.input_usd_per_mtok,
                   "price_usd_per_mtok_out": prices.output_usd_per_mtok,
-                  "rate_limited_total": int(limiter.rejected) if limiter is not None else 0})
+                  "rate_limited_total": int(limiter.rejected) if limiter is not None else 0,
+                  "price_source": api_price_source(plat)})
     return PlatformRun(name=plat.name, kind=plat.kind, recorder=rec, end_s=end_s, deployments=[plat.name],
                        summary_extra=extra, deployment_rows=[{"deployment": plat.name, "model": plat.model, **extra}])
 

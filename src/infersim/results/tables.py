@@ -4,7 +4,9 @@ Tables: ``requests`` (a row per platform x request), ``timeline`` (sampled per r
 (a row per platform), ``streams`` (a row per platform x stream), and for autoscaled deployments ``fleet``
 (sampled per deployment: replicas by state, queue, cost; ``fleet.parquet``) and ``replica_log`` (a row per
 replica's life; ``replicas.parquet``), see ``infersim.fleet.collect``; ``deployments`` (a row per platform x
-deployment: traffic share, economics; ``deployments.csv``). Writing is atomic: files go to a
+deployment: traffic share, economics; ``deployments.csv``), ``customers`` (a row per platform x customer when
+the workload names customers: revenue, cost share, margin, SLO; ``customers.csv``, see
+``infersim.results.customers``). Writing is atomic: files go to a
 temporary directory first and are moved into place only when all of them were written.
 """
 
@@ -22,6 +24,7 @@ import pandas as pd
 
 from infersim.core.fileio import FILE_MODE, json_default, replace_dir, temp_dir_for
 from infersim.engine.recorder import FINISHED, OUTCOMES, REASONS
+from infersim.results.customers import customer_rows
 from infersim.results.fleet_summary import fleet_summary
 from infersim.results.summary import summarize
 
@@ -38,12 +41,14 @@ class Results:
     fleet: pd.DataFrame = field(default_factory=pd.DataFrame)  # autoscaled deployments over time
     replica_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per autoscaled replica
     deployments: pd.DataFrame = field(default_factory=pd.DataFrame)  # a row per platform x deployment
+    customers: pd.DataFrame = field(default_factory=pd.DataFrame)  # a row per platform x customer
 
     @classmethod
     def build(cls, sc, reqs, runs) -> Results:
         reqs = RequestColumns.of(reqs)  # stream codes and int32 token counts, shared by every platform's rows
         frames, tls, rows, srows = [], [], [], []
-        fleets, logs, drows = [], [], []
+        fleets, logs, drows, crows = [], [], [], []
+        price_sources: dict[str, str] = {}
         slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
         window = sc.duration - sc.warmup
         itl = {}
@@ -71,11 +76,15 @@ class Results:
             row["sim_end_s"] = run.end_s
             row.update(fleet_summary(run.fleet, run.fleet_stats))
             row.update(run.summary_extra)
+            price_src = row.pop("price_source", None)  # a citation, kept in meta (the summary stays numeric)
+            if price_src is not None:
+                price_sources[run.name] = price_src
             drows.extend({"platform": run.name, **d} for d in run.deployment_rows)
             for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
                 if len(part):
                     out.append(part.assign(platform=run.name)[["platform", *part.columns]])
             rows.append(row)
+            crows.extend(customer_rows(sc, row, df, win, slos))
             itl[run.name] = rec.itl_hist
             for sname in reqs.stream_names:
                 mine = (win["stream"] == sname).to_numpy()
@@ -89,9 +98,12 @@ class Results:
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
                 "requests_generated": len(reqs)}
+        if price_sources:
+            meta["price_sources"] = price_sources
         return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
-                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows))
+                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows),
+                   pd.DataFrame(crows))
 
     def save(self, out_dir: str | Path) -> Path:
         """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json."""
@@ -108,8 +120,12 @@ class Results:
             self.streams.to_csv(tmp / "streams.csv", index=False)
             if len(self.deployments):
                 self.deployments.to_csv(tmp / "deployments.csv", index=False)
+            if len(self.customers):
+                self.customers.to_csv(tmp / "customers.csv", index=False)
             doc = {"meta": self.meta, "platforms": _records(self.summary), "streams": _records(self.streams),
                    "deployments": _records(self.deployments)}
+            if len(self.customers):
+                doc["customers"] = _records(self.customers)
             (tmp / "summary.json").write_text(json.dumps(doc, indent=2, default=json_default))
             (tmp / "scenario.json").write_text(self.scenario.model_dump_json(indent=2))
             np.savez_compressed(tmp / "itl_hist.npz", **{k: v for k, v in self.itl_hist.items()})

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from infersim.catalog import PRECISIONS
 from infersim.catalog.token_apis import token_api_entries
-from infersim.core.errors import FieldError, suggest
+from infersim.core.errors import FieldError, InfersimError, suggest
 from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
@@ -41,10 +41,63 @@ class Speculative(StrictModel):
         return self
 
 class Prices(StrictModel):
-    """Dollars per million tokens charged to the customer."""
+    """Dollars per million tokens charged to the customer: typed as numbers, or a reference to a dated row of
+    the market dataset (``{provider: groq, model: gpt-oss-120b, as_of: 2026-06}``, ``catalog.market.price``)
+    resolved when the scenario loads. ``source`` is filled with the row's citation (or may be typed to cite
+    numbers given by hand). A reference whose ``model`` is not the platform's model is a *proxy*
+    (``proxy_for``), labelled as one in the output."""
 
     input_usd_per_mtok: float = Field(ge=0)
     output_usd_per_mtok: float = Field(ge=0)
+    provider: str | None = Field(None, description="market dataset provider (e.g. groq, cerebras, aws-bedrock)")
+    model: str | None = Field(None, description="catalog model whose price row is used")
+    as_of: str | None = Field(None, description="latest row dated on or before (YYYY, YYYY-MM or YYYY-MM-DD)")
+    source: str | None = Field(None, description="citation of the numbers (filled from the row for a reference)")
+    scale: float = Field(1.0, gt=0, description="a reference's prices times this (e.g. a negotiated discount; "
+                                                "the knob `infersim solve` varies)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data):
+        if not isinstance(data, dict) or data.get("provider") is None:
+            return data
+        if data.get("source") and "input_usd_per_mtok" in data and "output_usd_per_mtok" in data:
+            return data  # already resolved (a saved scenario read back)
+        given = [k for k in ("input_usd_per_mtok", "output_usd_per_mtok", "source") if k in data]
+        if given:
+            raise FieldError(given[0], f"give either prices as numbers or a market reference (provider, model, "
+                                       f"as_of), not both ('{given[0]}' with 'provider')")
+        if not data.get("model"):
+            raise FieldError("model", "a market price reference needs 'model' (a catalog model with price rows; "
+                                      "see `infersim catalog prices`)")
+        from infersim.catalog import market
+
+        as_of = None if data.get("as_of") is None else str(data["as_of"])
+        try:
+            market._as_of_key(as_of)
+        except InfersimError as exc:
+            raise FieldError("as_of", str(exc)) from None
+        try:
+            row = market.price(str(data["provider"]), str(data["model"]), as_of)
+        except InfersimError as exc:
+            at = "model" if "for model" in str(exc) else ("as_of" if "dated on or before" in str(exc) else "provider")
+            raise FieldError(at, str(exc)) from None
+        k = data.get("scale", 1.0)
+        if not isinstance(k, (int, float)) or isinstance(k, bool) or not k > 0:
+            raise FieldError("scale", f"scale must be a positive number, got {k!r}")
+        cite = row.cite() + (f"; x {k:g} (scenario scale)" if k != 1 else "")
+        return {**data, "as_of": as_of, "input_usd_per_mtok": row.input_usd_per_mtok * k,
+                "output_usd_per_mtok": row.output_usd_per_mtok * k, "source": cite}
+
+    def proxy_for(self, served_model: str) -> str | None:
+        """The price row's model when it is not ``served_model`` (a proxy price), else None."""
+        return self.model if self.model and self.model != served_model else None
+
+    def label(self, served_model: str) -> str:
+        """How the output cites these prices: the row, marked PROXY when it is another model's."""
+        src = self.source or "typed in the scenario (no source given)"
+        proxy = self.proxy_for(served_model)
+        return (f"PROXY ({proxy} price for {served_model}): " if proxy else "") + src
 
 class _Spread(StrictModel):
     """A lognormal by its median and at most one of ``p90``, ``p99``, ``p10``, ``p1`` or log-space ``sigma``

@@ -136,3 +136,13 @@ class Pool(StrictModel):
     limit_gpus: int = Field(ge=0)
     pricing: PoolPricing = Field(default_factory=PoolPricing, description="on_demand, reserved, spot or owned "
                                                                           "(infersim.scenario.routing)")
+
+    @model_validator(mode="after")
+    def _market_rate(self):
+        try:
+            priced = self.pricing.resolved(self.hardware)
+        except FieldError as exc:
+            raise FieldError(f"pricing.{exc.at}", str(exc)) from None
+        if priced is not self.pricing:
+            object.__setattr__(self, "pricing", priced)  # frozen model: set once, while validating
+        return self

@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from infersim.catalog.token_apis import token_api_entries
+from infersim.scenario.competitors import Prices
 from infersim.core.errors import FieldError, suggest
 from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
 
@@ -124,12 +125,11 @@ class PerGpuMinute(StrictModel):
     usd_per_gpu_minute: dict[str, float] = Field(default_factory=dict, description="hardware id -> USD/GPU-min")
 
 
-class PerToken(StrictModel):
-    """Customer pays per million input and output tokens of finished requests."""
+class PerToken(Prices):
+    """Customer pays per million input and output tokens of finished requests: numbers, or a market
+    reference (``{kind: per_token, provider: baseten, model: gpt-oss-120b, as_of: 2026-06}``) as ``Prices``."""
 
     kind: Literal["per_token"]
-    input_usd_per_mtok: float = Field(ge=0)
-    output_usd_per_mtok: float = Field(ge=0)
 
 
 CustomerPricing = Annotated[PerGpuMinute | PerToken, Field(discriminator="kind")]
@@ -169,3 +169,30 @@ class PoolPricing(StrictModel):
     usd_per_gpu_hour: float | None = Field(None, ge=0)
     interruption_mtbf_gpu_hours: float | None = Field(None, gt=0)
     owned: OwnedHardware = Field(default_factory=OwnedHardware)
+    provider: str | None = Field(None, description="rent from this market provider (catalog/data/gpu_rental.csv, "
+                                                   "e.g. aws, nebius, hyperstack): its row for the pool's "
+                                                   "hardware and this kind sets usd_per_gpu_hour")
+    provider_class: Literal["hyperscaler", "specialist", "marketplace"] | None = Field(
+        None, description="rent at the cheapest row of this class instead of one named provider")
+    quarter: str | None = Field(None, description="latest market row in or before this quarter (e.g. 2026Q3)")
+    commitment_months: float | None = Field(None, gt=0, description="term of a reserved commitment (reported; "
+                                                                    "the run pays the commitment for its span)")
+    source: str | None = Field(None, description="citation of usd_per_gpu_hour (filled from the market row)")
+
+    def resolved(self, hardware: str) -> PoolPricing:
+        """This pricing with ``usd_per_gpu_hour`` and ``source`` from the market row named by ``provider`` /
+        ``provider_class`` / ``quarter`` for ``hardware`` (unchanged when none is named)."""
+        if self.provider is None and self.provider_class is None:
+            return self
+        if self.kind == "owned":
+            raise FieldError("provider", "an owned pool is not rented: drop 'provider'/'provider_class'")
+        if self.usd_per_gpu_hour is not None:
+            raise FieldError("usd_per_gpu_hour", "give either usd_per_gpu_hour or a market provider, not both")
+        from infersim.catalog import market
+        from infersim.core.errors import InfersimError
+
+        try:
+            row = market.gpu_rental(hardware, self.provider, self.provider_class, self.kind, self.quarter)
+        except InfersimError as exc:
+            raise FieldError("provider" if self.provider else "provider_class", str(exc)) from None
+        return self.model_copy(update={"usd_per_gpu_hour": row.usd_per_gpu_hour, "source": row.cite()})

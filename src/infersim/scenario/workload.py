@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from infersim.core.errors import FieldError, first_repeat
+from infersim.core.errors import FieldError, first_repeat, suggest
 from infersim.scenario.types import PositiveSeconds, RatePerS, Seconds, StrictModel
 
 
@@ -223,12 +223,35 @@ class Stream(StrictModel):
     task: str | None = Field(None, description="task class for the quality model (routing)")
     difficulty: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
         (2.0, 2.0), description="Beta(a, b) of request difficulty (a, b > 0)")
+    customer: str | None = Field(None, description="the workload customer this stream belongs to")
+
+
+class Customer(StrictModel):
+    """A named customer owning some of the workload's streams (``stream.customer``). ``enabled: false`` or
+    ``rate_scale: 0`` removes its streams' requests (the platforms' capacity stays as configured, so
+    committed capacity stays as bought); ``rate_scale`` multiplies its streams' arrival rates otherwise.
+    Results get a row per platform x customer (``customers.csv``): revenue, cost share, margin, SLO."""
+
+    name: str
+    enabled: bool = True
+    rate_scale: float = Field(1.0, ge=0, description="multiplies the arrival rates of this customer's streams")
+
+    @property
+    def scale(self) -> float:
+        return self.rate_scale if self.enabled else 0.0
 
 
 class Workload(StrictModel):
     rate: RatePerS | None = Field(None, description="total rate split by the streams' shares")
     streams: list[Stream] = Field(min_length=1)
     prefix_block_tokens: int = Field(256, ge=1, description="granularity of generated prefix hashes")
+    customers: list[Customer] | None = Field(None, description="named customers; every stream then names one")
+
+    def customer_scale(self, stream: Stream) -> float:
+        """The arrival-rate multiplier of ``stream``'s customer (1 without customers)."""
+        if not self.customers or stream.customer is None:
+            return 1.0
+        return next(c.scale for c in self.customers if c.name == stream.customer)
 
     @model_validator(mode="after")
     def _rates(self):
@@ -247,4 +270,19 @@ class Workload(StrictModel):
                 missing = "input_tokens" if s.input_tokens is None else "output_tokens"
                 raise FieldError(f"streams[{i}].{missing}", f"stream '{s.name}' needs {missing} "
                                  "(only trace streams with use_lengths may omit it)")
+        names = [c.name for c in self.customers or ()]
+        j = first_repeat(names)
+        if j is not None:
+            raise FieldError(f"customers[{j}].name", f"duplicate customer name '{names[j]}'")
+        for i, s in enumerate(self.streams):
+            if s.customer is not None and s.customer not in names:
+                raise FieldError(f"streams[{i}].customer", f"unknown customer '{s.customer}'"
+                                 + (suggest(s.customer, names) or (f" (customers: {', '.join(names)})" if names
+                                                                   else "; define workload.customers")))
+            if names and s.customer is None:
+                raise FieldError(f"streams[{i}].customer", f"stream '{s.name}' names no customer; with "
+                                 f"workload.customers every stream belongs to one ({', '.join(names)})")
+            if s.arrival.kind == "closed_loop" and self.customer_scale(s) not in (0.0, 1.0):
+                raise FieldError(f"streams[{i}].customer", f"closed-loop stream '{s.name}' has a fixed client "
+                                 "count: its customer's rate_scale can only be 0 or 1")
         return self

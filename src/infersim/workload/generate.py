@@ -152,6 +152,19 @@ def generate(workload: Workload, *, seed: int, duration_s: float, base_dir: Path
     return _merge(parts, block_tokens, tuple(s.name for s in streams), tuple(closed), conv)
 
 
+def _scaled_arrival(a, k: float):
+    """The arrival spec with every rate multiplied by ``k`` (a customer's ``rate_scale``)."""
+    if k == 0.0 or a.kind == "closed_loop":
+        return a
+    if a.kind in ("poisson", "gamma", "constant"):
+        return a if a.rate is None else a.model_copy(update={"rate": a.rate * k})
+    if a.kind == "stages":
+        return a.model_copy(update={"stages": [st.model_copy(update={"rate": st.rate * k}) for st in a.stages]})
+    if a.kind == "diurnal":
+        return a.model_copy(update={"peak_rate": a.peak_rate * k, "trough_rate": a.trough_rate * k})
+    return a.model_copy(update={"rate_scale": a.rate_scale * k})  # trace
+
+
 def _uses_share(s: Stream) -> bool:
     return s.arrival.kind in ("poisson", "gamma", "constant") and s.arrival.rate is None
 
@@ -161,8 +174,14 @@ def _stream(wl: Workload, si: int, s: Stream, seed: int, duration_s: float, base
     a, where = s.arrival, f"workload.streams[{si}]"
     g_arr = rng(seed, "workload", s.name, "arrivals")
     src = trace = None
-    if a.kind in ("poisson", "gamma", "constant"):
+    k = wl.customer_scale(s)  # the stream's customer's rate multiplier (0: customer removed)
+    if k != 1.0:
+        a = _scaled_arrival(a, k)
+    if k == 0.0:
+        arrival = np.zeros(0)
+    elif a.kind in ("poisson", "gamma", "constant"):
         rate = a.rate if a.rate is not None else (wl.rate or 0.0) * s.share / share_sum
+        rate *= k if a.rate is None else 1.0
         if a.kind == "poisson":
             arrival = _renewal(g_arr, rate, duration_s, lambda n: g_arr.exponential(1.0 / rate, n))
         elif a.kind == "constant":

@@ -3,7 +3,8 @@
 ``setup.py`` compiles ``infersim/engine/{kvcache,fastforward,recorder,replica}.py`` with Cython when it can;
 the same source runs uncompiled otherwise (or with ``INFERSIM_PURE_PYTHON=1``). Runs here cover both clocks
 (replicas alone behind round robin, and the shared SimPy clock behind least-outstanding with autoscaling),
-prefix caching, chunked prefill and preemption.
+prefix caching (long and short shared prefixes at vLLM's and SGLang's blocks, conversations), chunked prefill
+and preemption.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ SCRIPT = textwrap.dedent('''
 
     streams = [{"name": "chat", "arrival": {"kind": "poisson", "rate": 25}, "input_tokens": {"kind": "lognormal", "median": 900, "p99": 9000, "max": 16000},
                 "output_tokens": {"kind": "lognormal", "median": 120, "p99": 1200, "max": 3000},
-                "prefix": {"kind": "shared", "tokens": 768, "groups": 3}}]
+                "prefix": {"kind": "shared", "tokens": 768, "groups": 3}},
+               {"name": "system", "arrival": {"kind": "poisson", "rate": 8}, "input_tokens": {"kind": "uniform", "low": 200, "high": 900},
+                "output_tokens": {"kind": "fixed", "value": 60}, "prefix": {"kind": "shared", "tokens": 150, "groups": 2}},
+               {"name": "conv", "arrival": {"kind": "poisson", "rate": 6}, "input_tokens": {"kind": "fixed", "value": 120},
+                "output_tokens": {"kind": "fixed", "value": 40}, "prefix": {"kind": "conversation", "turns": 4, "sessions": 8}}]
     deps = {"alone": {"replicas": 3, "engine": {"kind": "vllm", "max_batched_tokens": 1024,
                                                 "gpu_memory_utilization": 0.3}},
             "shared": {"load_balancer": {"kind": "least_outstanding"}, "engine": {"kind": "sglang"},
@@ -64,8 +69,11 @@ def test_compiled_and_python_engines_agree(tmp_path):
             pd.testing.assert_frame_equal(pd.read_pickle(tmp_path / "default" / f"{name}-{table}.pkl"),
                                           pd.read_pickle(tmp_path / "pure" / f"{name}-{table}.pkl"),
                                           check_exact=True, obj=f"{name} {table}")
-    req = pd.read_pickle(tmp_path / "default" / "alone-requests.pkl")
-    assert req["cached_tokens"].sum() > 0 and req["preemptions"].sum() > 0
+    for name in ("alone", "shared"):
+        req = pd.read_pickle(tmp_path / "default" / f"{name}-requests.pkl")
+        for stream in ("chat", "system", "conv"):
+            assert req.loc[req["stream"] == stream, "cached_tokens"].sum() > 0, (name, stream)
+    assert pd.read_pickle(tmp_path / "default" / "alone-requests.pkl")["preemptions"].sum() > 0
 
 
 @pytest.mark.skipif(importlib.util.find_spec("Cython") is None, reason="Cython is not installed here")

@@ -50,7 +50,7 @@ def _workload(arrivals, inputs, outputs):
     return dataclasses.replace(
         req, arrival_s=np.array(arrivals, float), input_tokens=np.full(n, inputs, np.int64),
         output_tokens=np.full(n, outputs, np.int64), stream=np.zeros(n, np.int16), difficulty=np.zeros(n),
-        prefix_key=np.full(n, -1, np.int64), prefix_blocks=np.zeros(n, np.int64))
+        prefix_key=np.full(n, -1, np.int64), prefix_tokens=np.zeros(n, np.int64))
 
 
 def _run(spec, req, until, probes=()):

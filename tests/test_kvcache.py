@@ -45,7 +45,7 @@ def test_a_second_request_reuses_the_first_requests_prefix():
     kv.chain_hold(7, 0, 9)
     check(kv, private=3)
     assert kv.used_blocks == 12 and kv.evictable_blocks == 0
-    assert (kv.hit_blocks, kv.lookup_blocks) == (13, 22)
+    assert (kv.hit_tokens, kv.lookup_tokens) == (13 * 16, 22 * 16)
 
 
 def test_released_chains_are_evicted_oldest_first_from_their_tail():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from infersim.core.errors import ScenarioError
 from infersim.scenario.workload import Workload
-from infersim.workload.generate import CHAIN_BIT, generate
+from infersim.workload.generate import generate
 from infersim.workload.traces import SHIPPED, load_trace, resolve_trace
 
 FIXED = {"input_tokens": {"kind": "fixed", "value": 100}, "output_tokens": {"kind": "fixed", "value": 10}}
@@ -121,7 +121,7 @@ def test_other_length_kinds():
 
 # ---- reproducibility ------------------------------------------------------------------------------------
 def _same(r1, r2, idx1=None, idx2=None):
-    for col in ("arrival_s", "input_tokens", "output_tokens", "difficulty", "prefix_key", "prefix_blocks"):
+    for col in ("arrival_s", "input_tokens", "output_tokens", "difficulty", "prefix_key", "prefix_tokens"):
         a, b = getattr(r1, col), getattr(r2, col)
         a, b = (a if idx1 is None else a[idx1]), (b if idx2 is None else b[idx2])
         np.testing.assert_array_equal(a, b, err_msg=col)
@@ -141,7 +141,7 @@ def test_adding_a_stream_does_not_change_another_streams_requests():
     _same(alone, generate(wl(a, b), seed=9, duration_s=60), None, rows(generate(wl(a, b), seed=9, duration_s=60), 0))
     both = generate(wl(b, a), seed=9, duration_s=60)  # 'a' is now stream 1: only its key's stream bits change
     mine = rows(both, 1)
-    for col in ("arrival_s", "input_tokens", "output_tokens", "difficulty", "prefix_blocks"):
+    for col in ("arrival_s", "input_tokens", "output_tokens", "difficulty", "prefix_tokens"):
         np.testing.assert_array_equal(getattr(alone, col), getattr(both, col)[mine], err_msg=col)
     np.testing.assert_array_equal(alone.prefix_key, both.prefix_key[mine] - (1 << 32))
 
@@ -158,7 +158,7 @@ def test_invariants(seed, rate, cv, dur):
     assert ((r.difficulty >= 0) & (r.difficulty <= 1)).all()
     assert set(np.unique(r.stream)) <= {0, 1}
     shared = r.prefix_key >= 0
-    assert (r.input_tokens[shared] > 40).all() and (r.prefix_blocks[shared] == 40 // 16).all()
+    assert (r.input_tokens[shared] > 40).all() and (r.prefix_tokens[shared] == 40 // 16 * 16).all()
     df = r.to_frame()
     assert len(df) == len(r) and list(df.stream_name.cat.categories) == ["a", "g"]
 
@@ -190,7 +190,8 @@ def test_mooncake_conversation_block_reuse():
     assert len(h) == 288_500 and r.block_tokens == 512
     assert 1 - len(np.unique(h)) / len(h) == pytest.approx(0.366, abs=0.0005)
     i = int(np.argmax(r.input_tokens))
-    assert len(r.prefix_ids(i)) == math.ceil(r.input_tokens[i] / 512) == r.prefix_blocks[i]
+    assert len(r.prefix_ids(i)) == math.ceil(r.input_tokens[i] / 512)
+    assert r.prefix_tokens[i] == r.input_tokens[i]  # the ids cover the whole prompt (the last one partly)
 
 
 def test_trace_time_scale_halves_the_span():
@@ -216,99 +217,32 @@ def test_trace_start_spread_and_cut():
     assert len(cut) == np.sum((full >= 600) & (full < 1200))
 
 
-def test_mooncake_with_generated_prefixes_needs_512_token_blocks():
+def test_generated_prefixes_beside_a_mooncake_trace_keep_token_counts():
+    # the trace's 512-token hash ids and a generated prefix's token count live side by side: the generated
+    # one is a chain (prefix_key), not hash ids, so no common block size is needed
     s = poisson("p", prefix={"kind": "shared", "tokens": 2000})
-    with pytest.raises(ScenarioError, match="prefix_block_tokens must be 512") as e:
-        generate(wl(trace("mooncake-synthetic"), s), seed=0, duration_s=60)
-    assert e.value.path == "workload.streams[0]"
-    r = generate(wl(trace("mooncake-synthetic"), s, prefix_block_tokens=512), seed=0, duration_s=60)
+    r = generate(wl(trace("mooncake-synthetic"), s), seed=0, duration_s=60)
     gen, tr = rows(r, 1), rows(r, 0)
-    assert (r.prefix_blocks[gen] == 2000 // 512).all()
-    ids = set(r.prefix_ids(int(gen[0])).tolist())
-    assert min(ids) >= CHAIN_BIT and not ids & set(r.prefix_ids(int(tr[0])).tolist())
-
-
-def test_unknown_trace_suggests_a_name(tmp_path):
-    with pytest.raises(ScenarioError, match=r"did you mean 'azure-conv-2023'") as e:
-        resolve_trace("azure-conv-2032", tmp_path, path="workload.streams[0].arrival.path")
-    assert "shipped trace" in str(e.value) and e.value.path == "workload.streams[0].arrival.path"
-    (tmp_path / "mine.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2024-01-01 00:00:00.5,3,4\n")
-    assert resolve_trace("mine.csv", tmp_path) == tmp_path / "mine.csv"
-
-
-AZ = "TIMESTAMP,ContextTokens,GeneratedTokens\r\n"
-GOOD = ["2023-11-16 18:17:03.9799600,4808,10", "2023-11-16 18:17:04.0319600,3180,8",
-        "2023-11-16 18:17:05.0000000,100,1"]
-
-
-@pytest.mark.parametrize("bad,expect", [
-    ("2023-11-16 18:17:06.0000000,abc,3", r"row 4 \(line 5\): expected a positive integer ContextTokens, got 'abc'"),
-    ("2023-11-16 18:17:06.0000000,12,0", r"row 4 \(line 5\): expected a positive integer GeneratedTokens"),
-    ("2023-11-16 18:17:06.0000000,12.5,3", r"row 4 \(line 5\): .*ContextTokens"),
-    ("yesterday,12,3", r"row 4 \(line 5\): expected a TIMESTAMP"),
-    ("2023-11-16 18:17:01.0000000,12,3", r"row 4 \(line 5\): timestamp .* goes backwards"),
-])
-def test_malformed_csv_names_the_row(tmp_path, bad, expect):
-    p = tmp_path / "x.csv"
-    p.write_text(AZ + "\r\n".join([*GOOD, bad, GOOD[-1].replace("05.0", "09.0")]))
-    with pytest.raises(ScenarioError, match=expect) as e:
-        load_trace(p)
-    assert str(e.value).startswith(str(p))
-
-
-def test_csv_missing_columns_and_good_file(tmp_path):
-    p = tmp_path / "x.csv.gz"
-    with gzip.open(p, "wt") as f:
-        f.write(AZ + "\r\n".join(GOOD))
-    tr = load_trace(p)
-    np.testing.assert_allclose(tr.arrival_s, [0, 0.052, 1.02004])
-    assert tr.input_tokens.tolist() == [4808, 3180, 100]
-    q = tmp_path / "y.csv"
-    q.write_text("TIMESTAMP,Tokens\n2023-11-16 18:17:03.9799600,4808\n")
-    with pytest.raises(ScenarioError, match="missing columns ContextTokens, GeneratedTokens"):
-        load_trace(q)
-
-
-@pytest.mark.parametrize("bad,expect", [
-    ('{"timestamp": 5000, "input_length": 10, "output_length": 2, "hash_ids": [1, 2', r"row 3 \(line 4\): invalid JSON"),
-    ('{"timestamp": 5000, "input_length": 10, "output_length": 2, "hash_ids": 7}', r"row 3 \(line 4\): .*list of ints"),
-    ('{"timestamp": 5000, "input_length": 10, "output_length": 2, "hash_ids": [1, "x"]}', r"row 3 \(line 4\): .*'x'"),
-    ('{"timestamp": 5000, "input_length": -1, "output_length": 2, "hash_ids": [1]}', r"row 3 \(line 4\): .*input_length"),
-    ('{"timestamp": 1, "input_length": 10, "output_length": 2, "hash_ids": [1]}', r"row 3 \(line 4\): .*backwards"),
-])
-def test_malformed_jsonl_names_the_row(tmp_path, bad, expect):
-    good = ['{"timestamp": 0, "input_length": 600, "output_length": 5, "hash_ids": [0, 1]}',
-            '{"timestamp": 3000, "input_length": 10, "output_length": 2, "hash_ids": [0]}']
-    p = tmp_path / "m.jsonl"
-    p.write_text("\n".join([good[0], "", good[1], bad]) + "\n")  # a blank line: row 3 is on line 4
-    with pytest.raises(ScenarioError, match=expect):
-        load_trace(p)
-    q = tmp_path / "ok.jsonl"
-    q.write_text("\n".join(good) + "\n")
-    tr = load_trace(q)
-    assert tr.arrival_s.tolist() == [0, 3] and tr.block_offsets.tolist() == [0, 2, 3]
-
-
-def test_generate_adds_the_yaml_path_to_trace_errors(tmp_path):
-    (tmp_path / "bad.csv").write_text(AZ + GOOD[0] + "\r\n2023-11-16 18:17:04.0,x,1\r\n")
-    with pytest.raises(ScenarioError, match=r"row 2 \(line 3\)") as e:
-        generate(wl(trace("bad.csv")), seed=0, duration_s=10, base_dir=tmp_path)
-    assert e.value.path == "workload.streams[0].arrival.path"
+    assert r.block_tokens == 512 and (r.prefix_tokens[gen] == 2000).all() and (r.prefix_key[gen] >= 0).all()
+    assert len(r.prefix_ids(int(gen[0]))) == 0 and (r.prefix_key[tr] == -1).all()
+    assert len(r.prefix_ids(int(tr[0]))) > 0
+    coarse = generate(wl(trace("mooncake-synthetic"), s, prefix_block_tokens=512), seed=0, duration_s=60)
+    assert (coarse.prefix_tokens[rows(coarse, 1)] == 2000 // 512 * 512).all()
 
 
 # ---- prefixes ----------------------------------------------------------------------------------------------
 def test_shared_prefix_blocks_and_inputs_longer_than_the_prefix():
     s = poisson(rate="100/s", prefix={"kind": "shared", "tokens": 1000, "groups": 5, "zipf_s": 1.0, "share": 0.7})
-    r = generate(wl(s, prefix_block_tokens=256), seed=3, duration_s=100)
+    r = generate(wl(s), seed=3, duration_s=100)
     has = r.prefix_key >= 0
     assert has.mean() == pytest.approx(0.7, abs=0.03)
-    assert (r.prefix_blocks[has] == 1000 // 256).all() and (r.prefix_blocks[~has] == 0).all()
+    assert (r.prefix_tokens[has] == 1000).all() and (r.prefix_tokens[~has] == 0).all()  # token counts
+    coarse = generate(wl(s, prefix_block_tokens=256), seed=3, duration_s=100)
+    assert (coarse.prefix_tokens[has] == 1000 // 256 * 256).all()
     assert (r.input_tokens[has] == 1100).all() and (r.input_tokens[~has] == 100).all()
     groups = np.bincount((r.prefix_key[has] & 0xFFFFFFFF).astype(np.int64))
     assert len(groups) == 5 and groups[0] > 3 * groups[4]  # Zipf: group 0 is the most popular
-    ids = r.prefix_ids(int(np.flatnonzero(has)[0]))
-    assert len(ids) == 3 and (np.diff(ids) == 1).all() and ids[0] >= CHAIN_BIT
-    assert len(r.prefix_ids(int(np.flatnonzero(~has)[0]))) == 0
+    assert len(r.prefix_ids(int(np.flatnonzero(has)[0]))) == 0  # a chain, not hash ids
 
 
 def test_conversation_turns_grow():
@@ -322,4 +256,4 @@ def test_conversation_turns_grow():
         inp, out = r.input_tokens[idx], r.output_tokens[idx]
         assert (np.diff(inp) > 0).all()
         np.testing.assert_array_equal(inp[1:], inp[:-1] + out[:-1] + 100)
-        np.testing.assert_array_equal(r.prefix_blocks[idx], np.r_[0, (inp[:-1] + out[:-1]) // 64])
+        np.testing.assert_array_equal(r.prefix_tokens[idx], np.r_[0, (inp[:-1] + out[:-1]) // 64 * 64])

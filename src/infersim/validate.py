@@ -8,6 +8,7 @@ sweeps and the Python API call: nothing is simulated before the whole file is kn
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,31 @@ def check_footprint(sc: Scenario, base_dir: Path = Path("."), duration_s: float 
         path=fp.biggest_path)
 
 
+class PrefixCacheWarning(UserWarning):
+    """A shared prefix an engine's prefix cache can never reuse (shorter than its KV block)."""
+
+
+def _short_prefix_warnings(sc: Scenario, dep, block_size: int, where: str, seen: set[str]) -> set[str]:
+    """Warn, once per stream and deployment, about a shared prefix shorter than the deployment's KV block
+    (the engine reuses prefixes in whole blocks, so such a prefix never hits). Returns the messages warned."""
+    out: set[str] = set()
+    for i, s in enumerate(sc.workload.streams):
+        pre = s.prefix
+        if pre is None or pre.kind != "shared" or (dep.streams is not None and s.name not in dep.streams):
+            continue
+        usable = pre.tokens // sc.workload.prefix_block_tokens * sc.workload.prefix_block_tokens
+        if usable < block_size:
+            msg = (f"workload.streams[{i}].prefix.tokens: a {pre.tokens}-token shared prefix"
+                   + (f" ({usable} at workload.prefix_block_tokens {sc.workload.prefix_block_tokens})"
+                      if usable != pre.tokens else "")
+                   + f" is shorter than the {block_size}-token KV block of {where} ({dep.engine.kind}, "
+                   f"{where}.engine.block_size): its prefix cache can never reuse it")
+            if msg not in seen:
+                warnings.warn(msg, PrefixCacheWarning, stacklevel=2)
+                out.add(msg)
+    return out
+
+
 def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
     """Checks that need the catalog, the file system or the builders: names, precisions, memory fit, traces,
     SRAM pipelines, capacity pools.
@@ -97,6 +123,7 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             problems.extend(exc.problems or [exc])
 
     stream_names = [s.name for s in sc.workload.streams]
+    warned: set[str] = set()
     # task classes of the quality model, plus routers' own
     tasks = set(TASK_CLASSES).union(*(getattr(p, "router", None).quality.offsets for p in sc.platforms
                                       if getattr(p, "router", None) is not None))
@@ -126,7 +153,9 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
             if len(problems) > n:
                 continue  # the setup needs both
             try:
-                deployment_setup(dep, cat, path=where, base_dir=base_dir)
+                setup = deployment_setup(dep, cat, path=where, base_dir=base_dir)
+                if setup.prefix_caching:
+                    warned.update(_short_prefix_warnings(sc, dep, setup.block_size, where, warned))
             except CapacityError as exc:
                 problems.append(ScenarioError(str(exc), path=where))
             except ScenarioError as exc:

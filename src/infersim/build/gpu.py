@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from infersim.build.specdec import speculative_gpu
@@ -10,7 +10,7 @@ from infersim.catalog import Catalog, Hardware, Model
 from infersim.core.errors import ScenarioError
 from infersim.engine.knobs import ReplicaKnobs
 from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
-from infersim.perf.profiles import load_profile_file, shipped_profile
+from infersim.perf.profiles import kv_cache_spec, load_profile_file, shipped_profile
 from infersim.scenario.platform import Deployment
 
 
@@ -39,6 +39,22 @@ def kv_precision_for(precision: str, kv_precision: str) -> str:
     if kv_precision != "auto":
         return kv_precision
     return "fp8" if precision in ("fp8", "fp4", "nvfp4", "mxfp4") else "bf16"
+
+
+def engine_block_size(dep: Deployment) -> int:
+    """The KV block (tokens) of ``dep``'s engine: ``engine.block_size`` or its profile's ``kv_cache`` block
+    (vLLM 16 on CUDA, SGLang's page size 1 with a token-level radix cache, TensorRT-LLM's tokens_per_block
+    32; the sources are in perf/profiles/<engine>.yaml). A shared prefix is reused in whole blocks."""
+    eng = dep.engine
+    return eng.block_size if eng.block_size is not None else kv_cache_spec(eng.kind).block_tokens
+
+
+def engine_knobs(dep: Deployment, params: PerfParams) -> ReplicaKnobs:
+    """The replica knobs of ``dep``: its profile's parameters and KV capacity policy (``engine.capacity_scheduler``
+    or the profile's ``kv_cache.capacity_scheduler``: TensorRT-LLM guaranteed_no_evict, vLLM/SGLang recompute)."""
+    eng = dep.engine
+    policy = eng.capacity_scheduler or kv_cache_spec(eng.kind).capacity_scheduler
+    return replace(ReplicaKnobs.from_params(params), no_evict=policy == "guaranteed_no_evict")
 
 
 def engine_params(dep: Deployment, path: str = "deployment", base_dir: Path | str | None = None) -> PerfParams:
@@ -114,12 +130,13 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp)
     mem = plan_memory(cfg, max_batched_tokens=eng.max_batched_tokens, max_num_seqs=eng.max_num_seqs,
                       gpu_memory_utilization=eng.gpu_memory_utilization)
-    blocks = mem.kv_capacity_tokens // eng.block_size
+    block_size = engine_block_size(dep)
+    blocks = mem.kv_capacity_tokens // block_size
     if blocks < 1:
         raise ScenarioError("no room for a single KV-cache block", path=path)
     perf = GpuRoofline(cfg, params)
     if eng.speculative is not None:  # speculative decoding: a step-model variant (perf/specdec.py)
         perf = speculative_gpu(eng.speculative, perf, catalog, f"{path}.engine.speculative")
     return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, perf, mem,
-                           eng.max_num_seqs, eng.max_batched_tokens, eng.block_size, eng.prefix_caching, blocks,
-                           ReplicaKnobs.from_params(params))
+                           eng.max_num_seqs, eng.max_batched_tokens, block_size, eng.prefix_caching, blocks,
+                           engine_knobs(dep, params))

@@ -17,13 +17,14 @@ from infersim.perf.params import PerfParams
 @dataclass(frozen=True)
 class ReplicaKnobs:
     """Engine knobs of one replica (seconds and tokens; defaults: no API hop, no mixed-step limit, decodes
-    join every step)."""
+    join every step, KV grown step by step with preemption by recompute)."""
 
     schedule_delay_s: float = 0.0  # arrival at the engine -> first schedulable step
     schedule_delay_per_seq_s: float = 0.0  # extra delay per request already outstanding
     api_serial_s: float = 0.0  # CPU seconds per request on the single API-server process (FCFS)
     mixed_prefill_tokens: int = 0  # most prompt tokens in a step that also decodes (0: no limit)
     prefill_first: bool = False  # steps run prompt chunks only while prompts wait (prefill priority)
+    no_evict: bool = False  # guaranteed_no_evict: reserve prompt + max output at admission, never preempt
 
     @classmethod
     def from_params(cls, p: PerfParams) -> ReplicaKnobs:

@@ -4,7 +4,7 @@ cimport cython
 
 cdef class KvCache:
     cdef public long total_blocks, block_size, entry_tokens, entry_blocks, used_blocks, evictable
-    cdef public long hit_blocks, lookup_blocks, evicted_blocks, peak_blocks
+    cdef public long hit_tokens, lookup_tokens, evicted_blocks, peak_blocks
     cdef public dict refs, chain_n, chain_top, chain_holds
     cdef public object lru
 

@@ -36,7 +36,7 @@ def chain_tag(key: int) -> int:
 
 class KvCache:
     __slots__ = ("total_blocks", "block_size", "entry_tokens", "entry_blocks", "used_blocks", "evictable",
-                 "refs", "lru", "chain_n", "chain_top", "chain_holds", "hit_blocks", "lookup_blocks",
+                 "refs", "lru", "chain_n", "chain_top", "chain_holds", "hit_tokens", "lookup_tokens",
                  "evicted_blocks", "peak_blocks")
 
     def __init__(self, total_blocks: int, block_size: int, entry_tokens: int):
@@ -52,8 +52,8 @@ class KvCache:
         self.chain_n: dict[int, int] = {}  # chain key -> cached blocks (a run from the prefix's start)
         self.chain_top: dict[int, int] = {}  # chain key -> longest holding (blocks), 0 without holders
         self.chain_holds: dict[int, dict[int, int]] = {}  # chain key -> {held blocks: holders}
-        self.hit_blocks = 0
-        self.lookup_blocks = 0
+        self.hit_tokens = 0  # prefix tokens found cached, over every lookup (a retried admission counts again)
+        self.lookup_tokens = 0  # prefix tokens looked up (whole blocks or entries only)
         self.evicted_blocks = 0
         self.peak_blocks = 0  # most blocks ever in use (checked against total_blocks by the tests)
 
@@ -117,8 +117,8 @@ class KvCache:
                 n += 1
             else:
                 break
-        self.lookup_blocks += len(ids)
-        self.hit_blocks += n
+        self.lookup_tokens += len(ids) * self.entry_tokens
+        self.hit_tokens += n * self.entry_tokens
         return n
 
     def acquire(self, ids) -> None:
@@ -186,8 +186,8 @@ class KvCache:
         hit = self.chain_n.get(key, 0)
         if hit > want:
             hit = want
-        self.lookup_blocks += want
-        self.hit_blocks += hit
+        self.lookup_tokens += want * self.block_size
+        self.hit_tokens += hit * self.block_size
         return hit
 
     def chain_hold(self, key: int, old: int, new: int) -> None:

@@ -8,8 +8,14 @@ few dozen at most in practice): plain loops over small arrays, no numpy per-call
 
 Token semantics follow vLLM v1: a slot has ``s_comp`` tokens computed and ``s_left`` to compute before its
 next sample (a decoding slot has exactly one left). KV: a slot holds ``s_priv`` private blocks for its
-tokens beyond ``s_shared`` tokens of shared prefix entries (``s_held`` of them referenced). Preemption is
-by recompute: the victim loses its KV and returns to the queue's head. ``engine.replica.Replica`` adds the
+tokens beyond ``s_shared`` tokens of shared prefix (``s_held`` referenced: blocks of its chain, or a
+trace's hash entries). Preemption is by recompute: the victim loses its KV and returns to the queue's head; under ``guaranteed_no_evict``
+(``knobs.no_evict``) a request reserves its prompt + maximum output at admission and is never preempted.
+
+Prefixes: a generated prefix (``Requests.prefix_key`` >= 0) is a chain of the KV cache (``engine.kvcache``)
+whose length this engine rounds down to its own block: ``prefix_tokens // block_size`` blocks, matched,
+held, registered and (a conversation's finished context) extended in O(1) per request whatever the block
+size. A replayed trace's hash ids are entries of ``Requests.block_tokens`` tokens each. ``engine.replica.Replica`` adds the
 clock and the scheduler loop; the rules it applies are ``policy.batching``'s.
 """
 
@@ -24,7 +30,7 @@ import numpy as np
 
 from infersim.engine.fastforward import kv_horizon
 from infersim.engine.kvcache import KvCache
-from infersim.policy.batching import blocks_to_add, first_chunk, preemption_victim
+from infersim.policy.batching import blocks_to_add, first_chunk, preemption_victim, reserve_tokens
 from infersim.policy.load import LoadView
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,7 +54,11 @@ class Sequences:
         self.cap = cap
         self.bs = setup.block_size
         self.prefix_on = setup.prefix_caching and requests.has_prefixes
+        self.has_ids = requests.block_offsets is not None  # trace hash ids (else only generated chains)
         self.kv = KvCache(setup.kv_blocks, setup.block_size, requests.block_tokens or setup.block_size)
+        self.pkey = requests.prefix_key
+        self.ptok = requests.prefix_tokens
+        self.no_evict = setup.knobs.no_evict  # policy.batching.reserve_tokens
         self.chain_full = chain_full if chain_full is not None and chain_full.any() else None
         self.s_rid = array("l", [-1]) * cap
         self.s_comp = array("l", [0]) * cap
@@ -123,19 +133,35 @@ class Sequences:
         else:
             ntok, gen = int(self.in_tok[rid]), 0
         hit = 0
-        ids = ()
+        shared = 0
+        key = -1
+        ids = None
         if self.prefix_on:
-            ids = self.req.prefix_ids(rid).tolist()
-            if ids:
-                hit = kv.match(ids)
-        shared = hit * kv.entry_tokens
+            key = self.pkey[rid]
+            if key >= 0:
+                want = self.ptok[rid] // self.bs
+                if want:
+                    hit = kv.chain_match(key, want)
+                    shared = hit * self.bs
+            elif self.has_ids:
+                ids = self.req.prefix_ids(rid).tolist()
+                if ids:
+                    hit = kv.match(ids)
+                    shared = hit * kv.entry_tokens
         comp, chunk = first_chunk(ntok, shared, budget)
-        need = max(blocks_to_add(comp + chunk, shared, 0, self.bs), 0)
+        reserve = reserve_tokens(self.no_evict, comp + chunk, self.in_tok[rid] + self.out_tok[rid])
+        need = max(blocks_to_add(reserve, shared, 0, self.bs), 0)
         if hit:
-            kv.acquire(ids[:hit])
+            if key >= 0:
+                kv.chain_hold(key, 0, hit)
+            else:
+                kv.acquire(ids[:hit])
         if not kv.allocate(need):
             if hit:
-                kv.release(ids[:hit])
+                if key >= 0:
+                    kv.chain_hold(key, hit, 0)
+                else:
+                    kv.release(ids[:hit])
             if resumed is not None:
                 self.resume[rid] = resumed
             return None
@@ -174,14 +200,16 @@ class Sequences:
         kv.free(self.s_priv[slot])
         held = self.s_held[slot]
         rid = self.s_rid[slot]
-        if held or (finished and self.prefix_on and self.chain_full is not None and self.chain_full[rid]):
-            ids = self.req.prefix_ids(rid).tolist()
-            if held:
-                kv.release(ids[:held])
-            if finished and self.chain_full is not None and self.chain_full[rid]:
-                # a conversation's whole context becomes reusable by its next turn
-                ctx = self.s_comp[slot]
-                kv.insert_unreferenced(self.req.chain_ids(rid, ctx // kv.entry_tokens))
+        if self.prefix_on:
+            key = self.pkey[rid]
+            if key >= 0:
+                if held:
+                    kv.chain_hold(key, held, 0)
+                if finished and self.chain_full is not None and self.chain_full[rid]:
+                    # a conversation's whole context becomes reusable by its next turn
+                    kv.chain_extend(key, self.s_comp[slot] // self.bs)
+            elif held:
+                kv.release(self.req.prefix_ids(rid).tolist()[:held])
         self.active.remove(slot)
         self.s_priv[slot] = 0
         self.s_held[slot] = 0
@@ -191,22 +219,37 @@ class Sequences:
         self.load.outstanding -= 1
 
     def _register_prefix(self, slot: int, rid: int) -> None:
-        """Prefill done: the request's prefix blocks become shared entries (reusable by others)."""
+        """Prefill done: the request's prefix blocks become shared (its chain's, or hash entries), reusable
+        by others; its private blocks covering them are given up in exchange."""
         if not self.prefix_on:
             return
-        ids = self.req.prefix_ids(rid).tolist()
-        held = self.s_held[slot]
-        if held >= len(ids):
-            return
         kv = self.kv
-        shared = len(ids) * kv.entry_tokens
+        held = self.s_held[slot]
+        key = self.pkey[rid]
+        if key >= 0:
+            target = self.ptok[rid] // self.bs
+            if held >= target:
+                return
+            shared = target * self.bs
+        elif self.has_ids:
+            ids = self.req.prefix_ids(rid).tolist()
+            target = len(ids)
+            if held >= target:
+                return
+            shared = target * kv.entry_tokens
+        else:
+            return
         old_priv = self.s_priv[slot]
-        new_priv = min(max(blocks_to_add(self.s_comp[slot], shared, 0, self.bs), 0), old_priv)
-        if not kv.register(ids[held:], old_priv - new_priv):
-            return  # no room to share: the blocks stay private to this request
+        reserve = reserve_tokens(self.no_evict, self.s_comp[slot], self.in_tok[rid] + self.out_tok[rid])
+        new_priv = min(max(blocks_to_add(reserve, shared, 0, self.bs), 0), old_priv)
+        if key >= 0:
+            if not kv.chain_register(key, held, target, old_priv - new_priv):
+                return  # no room to share: the blocks stay private to this request
+        elif not kv.register(ids[held:], old_priv - new_priv):
+            return
         self.s_priv[slot] = new_priv
         self.s_shared[slot] = shared
-        self.s_held[slot] = len(ids)
+        self.s_held[slot] = target
 
     # -- end of run ---------------------------------------------------------------------------------
     def in_flight(self) -> list[int]:

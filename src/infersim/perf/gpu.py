@@ -156,22 +156,25 @@ class GpuRoofline:
         tm = max(t, 1.0)
         dense = max((self.dense_flops_tok * t + self.head_flops_seq * s) / self._gemm_eff(tm, p.compute_half_tokens),
                     self.dense_bytes / self.bw)
-        experts = 0.0
-        if self.moe:
-            toks = t_all if self.ep > 1 else t  # tokens routed over this GPU's experts
-            frac = 1.0 - (1.0 - self.k / self.n_exp) ** max(toks, 1.0)
-            mean = toks * self.k / (self.ep if self.ep > 1 else 1)  # assignments per GPU (per tp shard: all)
-            busiest = min(toks * self.k, mean + math.sqrt(2.0 * mean * self.ln_ep * (1.0 - 1.0 / self.ep))) \
-                if self.ep > 1 else mean
-            per_expert = max(busiest / (self.local_experts * frac), 1.0)
-            flops = self.expert_flops_assign * busiest / (self.tp if self.ep == 1 else 1)
-            experts = max(flops / self._gemm_eff(per_expert, p.moe_half_tokens), self.expert_bytes * frac / self.bw)
+        experts = self._experts_s(t, t_all) if self.moe else 0.0
         comm = 0.0
         if self.ar_count:
             comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * t_all / self.a2a_bw)
         return dense + experts + comm
+
+    def _experts_s(self, t: float, t_all: float) -> float:
+        """Routed-expert GEMMs of a stage (MoE models): ``t`` tokens of this GPU's rank, ``t_all`` of the
+        micro-batch over all dp ranks."""
+        toks = t_all if self.ep > 1 else t  # tokens routed over this GPU's experts
+        frac = 1.0 - (1.0 - self.k / self.n_exp) ** max(toks, 1.0)
+        mean = toks * self.k / (self.ep if self.ep > 1 else 1)  # assignments per GPU (per tp shard: all)
+        busiest = min(toks * self.k, mean + math.sqrt(2.0 * mean * self.ln_ep * (1.0 - 1.0 / self.ep))) \
+            if self.ep > 1 else mean
+        per_expert = max(busiest / (self.local_experts * frac), 1.0)
+        flops = self.expert_flops_assign * busiest / (self.tp if self.ep == 1 else 1)
+        return max(flops / self._gemm_eff(per_expert, self.p.moe_half_tokens), self.expert_bytes * frac / self.bw)
 
     def _split(self, n_seqs: int) -> tuple[float, float]:
         """``(share of the batch one GPU's rank handles per micro-batch, micro-batches)``. The batch spreads over
@@ -214,7 +217,12 @@ class GpuRoofline:
     def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                prefill_ctx_sum=0.0) -> float:
         """Seconds of one step from aggregates (the engine calls this once per step). A decode-only step
-        evaluates the ``decode_affine`` coefficients, so it equals a fast-forward's step exactly."""
+        evaluates the ``decode_affine`` coefficients, so it equals a fast-forward's step exactly.
+
+        The operators of ``_split``, ``_stage_fixed`` and ``_windowed`` are written out here with the same
+        float operations in the same order (bit-identical results, ``tests/test_perf_step_speed.py``): a
+        mixed step is evaluated once per engine step, and the calls and ``max`` lookups cost more than the
+        arithmetic (``benchmarks/sim_speed.py``)."""
         if n_prefill_tokens == 0 and n_prefill_seqs == 0 and n_decode > 0:
             if self.full_frac >= 1.0:
                 fixed, pp, c0, c_rate, m0, m_rate = self.decode_affine(n_decode)
@@ -224,21 +232,47 @@ class GpuRoofline:
             return self._window_decode_s(n_decode, float(decode_ctx_sum))
         p = self.p
         n_seqs = n_decode + n_prefill_seqs
-        g, mb = self._split(n_seqs)
+        # _split
+        n = n_seqs if n_seqs > 1 else 1
+        pp = self.pp
+        mb = float(pp if pp <= n else n)
+        dp = self.dp
+        g = 1.0 / ((dp if dp <= n else n) * mb)
         tokens = float(n_prefill_tokens + n_decode)
         t = tokens * g
-        stage = self._stage_fixed(t, n_seqs * g, tokens / mb)
+        # _stage_fixed(t, n_seqs * g, tokens / mb)
+        tm = t if t >= 1.0 else 1.0
+        half = p.compute_half_tokens
+        dense = (self.dense_flops_tok * t + self.head_flops_seq * (n_seqs * g)) / (
+            self.gemm_flops * (tm / (tm + half) if half > 0 else 1.0))
+        floor = self.dense_bytes / self.bw
+        if floor > dense:
+            dense = floor
+        experts = self._experts_s(t, tokens / mb) if self.moe else 0.0
+        comm = 0.0
+        if self.ar_count:
+            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+        if self.a2a_count:
+            comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * (tokens / mb) / self.a2a_bw)
+        stage = dense + experts + comm
+        full = self.full_frac >= 1.0
         if n_prefill_tokens:
-            pre_pairs = self._windowed(float(prefill_pairs), float(n_prefill_tokens)) * g
-            stage += max(self.attn_flops_pair * pre_pairs / self.attn_flops,
-                         self.kv_bytes_per_token * (prefill_ctx_sum + n_prefill_tokens) * g / self.bw)
+            pre_pairs = (float(prefill_pairs) if full else
+                         self._windowed(float(prefill_pairs), float(n_prefill_tokens))) * g
+            a = self.attn_flops_pair * pre_pairs / self.attn_flops
+            b = self.kv_bytes_per_token * (prefill_ctx_sum + n_prefill_tokens) * g / self.bw
+            stage += b if b > a else a
         if n_decode:
-            dec_pairs = self._windowed(decode_ctx_sum + n_decode, float(n_decode)) * g
-            dec_read = (self._windowed(float(decode_ctx_sum), float(n_decode)) + n_decode) * g
-            stage += max(self.attn_flops_pair * dec_pairs / self.attn_flops,
-                         self.kv_bytes_per_token * dec_read / self.bw)
-        hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
-        return p.step_overhead_s + p.per_seq_overhead_s * n_seqs + self.pp * stage + hop
+            if full:
+                dec_pairs = dec_read = (decode_ctx_sum + n_decode) * g
+            else:
+                dec_pairs = self._windowed(decode_ctx_sum + n_decode, float(n_decode)) * g
+                dec_read = (self._windowed(float(decode_ctx_sum), float(n_decode)) + n_decode) * g
+            a = self.attn_flops_pair * dec_pairs / self.attn_flops
+            b = self.kv_bytes_per_token * dec_read / self.bw
+            stage += b if b > a else a
+        hop = (pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if pp > 1 else 0.0
+        return p.step_overhead_s + p.per_seq_overhead_s * n_seqs + pp * stage + hop
 
     def decode_affine(self, n_decode: int) -> tuple[float, int, float, float, float, float] | None:
         """Coefficients ``(fixed, pp, compute0, compute_rate, memory0, memory_rate)`` of a decode-only step

@@ -21,6 +21,8 @@ from infersim.perf.params import PerfParams
 
 _PARAM_NAMES = set(PerfParams.__dataclass_fields__)
 ENGINES = ("vllm", "sglang", "trtllm")
+#: KV admission / preemption policies an engine profile may name (``KvCacheSpec.capacity_scheduler``)
+CAPACITY_SCHEDULERS = ("recompute", "guaranteed_no_evict")
 
 
 def parse_profile(data: dict, file: str, base: PerfParams | None = None) -> PerfParams:
@@ -58,11 +60,15 @@ class KvCacheSpec:
     """An engine's paged KV cache (the ``kv_cache`` mapping of its shipped profile, with its source):
     ``block_tokens`` tokens per paging block, which is also the granularity at which its prefix cache
     reuses a cached prefix (a prefix is shared in whole blocks); ``partial_block_reuse``: the shared tokens
-    of a partially matching block are reused too, as a private copy of that block (TensorRT-LLM)."""
+    of a partially matching block are reused too, as a private copy of that block (TensorRT-LLM);
+    ``capacity_scheduler``: how the engine admits against KV memory, ``recompute`` (admit on the tokens known
+    now, preempt the newest sequence by recompute when KV runs out: vLLM, SGLang) or ``guaranteed_no_evict``
+    (reserve a request's prompt + maximum output at admission, never preempt: TensorRT-LLM's default)."""
 
     block_tokens: int
     partial_block_reuse: bool
     source: str
+    capacity_scheduler: str = "recompute"
 
 
 @cache
@@ -73,7 +79,12 @@ def kv_cache_spec(engine: str) -> KvCacheSpec:
     if not isinstance(kv, dict) or not isinstance(kv.get("block_tokens"), int) or kv["block_tokens"] < 1:
         raise ScenarioError("expected a kv_cache mapping with block_tokens (an integer >= 1)", file=file,
                             path="kv_cache")
-    return KvCacheSpec(kv["block_tokens"], bool(kv.get("partial_block_reuse", False)), str(kv.get("source", "")))
+    policy = kv.get("capacity_scheduler", "recompute")
+    if policy not in CAPACITY_SCHEDULERS:
+        raise ScenarioError(f"expected one of {', '.join(CAPACITY_SCHEDULERS)}, got {policy!r}", file=file,
+                            path="kv_cache.capacity_scheduler")
+    return KvCacheSpec(kv["block_tokens"], bool(kv.get("partial_block_reuse", False)), str(kv.get("source", "")),
+                       policy)
 
 
 def shipped_profile_doc(engine: str) -> dict:

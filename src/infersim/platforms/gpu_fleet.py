@@ -118,5 +118,5 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         request_columns={"p_acceptable": p_acceptable},
         deployments=[d.setup.name for d in deps] + api, setups=[d.setup for d in deps],
         replicas_per_deployment=[st["peak_replicas"] for st in fleet["fleet_stats"]], timeline=tl,
-        prefix_hit_blocks=sum(r.kv.hit_blocks for r in all_replicas + scaled),
-        prefix_lookup_blocks=sum(r.kv.lookup_blocks for r in all_replicas + scaled), end_s=end_s, **fleet)
+        prefix_hit_tokens=sum(r.kv.hit_tokens for r in all_replicas + scaled),
+        prefix_lookup_tokens=sum(r.kv.lookup_tokens for r in all_replicas + scaled), end_s=end_s, **fleet)

@@ -32,8 +32,8 @@ class PlatformRun:
     setups: list[DeploymentSetup] = field(default_factory=list)  # GPU deployments only
     replicas_per_deployment: list[int] = field(default_factory=list)  # peak replicas (GPU deployments)
     timeline: pd.DataFrame = field(default_factory=pd.DataFrame)  # sampled per replica
-    prefix_hit_blocks: int = 0
-    prefix_lookup_blocks: int = 0
+    prefix_hit_tokens: int = 0
+    prefix_lookup_tokens: int = 0
     fleet: pd.DataFrame = field(default_factory=pd.DataFrame)  # autoscaled deployments over time
     replica_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per autoscaled replica
     fleet_stats: list = field(default_factory=list)  # per deployment: cost, GPU-hours, cold starts

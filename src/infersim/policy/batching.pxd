@@ -10,6 +10,7 @@ cdef class BatchPlan:
 @cython.locals(p=BatchPlan)
 cpdef BatchPlan new_plan(list chunks, long n_dec, long k, bint fast_forward)
 cpdef long blocks_to_add(long tokens, long shared_tokens, long private_blocks, long block_size) noexcept
+cpdef long reserve_tokens(bint no_evict, long computed_tokens, long max_tokens) noexcept
 cpdef bint decodes_held(bint prefill_first, bint mixed, long n_dec, long n_waiting, long n_active) noexcept
 cpdef long prompt_budget(long max_batched_tokens, long n_dec, long mixed_prefill_tokens) noexcept
 @cython.locals(comp=long)

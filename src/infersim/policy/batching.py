@@ -15,6 +15,11 @@ The rules, in the order ``engine.replica.Replica._plan`` applies them (vLLM v1's
    allows (a chunk), while their KV blocks can be had (``blocks_to_add``).
 5. Waiting requests start first come first served while a slot, budget and KV room are free; a start
    skips its cached prefix (``first_chunk``). No admission in a step that preempted.
+6. KV reservation (``reserve_tokens``), chosen by the engine profile's ``kv_cache.capacity_scheduler``:
+   ``recompute`` (vLLM, SGLang) holds the blocks of the tokens computed so far and grows them step by
+   step, preempting as in rule 1; ``guaranteed_no_evict`` (TensorRT-LLM's default capacity scheduler)
+   reserves a request's prompt plus maximum output when it starts, so it starts only when that fits and
+   is never preempted (rules 1 and 4 then always find their blocks).
 
 The replica keeps the state (slots, KV cache) and applies each decision; a plan is a ``BatchPlan``.
 """
@@ -56,6 +61,13 @@ def blocks_to_add(tokens: int, shared_tokens: int, private_blocks: int, block_si
     """KV blocks a sequence must add so that its private blocks (``private_blocks`` held) hold its
     ``tokens`` beyond the ``shared_tokens`` of a shared prefix; zero or negative when it holds enough."""
     return -(-(tokens - shared_tokens) // block_size) - private_blocks
+
+
+def reserve_tokens(no_evict: bool, computed_tokens: int, max_tokens: int) -> int:
+    """Tokens a sequence's KV blocks must hold once ``computed_tokens`` are computed: those (recompute
+    policy), or the request's ``max_tokens`` (prompt + maximum output) from its start on under
+    ``guaranteed_no_evict``, which thereby never needs another block and never preempts."""
+    return max_tokens if no_evict else computed_tokens
 
 
 def decodes_held(prefill_first: bool, mixed: bool, n_dec: int, n_waiting: int, n_active: int) -> bool:

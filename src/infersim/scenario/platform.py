@@ -40,15 +40,23 @@ class PerfOverrides(StrictModel):
 
 class Engine(StrictModel):
     """A serving engine on one replica. Defaults follow vLLM's (``max_num_seqs`` 256,
-    ``max_num_batched_tokens`` 8192 with chunked prefill, 16-token KV blocks, prefix caching on,
-    ``gpu_memory_utilization`` 0.9; vLLM engine-args docs)."""
+    ``max_num_batched_tokens`` 8192 with chunked prefill, prefix caching on, ``gpu_memory_utilization`` 0.9;
+    vLLM engine-args docs); the KV block size is the engine's own (its profile's ``kv_cache`` block)."""
 
     kind: Literal["vllm", "sglang", "trtllm"] = "vllm"
     version: str | None = None
     max_num_seqs: int = Field(256, ge=1)
     max_batched_tokens: int = Field(8192, ge=16)
-    block_size: int = Field(16, ge=1)
+    block_size: int | None = Field(
+        None, ge=1, description="KV-cache block (page) in tokens, also the prefix cache's reuse granularity; "
+                                "default: the engine profile's kv_cache.block_tokens (vLLM 16, SGLang 1, "
+                                "TensorRT-LLM 32, each with its source in perf/profiles/<engine>.yaml)")
     prefix_caching: bool = True
+    capacity_scheduler: Literal["recompute", "guaranteed_no_evict"] | None = Field(
+        None, description="KV admission policy: 'recompute' (grow KV step by step, preempt the newest sequence "
+                          "by recompute when it runs out: vLLM, SGLang) or 'guaranteed_no_evict' (reserve prompt "
+                          "+ maximum output at admission, never preempt: TensorRT-LLM's default); default: the "
+                          "engine profile's kv_cache.capacity_scheduler")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     kv_precision: Literal["auto", *PRECISIONS] = "auto"  # type: ignore[valid-type]
     profile: str | None = Field(

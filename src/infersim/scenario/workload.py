@@ -244,7 +244,10 @@ class Customer(StrictModel):
 class Workload(StrictModel):
     rate: RatePerS | None = Field(None, description="total rate split by the streams' shares")
     streams: list[Stream] = Field(min_length=1)
-    prefix_block_tokens: int = Field(256, ge=1, description="granularity of generated prefix hashes")
+    prefix_block_tokens: int = Field(
+        1, ge=1, description="granularity (tokens) of generated prefixes: a shared prefix or a conversation's "
+                             "context is reusable in multiples of it; 1 (default) keeps token counts, and each "
+                             "engine's prefix cache rounds them down to its own KV block (engine.block_size)")
     customers: list[Customer] | None = Field(None, description="named customers; every stream then names one")
 
     def customer_scale(self, stream: Stream) -> float:

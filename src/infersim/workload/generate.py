@@ -21,10 +21,8 @@ from infersim.core.rng import rng
 from infersim.scenario.workload import Stream, Workload
 from infersim.workload.traces import TraceData, load_trace, resolve_trace
 
-CHAIN_BIT = 1 << 62  # generated chain block ids live in [2^62, 2^63): never equal to a trace's hash ids
 KEY_STREAM_SHIFT = 32  # prefix_key = (stream index << 32) | group or conversation instance
-CHAIN_BLOCK_BITS = 20  # chain block id = CHAIN_BIT + (prefix_key << 20) + block number
-MAX_STREAMS = 1 << (62 - CHAIN_BLOCK_BITS - KEY_STREAM_SHIFT)  # 1024: keeps chain ids below 2^63
+MAX_STREAMS = 1 << 10  # 1024 streams: prefix keys stay below 2^42, far inside int64 (and a C long)
 CLOSED_LOOP_ROWS_PER_CLIENT = 4096
 CLOSED_LOOP_MAX_ROWS = 2_000_000
 _Z99 = 2.3263478740408408  # standard normal 99th percentile
@@ -39,9 +37,12 @@ class Requests:
     Arrays (read-only), one entry per request: ``arrival_s`` float64 seconds; ``input_tokens`` and
     ``output_tokens`` int64 >= 1 (the input includes any shared prefix or conversation context);
     ``stream`` int16 index into ``stream_names``; ``difficulty`` float64 in [0, 1]; ``prefix_key`` int64
-    (-1 = no generated prefix chain); ``prefix_blocks`` int64, leading blocks of ``block_tokens`` tokens
-    shared with the chain (for trace rows with explicit hash ids: the number of ids; the last block may be
-    partial). ``block_offsets``/``block_hashes``: explicit per-request hash ids (trace replay) or None.
+    (-1 = no generated prefix chain); ``prefix_tokens`` int64, the prompt's leading tokens shared with the
+    chain ``prefix_key`` (a group's shared prefix or a conversation's previous context, in multiples of the
+    workload's ``prefix_block_tokens``, 1 by default: plain token counts), which every engine's prefix cache
+    rounds down to its own KV block; for trace rows with hash ids, the tokens those ids cover (at most the
+    prompt). ``block_offsets``/``block_hashes``: explicit per-request hash ids (trace replay, one per
+    ``block_tokens`` tokens, the last block possibly partial) or None; ``block_tokens`` is 0 without them.
     ``closed_loop``: per closed-loop stream (stream index, concurrency, think_time_s).
     """
 
@@ -51,7 +52,7 @@ class Requests:
     stream: np.ndarray
     difficulty: np.ndarray
     prefix_key: np.ndarray
-    prefix_blocks: np.ndarray
+    prefix_tokens: np.ndarray
     block_offsets: np.ndarray | None
     block_hashes: np.ndarray | None
     block_tokens: int
@@ -63,11 +64,8 @@ class Requests:
         return len(self.arrival_s)
 
     def prefix_ids(self, i: int) -> np.ndarray:
-        """Request ``i``'s prefix block ids (int64), in prompt order: a generated chain
-        ``CHAIN_BIT + (prefix_key << 20) + k`` for k < prefix_blocks, else the trace's hash ids, else empty."""
-        key = int(self.prefix_key[i])
-        if key >= 0:
-            return (CHAIN_BIT + (key << CHAIN_BLOCK_BITS)) + np.arange(int(self.prefix_blocks[i]), dtype=_I64)
+        """Request ``i``'s trace hash ids (int64, in prompt order; empty for a generated or no prefix, whose
+        chain is ``prefix_key`` / ``prefix_tokens``)."""
         if self.block_offsets is not None:
             return self.block_hashes[self.block_offsets[i]:self.block_offsets[i + 1]]
         return np.zeros(0, _I64)
@@ -83,21 +81,13 @@ class Requests:
         (multi-turn conversations), so finished blocks are worth caching past the shared prefix."""
         return np.isin(self.stream, np.asarray(self.conversation_streams, dtype=self.stream.dtype))
 
-    def chain_ids(self, i: int, n_blocks: int) -> list[int]:
-        """The first ``n_blocks`` block ids of request ``i``'s generated chain (empty without a chain)."""
-        key = int(self.prefix_key[i])
-        if key < 0:
-            return []
-        base = CHAIN_BIT + (key << CHAIN_BLOCK_BITS)
-        return list(range(base, base + n_blocks))
-
     def to_frame(self) -> pd.DataFrame:
         """One row per request: the per-request columns (not the ragged hash ids) plus ``stream_name``."""
         return pd.DataFrame({
             "arrival_s": self.arrival_s, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
             "stream": self.stream,
             "stream_name": pd.Categorical.from_codes(self.stream.astype(np.int64), categories=self.stream_names),
-            "difficulty": self.difficulty, "prefix_key": self.prefix_key, "prefix_blocks": self.prefix_blocks,
+            "difficulty": self.difficulty, "prefix_key": self.prefix_key, "prefix_tokens": self.prefix_tokens,
         })
 
 
@@ -110,7 +100,7 @@ class _Part:
     out: np.ndarray
     difficulty: np.ndarray
     key: np.ndarray
-    blocks: np.ndarray
+    prefix_tokens: np.ndarray
     offsets: np.ndarray | None = None
     hashes: np.ndarray | None = None
     hash_block_tokens: int = 0
@@ -133,21 +123,14 @@ def generate(workload: Workload, *, seed: int, duration_s: float, base_dir: Path
     parts = [_stream(workload, si, s, seed, float(duration_s), Path(base_dir), share_sum, closed)
              for si, s in enumerate(streams)]
 
-    block_tokens = workload.prefix_block_tokens
+    block_tokens = 0  # tokens per trace hash id (generated prefixes are token counts, independent of it)
     traced = [si for si, p in enumerate(parts) if p.hashes is not None]
     if traced:
         t_blocks = {parts[si].hash_block_tokens for si in traced}
         if len(t_blocks) > 1:
             raise ScenarioError(f"trace streams hash prefixes in different block sizes {sorted(t_blocks)}",
                                 path=f"workload.streams[{traced[-1]}].arrival.path")
-        (t_block,) = t_blocks
-        gen = [si for si, p in enumerate(parts) if p.generated_prefix]
-        if gen and block_tokens != t_block:
-            raise ScenarioError(
-                f"prefix_block_tokens must be {t_block} with Mooncake traces (their hash ids are per "
-                f"{t_block}-token block), got {block_tokens} while stream '{streams[gen[0]].name}' generates "
-                "prefixes; set workload.prefix_block_tokens: 512", path=f"workload.streams[{traced[0]}]")
-        block_tokens = t_block
+        (block_tokens,) = t_blocks
     conv = tuple(i for i, st in enumerate(streams) if st.prefix is not None and st.prefix.kind == "conversation")
     return _merge(parts, block_tokens, tuple(s.name for s in streams), tuple(closed), conv)
 
@@ -222,7 +205,7 @@ def _stream(wl: Workload, si: int, s: Stream, seed: int, duration_s: float, base
     if trace is not None and a.use_prefixes and trace.block_offsets is not None:
         cap = None if a.use_lengths else -(-inp // trace.hash_block_tokens)  # ceil: blocks the prompt covers
         part.offsets, part.hashes = _gather(trace.block_offsets, trace.block_hashes, src, cap)
-        part.blocks = np.diff(part.offsets)
+        part.prefix_tokens = np.minimum(np.diff(part.offsets) * trace.hash_block_tokens, inp)
         part.hash_block_tokens = trace.hash_block_tokens
     elif s.prefix is not None and n:
         part.generated_prefix = True
@@ -320,16 +303,16 @@ def _round_clip(x: np.ndarray, lo: int, hi: int | None) -> np.ndarray:
 
 
 def _prefix(p: _Part, s: Stream, si: int, g: np.random.Generator, B: int) -> None:
-    """Generated prefixes, in place on ``p``.
+    """Generated prefixes, in place on ``p``: chain keys and shared tokens (in multiples of ``B``).
 
     shared: with probability ``share`` a request joins group g (Zipf weights 1/(g+1)^zipf_s); the first
     ``tokens`` tokens of its prompt are the group's prefix, so the prompt must be longer than the prefix:
     a drawn input <= tokens becomes tokens + drawn (the prefix is part of the prompt, not added to it
-    otherwise). prefix_blocks = tokens // B.
+    otherwise). prefix_tokens = tokens rounded down to a multiple of B.
 
     conversation: requests are dealt round robin (in arrival order) to ``sessions`` sessions; a session's
     conversation restarts with a fresh key after ``turns`` turns. A turn's input = the previous turn's input
-    + its output + the newly drawn input; prefix_blocks = (previous input + previous output) // B.
+    + its output + the newly drawn input; prefix_tokens = previous input + previous output, rounded down to B.
     """
     pre, n = s.prefix, len(p.arrival)
     base = si << KEY_STREAM_SHIFT
@@ -339,7 +322,7 @@ def _prefix(p: _Part, s: Stream, si: int, g: np.random.Generator, B: int) -> Non
         grp = g.choice(pre.groups, size=n, p=w / w.sum())
         p.inp = np.where(has & (p.inp <= pre.tokens), pre.tokens + p.inp, p.inp)
         p.key = np.where(has, base | grp, -1).astype(_I64)
-        p.blocks = np.where(has, np.minimum(pre.tokens, p.inp - 1) // B, 0).astype(_I64)
+        p.prefix_tokens = np.where(has, np.minimum(pre.tokens, p.inp - 1) // B * B, 0).astype(_I64)
     else:
         j = np.arange(n, dtype=_I64)
         sess, m = j % pre.sessions, j // pre.sessions
@@ -354,10 +337,7 @@ def _prefix(p: _Part, s: Stream, si: int, g: np.random.Generator, B: int) -> Non
         ctx[order] = before - before[start]
         p.inp = p.inp + ctx
         p.key = (base | inst).astype(_I64)
-        p.blocks = ctx // B
-    if n and p.blocks.max() >= 1 << CHAIN_BLOCK_BITS:
-        raise ScenarioError(f"a generated prefix has {int(p.blocks.max())} blocks (at most {1 << CHAIN_BLOCK_BITS}"
-                            "); raise prefix_block_tokens", path="workload.prefix_block_tokens")
+        p.prefix_tokens = ctx // B * B
 
 
 def _gather(offsets: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
@@ -382,7 +362,7 @@ def _merge(parts: list[_Part], block_tokens: int, names: tuple[str, ...], closed
     arrival = cat("arrival", np.float64)
     stream = np.concatenate([np.full(len(p.arrival), si, np.int16) for si, p in enumerate(parts)])
     cols = [arrival, cat("inp", _I64), cat("out", _I64), stream, cat("difficulty", np.float64),
-            cat("key", _I64), cat("blocks", _I64)]
+            cat("key", _I64), cat("prefix_tokens", _I64)]
     order = None
     if not (arrival[1:] >= arrival[:-1]).all():  # already sorted (one open-loop stream): no gather needed
         order = np.argsort(arrival, kind="stable")  # NaN (closed loop) sorts last

@@ -5,8 +5,7 @@ from importlib import resources
 
 import pytest
 
-from infersim.catalog import default_catalog
-from infersim.catalog import bands
+from infersim.catalog import bands, default_catalog
 
 COLUMNS = ["engine", "hardware_class", "metric", "median_abs_error_pct", "p90_abs_error_pct",
            "n_heldout_sources", "n_rows", "sources", "generated_by"]

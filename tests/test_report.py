@@ -17,7 +17,7 @@ from scipy import stats as sps
 from infersim.cli import main
 from infersim.core.errors import InfersimError
 from infersim.report import open_results, write_charts
-from infersim.report.findings import fmt_value
+from infersim.report.findings import duration_unit, fmt_duration, fmt_value
 from infersim.report.memo import write_report
 from infersim.report.stats import marginal, paired_bootstrap_quantile, pareto_mask, t_interval, tornado
 from infersim.report.style import DPI, TALL, WIDE
@@ -173,12 +173,18 @@ def test_report_holds_table_values_and_embeds_charts(run_dir, charts):
     md_path, html_path = write_report(run_dir, charts=charts)
     md, page = md_path.read_text(), html_path.read_text()
     s = pd.read_csv(run_dir / "summary.csv")
+    units = {c: duration_unit(s[c]) for c in ("ttft_p99_s", "e2e_p99_s")}  # one unit per table row
     for _, r in s.iterrows():
         for col in ("ttft_p99_s", "slo_attainment", "e2e_p99_s"):
-            assert fmt_value(col, r[col]) in md and fmt_value(col, r[col]) in page, (r["platform"], col)
+            want = fmt_duration(r[col], units[col]) if col in units else fmt_value(col, r[col])
+            assert f"| {want} |" in md or f"| {want} |\n" in md, (r["platform"], col, want)
+            assert f"<td>{want}</td>" in page, (r["platform"], col, want)
+    assert "0.0" not in "".join(line for line in md.splitlines() if line.startswith("| TTFT")), \
+        "durations print with a unit, not as raw seconds"
     for name in charts.data:
         assert f"charts/{name}.png" in md
-    assert page.count("data:image/png;base64,") == len(charts.data)
+    # every chart once in the Charts section, the answer's chart once more in the executive summary
+    assert page.count("data:image/png;base64,") == len(charts.data) + 1
     assert "<img src='charts" not in page and 'src="charts' not in page
     for text in ("The scenario", "Key findings", "95% CI", "Assumptions and sources", "h100-sxm",
                  "llama-3.1-8b", "ASSUMPTION: made-up chat traffic"):
@@ -290,7 +296,7 @@ def test_sweep_report(sweep_dir, capsys):
     assert f"{A} moves customer_usd_per_mtok most, from" in md  # 10 * replicas outweighs the rate
     assert "x has the lowest customer_usd_per_mtok at 6 of 6 sweep points" in md
     assert "narrowest lead: y minus x = $" in md
-    assert (d / "report.html").read_text().count("data:image/png;base64,") == 5
+    assert (d / "report.html").read_text().count("data:image/png;base64,") == 6  # + the summary's tornado
 
 
 # -- CLI errors -------------------------------------------------------------------------------------------------

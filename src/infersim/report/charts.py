@@ -28,16 +28,16 @@ class ChartSkipped(InfersimError):
     """The tables hold nothing this chart could show (the message says why)."""
 
 
-def _finish(df: pd.DataFrame, fig, out_dir: Path, name: str, notes: list[str]) -> pd.DataFrame:
-    if notes:
-        footnote(fig, "; ".join(notes))
+def _finish(df: pd.DataFrame, fig, out_dir: Path, name: str, notes: list[str], res) -> pd.DataFrame:
+    """Footnote (``notes``) and provenance line (``res.provenance``), then both files; ``df`` annotated."""
+    footnote(fig, "; ".join(notes), provenance=res.provenance)
     df.attrs["paths"] = [str(p) for p in save_figure(fig, out_dir, name)]
     df.attrs["notes"] = list(notes)
     return df
 
 
 #: The two sides of the bill in $ per million tokens, with their bar labels.
-USD_MEASURES = (("customer_usd_per_mtok", "customer pays"), ("provider_usd_per_mtok", "costs the platform"))
+USD_MEASURES = (("customer_usd_per_mtok", "customer pays"), ("provider_usd_per_mtok", "provider cost"))
 
 
 def _has_finite(summary: pd.DataFrame, col: str) -> bool:
@@ -100,7 +100,7 @@ def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
                        frameon=False)
     if not rows:
         raise ChartSkipped("no finished requests with a latency")
-    return _finish(pd.concat(rows, ignore_index=True), fig, out_dir, "latency_cdf", notes)
+    return _finish(pd.concat(rows, ignore_index=True), fig, out_dir, "latency_cdf", notes, run)
 
 
 def _label_points(ax, xs, ys, labels) -> None:
@@ -131,7 +131,7 @@ def cost_latency(run: RunDir, out_dir: Path, latency: str = "ttft_p99_s") -> pd.
     ax.set_xlabel(f"{_latency_label(latency)} (seconds{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_ylabel(label)
     ax.set_title(f"Cost vs {_latency_label(latency)} per platform (lower-left is better)")
-    return _finish(df, fig, out_dir, "cost_latency", notes)
+    return _finish(df, fig, out_dir, "cost_latency", notes, run)
 
 
 def _latency_label(col: str) -> str:
@@ -160,6 +160,20 @@ def _draw_cost_latency(ax, df: pd.DataFrame, label_col: str) -> None:
     ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
+def replication_command(run: RunDir, replications: int = 5) -> str:
+    """A sweep command that replicates this run with other seeds and that ``infersim sweep`` accepts: the
+    scenario's own duration as the single swept value, ``replications`` seeds (docs/sweeps.md: sweeping
+    ``seed`` itself refuses replications)."""
+    f = run.meta.get("scenario_file") or run.scenario.get("name", "SCENARIO") + ".yaml"
+    try:
+        f = str(Path(f).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        pass
+    dur = run.window()[1]
+    return (f"infersim sweep {f} --set duration={dur:g}s --replications {replications} "
+            f"--out {run.path.name}-seeds")
+
+
 def usd_per_mtok(run: RunDir, out_dir: Path) -> pd.DataFrame:
     """Customer price and provider cost in $ per million tokens (input + output of finished requests) per
     platform, as horizontal bars. A single run has no confidence interval for these: the bill is one
@@ -172,11 +186,14 @@ def usd_per_mtok(run: RunDir, out_dir: Path) -> pd.DataFrame:
     rows = [{"platform": p, "measure": c, "usd_per_mtok": float(v), "ci_lo": math.nan, "ci_hi": math.nan}
             for c, _ in measures for p, v in zip(s["platform"], pd.to_numeric(s[c], errors="coerce"), strict=True)]
     df = pd.DataFrame(rows)
-    notes = ["single run: no confidence interval (one realisation of the bill); "
-             "run 'infersim sweep --set seed=... --replications R' for one"]
-    notes += [f"{r.platform}: no {r.measure}" for r in df.itertuples() if not math.isfinite(r.usd_per_mtok)]
+    notes = ["single run: no confidence interval (one realisation of the bill); for one, replicate the run "
+             f"with other seeds: {replication_command(run)}"]
+    what = dict(USD_MEASURES)
+    notes += [f"{r.platform}: {what[r.measure]} not known" + (" (a token API's own cost is not public)"
+                                                             if r.measure == "provider_usd_per_mtok" else "")
+              for r in df.itertuples() if not math.isfinite(r.usd_per_mtok)]
     fig = draw_bars(df, "platform", measures, "Dollars per million tokens per platform (input + output, whole run)")
-    return _finish(df, fig, out_dir, "usd_per_mtok", notes)
+    return _finish(df, fig, out_dir, "usd_per_mtok", notes, run)
 
 
 def draw_bars(df: pd.DataFrame, label_col: str, measures, title: str):
@@ -291,7 +308,7 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
     fig.suptitle("Fleet over time: load, replicas, queue and cost")
-    return _finish(df, fig, out_dir, "fleet_timeline", notes)
+    return _finish(df, fig, out_dir, "fleet_timeline", notes, run)
 
 
 RUN_CHARTS = {"latency_cdf": latency_cdf, "cost_latency": cost_latency, "usd_per_mtok": usd_per_mtok,

@@ -23,17 +23,59 @@ SLO_TARGET = 0.95
 N_BOOT = 400
 
 
+SHARE_COLUMNS = ("slo_attainment", "utilization", "gross_margin", "idle_share", "prefix_hit_rate", "quality",
+                 "quality_ratio", "baseline_saving_share", "baseline_quality_ratio", "escalated_share",
+                 "spilled_share", "kv_usage_max", "kv_usage_mean")
+#: duration units, largest first: (threshold in seconds, scale, unit)
+DURATION_UNITS = ((1.0, 1.0, "s"), (1e-3, 1e3, "ms"), (0.0, 1e6, "µs"))
+
+
+def is_duration(col: str) -> bool:
+    """True for a summary column that holds seconds (registry unit 's', or a latency-like ``*_s`` name)."""
+    from infersim.core.quantities import QUANTITIES
+
+    q = QUANTITIES.get(col)
+    if q is not None:
+        return q.unit == "s"
+    return col.endswith("_s") and not col.endswith(("_per_s", "_req_s", "_tok_s"))
+
+
+def duration_unit(values) -> tuple[float, str]:
+    """(scale, unit) that suits a set of durations in seconds: chosen from their median, so one row or
+    column of a table prints in one unit."""
+    a = np.asarray([float(v) for v in values if v is not None], dtype=float)
+    a = np.abs(a[np.isfinite(a)])
+    ref = float(np.median(a)) if a.size else 1.0
+    for threshold, scale, unit in DURATION_UNITS:
+        if ref >= threshold:
+            return scale, unit
+    return DURATION_UNITS[-1][1], DURATION_UNITS[-1][2]
+
+
+def fmt_duration(v, unit: tuple[float, str] | None = None) -> str:
+    """A duration in seconds as '521 ms', '1.03 s', '475 µs' (3 significant digits); ``unit`` from
+    ``duration_unit`` to print several in one unit."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    v = float(v)
+    scale, u = unit or duration_unit([v])
+    x = v * scale
+    return f"{x:,.0f} {u}" if abs(x) >= 100 else f"{x:.3g} {u}"
+
+
 def fmt_value(col: str, v) -> str:
-    """How the report prints a value of summary column ``col`` (percent for shares, 3 significant digits)."""
+    """How the report prints a value of summary column ``col``: durations with a unit, percent for shares,
+    dollars with a $, else 3 significant digits."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     if isinstance(v, str):
         return v
     v = float(v)
-    if "usd" in col and "margin" not in col:
+    if is_duration(col):
+        return fmt_duration(v)
+    if "usd" in col and "margin" not in col and "share" not in col:
         return f"${v:,.0f}" if abs(v) >= 1000 else f"${v:.3g}"
-    if col in ("slo_attainment", "utilization", "gross_margin", "idle_share", "prefix_hit_rate") or \
-            col.startswith(("slo_attainment_", "utilization_", "gross_margin_")):
+    if col in SHARE_COLUMNS or col.startswith(tuple(c + "_" for c in SHARE_COLUMNS)):
         return f"{100 * v:.1f}%"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
@@ -80,7 +122,7 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
     finite_p99 = {p: v for p, v in p99.items() if math.isfinite(v)}
     if finite_p99:
         fastest = min(finite_p99, key=finite_p99.get)
-        parts = [f"{p} {fmt_value('ttft_p99_s', v)} s ({_ci('ttft_p99_s', *percentile_ci(boots.get(p, [])))})"
+        parts = [f"{p} {fmt_value('ttft_p99_s', v)} ({_ci('ttft_p99_s', *percentile_ci(boots.get(p, [])))})"
                  for p, v in sorted(finite_p99.items(), key=lambda kv: kv[1])]
         out.append("p99 time to first token: " + "; ".join(parts) + ".")
         for p, v in sorted(finite_p99.items(), key=lambda kv: kv[1]):
@@ -89,7 +131,7 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
             gap = v - finite_p99[fastest]
             lo, hi = (percentile_ci(boots[p] - boots[fastest]) if p in boots and fastest in boots
                       else (math.nan, math.nan))
-            out.append(f"p99 TTFT gap, {p} minus {fastest}: {fmt_value('x', gap)} s ({_ci('x', lo, hi)}; "
+            out.append(f"p99 TTFT gap, {p} minus {fastest}: {fmt_value('ttft_p99_s', gap)} ({_ci('ttft_p99_s', lo, hi)}; "
                        f"paired bootstrap over the same requests).")
     # SLO attainment: Wilson interval
     if "slo_attainment" in num and "requests" in num:
@@ -102,30 +144,11 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
                 parts.append(f"{p} {fmt_value('slo_attainment', a)} ({_ci('slo_attainment', lo, hi)})")
         if parts:
             out.append("Share of requests meeting every SLO of their stream: " + "; ".join(parts) + ".")
-    # cost: cheapest at SLO, no interval from one run
+    # cost: cheapest for the customer, and sustainable for the provider? (``sustainability``)
     picked = pick_cost_column(s)
-    if picked is None:
-        out.append("No cost figure ($ per million tokens or fleet cost) in this run's summary: cost findings "
-                   "skipped.")
-    else:
-        col, lbl = picked[0], picked[1].removesuffix(" (USD)")
-        cost = dict(zip(s["platform"], num[col], strict=True))
-        att = dict(zip(s["platform"], num.get("slo_attainment", pd.Series(np.nan, index=s.index)), strict=True))
-        ok = {p: c for p, c in cost.items() if math.isfinite(c) and att.get(p, 0) >= SLO_TARGET}
-        pool, qual = (ok, f"among platforms meeting their SLOs for at least {SLO_TARGET:.0%} of requests") if ok \
-            else ({p: c for p, c in cost.items() if math.isfinite(c)},
-                  f"no platform meets its SLOs for {SLO_TARGET:.0%} of requests; over all platforms")
-        ranked = sorted(pool.items(), key=lambda kv: kv[1])
-        best, bv = ranked[0]
-        msg = f"Cheapest by {lbl} ({qual}): {best} at {fmt_value(col, bv)}"
-        if len(ranked) > 1:
-            nxt, nv = ranked[1]
-            msg += (f", {fmt_value(col, nv - bv)} less than {nxt} ({fmt_value(col, nv)}; "
-                    f"{nv / bv:.2f}x)" if bv > 0 else f"; next {nxt} at {fmt_value(col, nv)}")
-        out.append(msg + ". No confidence interval from a single run: the bill is one realisation of the fleet; "
-                         "a sweep over seed with replications gives one.")
-        for p, c in cost.items():
-            rows.append({"platform": p, "metric": col, "value": c, "ci_lo": math.nan, "ci_hi": math.nan,
+    if picked is not None:
+        for p, c in zip(s["platform"], num[picked[0]], strict=True):
+            rows.append({"platform": p, "metric": picked[0], "value": c, "ci_lo": math.nan, "ci_hi": math.nan,
                          "method": "single run: none"})
     return out, pd.DataFrame(rows, columns=["platform", "metric", "value", "ci_lo", "ci_hi", "method"])
 
@@ -212,3 +235,146 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
     if not out:
         out.append(f"The sweep summary holds no finite values of {metric}.")
     return out
+
+
+OWNED_KINDS = ("lpu", "wafer")
+
+
+def _num(row: pd.Series, col: str) -> float:
+    v = pd.to_numeric(row.get(col), errors="coerce")
+    return float(v) if v is not None and pd.notna(v) else math.nan
+
+
+def scale_fraction(sc: dict) -> float | None:
+    """The share of the real traffic the scenario simulates (``workload.scale.fraction``), when stated."""
+    scale = (sc.get("workload") or {}).get("scale")
+    if isinstance(scale, dict):
+        f = scale.get("fraction")
+        if isinstance(f, int | float) and 0 < f <= 1:
+            return float(f)
+    return None
+
+
+def margin_reason(row: pd.Series, sc: dict | None = None, short: bool = False) -> str:
+    """Why a platform's margin is what it is, in words a memo can quote; ``short``: a table cell's form."""
+    m = _num(row, "gross_margin")
+    if not math.isfinite(m):
+        return ("no provider cost: a token API's own serving cost is not public" if row.get("kind") == "token_api"
+                else "no provider cost recorded")
+    cust, prov = _num(row, "customer_usd_per_mtok"), _num(row, "provider_usd_per_mtok")
+    util = _num(row, "utilization")
+    price_cost = (f"customers pay {fmt_value('customer_usd_per_mtok', cust)} per million tokens and serving them "
+                  f"costs the provider {fmt_value('provider_usd_per_mtok', prov)}")
+    if row.get("kind") in OWNED_KINDS:
+        units, per_h = _num(row, "units_per_replica"), _num(row, "owned_usd_per_hour")
+        reps = _num(row, "replicas")
+        what = "wafer system" if row.get("kind") == "wafer" else "chips"
+        sized = (f"{units:g} {what}" if math.isfinite(units) else "the hardware") + \
+            (f" x {reps:g} replicas" if math.isfinite(reps) and reps > 1 else "")
+        frac = scale_fraction(sc or {})
+        traffic = f"serving a {100 * frac:.3g} % slice of the traffic" if frac and frac < 1 else \
+            "serving this scenario's traffic"
+        cost_h = f" at ${per_h:,.3g}/h, amortised with power and hosting" if math.isfinite(per_h) else ""
+        if short:
+            full = prov * util if math.isfinite(util) and 0 < util < 1 and math.isfinite(prov) else math.nan
+            s = f"owned {sized} paid by the hour, " + (f"{traffic}; " if frac and frac < 1 else "")
+            s += f"busy {fmt_value('utilization', util)}" if math.isfinite(util) else "load not recorded"
+            if m < 0 and math.isfinite(full):
+                s += ("; price below cost even fully used" if full > cust else
+                      "; would pay with more traffic on the same system")
+            return s
+        if m >= 0:
+            return (f"owned system of {sized}{cost_h} {traffic}: {price_cost}; the price covers the hardware at "
+                    f"this load")
+        s = (f"an owned system sized to hold the model ({sized}{cost_h}) is paid for every hour whatever the "
+             f"load, {traffic}: {price_cost}")
+        if math.isfinite(util) and 0 < util < 1 and math.isfinite(prov):
+            full = prov * util
+            s += (f"; it is busy {fmt_value('utilization', util)} of the time, so even fully used it would cost "
+                  f"about {fmt_value('provider_usd_per_mtok', full)} per million tokens (a linear estimate)"
+                  + (", still above the price" if full > cust else ", below the price: more traffic on the same "
+                     "system would make it pay"))
+        return s
+    idle = _num(row, "idle_share")
+    if short:
+        return ("rented GPUs billed at a mark-up over their cost" if m >= 0 else
+                "provider cost above what customers pay" + (f"; idle {fmt_value('idle_share', idle)} of billed "
+                                                            "time" if math.isfinite(idle) else ""))
+    if m >= 0:
+        return f"{price_cost}; rented GPUs are billed to the customer at a mark-up over their cost"
+    s = price_cost
+    if math.isfinite(idle):
+        s += f"; replicas are idle {fmt_value('idle_share', idle)} of the billed time"
+    return s
+
+
+def sustainability(run: RunDir) -> tuple[list[str], list[list[str]]]:
+    """Cheapest for the customer, and sustainable for the provider? Findings and a table (platform, SLO met,
+    customer $/Mtok, provider $/Mtok, margin, sustainable?, why) over the platforms with a customer price."""
+    s = run.summary
+    sc = run.scenario
+    rows, out = [], []
+    have = s[pd.to_numeric(s.get("customer_usd_per_mtok"), errors="coerce").notna()] \
+        if "customer_usd_per_mtok" in s.columns else s.iloc[0:0]
+    if not len(have):
+        return ["No customer $ per million tokens in this run's summary: cost findings skipped."], []
+    have = have.assign(_c=pd.to_numeric(have["customer_usd_per_mtok"], errors="coerce")).sort_values("_c")
+    for _, r in have.iterrows():
+        m, att = _num(r, "gross_margin"), _num(r, "slo_attainment")
+        sust = "–" if not math.isfinite(m) else ("yes" if m >= 0 else "no")
+        rows.append([str(r["platform"]), fmt_value("slo_attainment", att),
+                     fmt_value("customer_usd_per_mtok", r["_c"]),
+                     fmt_value("provider_usd_per_mtok", _num(r, "provider_usd_per_mtok")),
+                     fmt_value("gross_margin", m), sust, margin_reason(r, sc, short=True)])
+    at_slo = have[pd.to_numeric(have.get("slo_attainment"), errors="coerce") >= SLO_TARGET] \
+        if "slo_attainment" in have.columns else have
+    pool, qual = (at_slo, f"among platforms meeting their SLOs for at least {SLO_TARGET:.0%} of requests") \
+        if len(at_slo) else (have, f"no platform meets its SLOs for {SLO_TARGET:.0%} of requests; over all")
+    best = pool.iloc[0]
+    bm = _num(best, "gross_margin")
+    msg = (f"Cheapest for the customer ({qual}): {best['platform']} at "
+           f"{fmt_value('customer_usd_per_mtok', best['_c'])} per million tokens")
+    if len(pool) > 1:
+        nxt = pool.iloc[1]
+        msg += f", then {nxt['platform']} at {fmt_value('customer_usd_per_mtok', nxt['_c'])}"
+    if math.isfinite(bm):
+        msg += (f". Sustainable for the provider? {'Yes' if bm >= 0 else 'No'}: margin "
+                f"{fmt_value('gross_margin', bm)}" + ("" if bm >= 0 else f", because {margin_reason(best, sc)}"))
+    else:
+        msg += f". Sustainable for the provider? Not known: {margin_reason(best, sc)}"
+    out.append(msg + ".")
+    ok = pool[pd.to_numeric(pool.get("gross_margin"), errors="coerce") >= 0] if "gross_margin" in pool.columns \
+        else pool.iloc[0:0]
+    if len(ok) and ok.iloc[0]["platform"] != best["platform"]:
+        o = ok.iloc[0]
+        out.append(f"Cheapest that is also sustainable ({qual}): {o['platform']} at "
+                   f"{fmt_value('customer_usd_per_mtok', o['_c'])} per million tokens, margin "
+                   f"{fmt_value('gross_margin', _num(o, 'gross_margin'))}.")
+    elif not len(ok):
+        anyok = have[pd.to_numeric(have.get("gross_margin"), errors="coerce") >= 0] \
+            if "gross_margin" in have.columns else have.iloc[0:0]
+        if len(anyok):
+            o = anyok.iloc[0]
+            out.append(f"No platform meeting its SLOs for {SLO_TARGET:.0%} of requests has a positive margin; "
+                       f"the cheapest sustainable one is {o['platform']} at "
+                       f"{fmt_value('customer_usd_per_mtok', o['_c'])} (margin "
+                       f"{fmt_value('gross_margin', _num(o, 'gross_margin'))}, SLO met "
+                       f"{fmt_value('slo_attainment', _num(o, 'slo_attainment'))}).")
+    for _, r in have.iterrows():
+        m = _num(r, "gross_margin")
+        if math.isfinite(m) and m < 0 and r["platform"] != best["platform"]:
+            out.append(f"{r['platform']} loses money (margin {fmt_value('gross_margin', m)}): "
+                       f"{margin_reason(r, sc)}.")
+    out.append("No confidence interval from a single run: the bill is one realisation of the fleet; "
+               f"replicate with other seeds for one ({_replication_hint(run)}).")
+    return out, rows
+
+
+def _replication_hint(run: RunDir) -> str:
+    from infersim.report.charts import replication_command
+
+    return f"`{replication_command(run)}`"
+
+
+SUSTAINABILITY_HEAD = ["platform", "SLO met", "customer $/Mtok", "provider $/Mtok", "margin", "sustainable?",
+                       "why"]

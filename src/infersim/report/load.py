@@ -49,6 +49,39 @@ def _read_json(path: Path, what: str) -> dict:
     return doc
 
 
+def _fmt_span_s(v) -> str:
+    """A simulated duration in words for the provenance line (300 -> '5 min', 45 -> '45 s')."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "?"
+    if not math.isfinite(v):
+        return "?"
+    if v < 120:
+        return f"{v:g} s"
+    if v < 7200:
+        return f"{v / 60:g} min"
+    return f"{v / 3600:g} h"
+
+
+def provenance_line(scenario: str, seed, duration_s, warmup_s=None, extra: str = "") -> str:
+    """The line every chart carries: where its numbers came from, and that they are simulated."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("infersim")  # the package metadata: the report layer may not import the CLI's
+    except PackageNotFoundError:
+        __version__ = "(version unknown: not installed)"
+    dur = f"{_fmt_span_s(duration_s)} simulated"
+    if warmup_s:
+        dur += f" (first {_fmt_span_s(warmup_s)} warm-up)"
+    parts = [f"scenario {scenario}", f"seed {seed}" if seed is not None else "seed ?", dur]
+    if extra:
+        parts.append(extra)
+    parts.append(f"infersim {__version__}")
+    return "Source: " + ", ".join(parts) + ". Simulated, not measured."
+
+
 @dataclass
 class RunDir:
     """A run's output directory; tables are read on first use."""
@@ -109,6 +142,14 @@ class RunDir:
     @property
     def platforms(self) -> list[str]:
         return list(self.summary["platform"])
+
+    @property
+    def provenance(self) -> str:
+        """The provenance line of this run's charts (scenario, seed, simulated duration, version)."""
+        m, sc = self.meta, self.scenario
+        lo, hi = self.window()
+        return provenance_line(m.get("scenario") or sc.get("name") or self.path.name,
+                               m.get("seed", sc.get("seed")), hi, lo)
 
     def window(self) -> tuple[float, float]:
         """The measurement window ``[warmup, duration)`` in seconds (from meta, else scenario)."""
@@ -215,6 +256,21 @@ class SweepDir:
         except InfersimError as exc:
             self.notes.append(f"scenario {f} no longer loads ({str(exc).splitlines()[0]}); not described")
             return {}
+
+    @property
+    def provenance(self) -> str:
+        """The provenance line of this sweep's charts: base scenario and seed, duration, replications."""
+        sp, sc = self.spec, self.scenario
+        dur = sc.get("duration")
+        for p in sp.get("parameters", []):
+            if p.get("path") == "duration" and len(p.get("values", [])) == 1:
+                dur = p["values"][0]
+        seed = sc.get("seed")
+        swept_seed = any(p.get("path") == "seed" for p in sp.get("parameters", []))
+        extra = (f"sweep of {sp.get('points', '?')} point(s) x {sp.get('replications', '?')} replication(s)"
+                 + ("; seed swept" if swept_seed else "; replication r > 0 draws its own seed from the base seed"))
+        return provenance_line(sp.get("scenario_name") or sc.get("name") or self.path.name,
+                               seed if not swept_seed else "swept", dur, sc.get("warmup"), extra)
 
     def check_metric(self, metric: str) -> str:
         """``metric`` if the sweep has it; else raise listing the ones it has."""

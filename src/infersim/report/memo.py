@@ -20,18 +20,36 @@ import pandas as pd
 from infersim.core.fileio import atomic_write_text
 from infersim.report.api import ChartSet, default_metric, write_charts
 from infersim.report.describe import catalog_sources, describe_scenario, scenario_header
-from infersim.report.findings import N_BOOT, SLO_TARGET, fmt_param, fmt_value, run_findings, sweep_findings
+from infersim.report.findings import (
+    N_BOOT,
+    SUSTAINABILITY_HEAD,
+    SLO_TARGET,
+    duration_unit,
+    fmt_duration,
+    fmt_param,
+    fmt_value,
+    is_duration,
+    run_findings,
+    sustainability,
+    sweep_findings,
+)
+from infersim.report.executive import run_summary, sweep_summary
 from infersim.report.load import RunDir, SweepDir, open_results
 
-#: Comparison-table columns (summary column, header with units), shown when the summary has them.
-TABLE_COLUMNS = (
-    ("kind", "kind"), ("ttft_p50_s", "TTFT p50 (s)"), ("ttft_p99_s", "TTFT p99 (s)"),
-    ("tpot_p50_s", "TPOT p50 (s)"), ("e2e_p99_s", "E2E p99 (s)"), ("slo_attainment", "SLO met"),
-    ("output_tok_s_per_user", "tok/s per user"), ("throughput_req_s", "req/s"), ("output_tok_s", "out tok/s"),
-    ("utilization", "utilization"), ("peak_replicas", "peak replicas"), ("gpu_hours", "GPU-h"),
-    ("cost_usd", "fleet cost"), ("customer_usd_per_mtok", "customer $/Mtok"),
-    ("provider_usd_per_mtok", "provider $/Mtok"), ("gross_margin", "gross margin"), ("chips", "chips"),
-    ("finished", "finished"), ("rejected", "rejected"),
+#: The run comparison, transposed (a column per platform, so it fits a page): sections of summary columns,
+#: each section titled with the time window its numbers cover (``core.quantities``). A row is shown when the
+#: summary has a finite value in it.
+TABLE_SECTIONS = (
+    ("Latency (finished requests that arrived in the measurement window; simulated platforms server-side, "
+     "token APIs including the network)",
+     ("ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "e2e_p99_s", "output_tok_s_per_user")),
+    ("Service (requests that arrived in the measurement window)",
+     ("slo_attainment", "throughput_req_s", "utilization", "requests", "finished", "rejected", "in_flight")),
+    ("Money (whole run, warm-up and drain included)",
+     ("customer_usd", "customer_gpu_minutes_usd", "customer_token_api_usd", "provider_cost_usd", "gross_margin",
+      "customer_usd_per_mtok", "provider_usd_per_mtok", "customer_usd_per_month", "provider_cost_usd_per_month",
+      "customer_usd_per_month_full_scale", "provider_cost_usd_per_month_full_scale")),
+    ("Capacity (as configured or sized)", ("peak_replicas", "gpu_hours", "chips")),
 )
 SWEEP_TABLE_METRICS = ("ttft_p99_s", "slo_attainment", "customer_usd_per_mtok", "provider_usd_per_mtok",
                        "cost_usd")
@@ -79,6 +97,8 @@ def to_markdown(blocks: list[tuple]) -> str:
             out.append("\n".join(lines))
         elif kind == "img":
             out.append(f"![{b[3]}]({b[2]})\n\n*{b[3]}*")
+        elif kind == "pagebreak":
+            out.append("---")
     return "\n\n".join(out) + "\n"
 
 
@@ -106,24 +126,61 @@ def to_html(blocks: list[tuple], title: str) -> str:
         elif kind == "table":
             head, rows = b[1], b[2]
             t = ["<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"]
-            t += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows]
+            for r in rows:
+                if str(r[0]).startswith("**") and not any(str(c) for c in r[1:]):  # a section row
+                    t.append(f"<tr class='section'><th colspan='{len(r)}'>{_html_inline(str(r[0]))}</th></tr>")
+                else:
+                    t.append("<tr>" + "".join(f"<td>{_html_inline(str(c))}</td>" for c in r) + "</tr>")
             out.append("".join(t) + "</tbody></table>")
         elif kind == "img":
             data = base64.b64encode(Path(b[1]).read_bytes()).decode("ascii")
             out.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(b[3])}'>"
                        f"<figcaption>{html.escape(b[3])}</figcaption></figure>")
+        elif kind == "pagebreak":
+            out.append("<hr class='pagebreak'>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
 # -- sections --------------------------------------------------------------------------------------------------
+def quantity_label(col: str) -> str:
+    """The one name of a summary column (``core.quantities``), with its unit where the value does not show it."""
+    from infersim.core.quantities import QUANTITIES
+
+    q = QUANTITIES.get(col)
+    if q is None:
+        return col
+    unit = "" if q.unit in ("s", "share", "count", "USD", "USD/Mtok") or q.unit in q.label else q.unit
+    return f"{q.label} ({unit})" if unit else q.label
+
+
+def _fmt_row(col: str, values) -> list[str]:
+    if is_duration(col):
+        unit = duration_unit(pd.to_numeric(pd.Series(list(values)), errors="coerce"))
+        return [fmt_duration(v, unit) if isinstance(v, int | float) else "–" for v in values]
+    return [fmt_value(col, v) for v in values]
+
+
 def comparison_table(summary: pd.DataFrame) -> tuple[list[str], list[list[str]], list[str]]:
-    """(header, rows, missing columns) of the run comparison table; values through ``fmt_value``."""
-    cols = [(c, h) for c, h in TABLE_COLUMNS if c in summary.columns
-            and (c == "kind" or pd.to_numeric(summary[c], errors="coerce").notna().any())]
-    missing = [c for c, _ in TABLE_COLUMNS if c not in dict(cols)]
-    head = ["platform"] + [h for _, h in cols]
-    rows = [[str(r["platform"])] + [fmt_value(c, r[c]) for c, _ in cols] for _, r in summary.iterrows()]
+    """(header, rows, missing columns) of the run comparison: a column per platform, a row per quantity,
+    section rows (bold, empty cells) naming each section's window; durations in one unit per row."""
+    head = ["quantity"] + [str(p) for p in summary["platform"]]
+    rows, missing = [], []
+    if "kind" in summary.columns:
+        rows.append(["platform kind"] + [str(k) for k in summary["kind"]])
+    for title, cols in TABLE_SECTIONS:
+        sec = []
+        for c in cols:
+            if c not in summary.columns:
+                missing.append(c)
+                continue
+            vals = pd.to_numeric(summary[c], errors="coerce")
+            if not vals.notna().any():
+                continue
+            sec.append([quantity_label(c)] + _fmt_row(c, [float(v) for v in vals]))
+        if sec:
+            rows.append([f"**{title}**"] + [""] * len(summary))
+            rows += sec
     return head, rows, missing
 
 
@@ -171,6 +228,14 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
                       ("p", f"Results directory `{res.path}`; report generated {now} by infersim. Every number "
                             f"below is read from the results tables in that directory.")]
     notes: list[str] = []
+    if isinstance(res, SweepDir):
+        m = metric or default_metric(res)
+        png = str(charts.paths("tornado")) if "tornado" in charts.data else None
+        b += sweep_summary(res, m, png)
+    else:
+        png = str(charts.paths("cost_latency")) if "cost_latency" in charts.data else None
+        b += run_summary(res, png)
+    b.append(("pagebreak",))
     d = describe_scenario(sc)
     b += [("h", 2, "The scenario"), *[("p", "Note: " + n) for n in res.notes if n.startswith("scenario ")],
           *[("p", x) for x in d["overview"]]]
@@ -194,9 +259,18 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
         head, rows, missing = comparison_table(res.summary)
         b += [("h", 2, "Comparison"), ("table", head, rows)]
         if missing:
-            b.append(("p", "Not in this run's summary (left out): " + ", ".join(missing) + "."))
+            b.append(("p", "Not recorded in this run's summary (results written by an older infersim), so left "
+                           "out: " + ", ".join(quantity_label(c) for c in missing) + "."))
         found, _ = run_findings(res)
-        b += [("h", 2, "Key findings"), ("ul", found),
+        cost_found, sust_rows = sustainability(res)
+        b += [("h", 2, "Key findings"), ("ul", cost_found)]
+        if sust_rows:
+            b += [("h", 3, "Cheapest for the customer, and sustainable for the provider?"),
+                  ("table", SUSTAINABILITY_HEAD, sust_rows),
+                  ("p", "Margin = (customer pays - provider cost) / customer pays, whole run. Owned systems "
+                        "(LPU, wafer) cost the provider the same every hour whatever the load; rented GPUs cost "
+                        "what the hours cost.")]
+        b += [("h", 3, "Latency and SLO"), ("ul", found),
               ("p", f"Method: p99 intervals are percentile-bootstrap intervals ({N_BOOT} resamples of the request "
                     "ids, the same resample for every platform); they show how much the percentile depends on "
                     "which requests arrived in this run, not how much another seed would change it. SLO shares "

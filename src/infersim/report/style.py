@@ -76,16 +76,58 @@ def log_axis(ax, which: str = "x") -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def footnote(fig, text: str) -> None:
-    """Small grey text along the bottom of the figure (method, skipped series), wrapped to the figure's
-    width; the axes make room."""
-    if not text:
-        return
-    import textwrap
+def wrap_to_width(fig, text: str, fontsize: float, width_px: float) -> str:
+    """``text`` wrapped so that every line, drawn at ``fontsize`` points on ``fig``, is at most ``width_px``
+    wide (measured with the figure's renderer, not estimated from a character count)."""
+    probe = fig.text(0, 0, "", fontsize=fontsize)
+    renderer = fig.canvas.get_renderer()
 
-    width_chars = int(fig.get_figwidth() * 17)  # ~8.5 pt characters per inch
-    text = "\n".join(textwrap.wrap(text, width_chars))
-    lines = text.count("\n") + 1
-    h = (0.17 * lines + 0.08) / fig.get_figheight()
-    fig.get_layout_engine().set(rect=(0, h, 1, 1 - h))
-    fig.text(0.01, 0.008, text, fontsize=8.5, color="#333333", va="bottom", ha="left")
+    def width(s: str) -> float:
+        probe.set_text(s)
+        return probe.get_window_extent(renderer).width
+
+    lines: list[str] = []
+    try:
+        for para in text.split("\n"):
+            words, cur = para.split(" "), ""
+            for w in words:
+                cand = f"{cur} {w}" if cur else w
+                if cur and width(cand) > width_px:
+                    lines.append(cur)
+                    cur = w
+                else:
+                    cur = cand
+            while len(cur) > 1 and width(cur) > width_px:  # a word longer than the line: break it
+                k = len(cur) - 1
+                while k > 1 and width(cur[:k]) > width_px:
+                    k -= 1
+                lines.append(cur[:k])
+                cur = cur[k:]
+            lines.append(cur)
+    finally:
+        probe.remove()
+    return "\n".join(lines)
+
+
+FOOTNOTE_PT = 8.5
+PROVENANCE_PT = 8.0
+
+
+def footnote(fig, text: str, provenance: str = "") -> None:
+    """Small grey text along the bottom of the figure (method, skipped series), then the ``provenance`` line
+    (where the numbers came from), each wrapped to the figure's width as measured by the renderer; the axes
+    make room. Every line stays inside the canvas."""
+    if not text and not provenance:
+        return
+    width_px = fig.get_figwidth() * fig.dpi * 0.98
+    y = 0.006
+    blocks = [(provenance, PROVENANCE_PT, "#555555", "italic"), (text, FOOTNOTE_PT, "#333333", "normal")]
+    for body, size, colour, style in blocks:
+        if not body:
+            continue
+        wrapped = wrap_to_width(fig, body, size, width_px)
+        t = fig.text(0.01, y, wrapped, fontsize=size, color=colour, va="bottom", ha="left", style=style,
+                     linespacing=1.25)
+        t.set_gid("provenance" if body is provenance else "footnote")
+        y += (t.get_window_extent(fig.canvas.get_renderer()).height + 4) / (fig.get_figheight() * fig.dpi)
+    fig.get_layout_engine().set(rect=(0, y, 1, 1 - y))

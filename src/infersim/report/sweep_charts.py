@@ -52,6 +52,50 @@ def metric_short(metric: str) -> str:
     return metric_label(metric).split(" (")[0].capitalize()
 
 
+#: Readable names, with units, of scenario fields a sweep varies (by the last name of the YAML path). Values
+#: of duration-like fields are stored in seconds, rates per second, prices in USD.
+PARAM_LABELS = {
+    "duration": "simulated duration (s)", "warmup": "warm-up (s)", "drain": "drain (s)", "seed": "seed",
+    "rate": "arrival rate (requests/s)", "peak_rate": "peak arrival rate (requests/s)",
+    "trough_rate": "trough arrival rate (requests/s)", "share": "share of the workload",
+    "rate_scale": "trace rate multiplier (x)", "replicas": "replicas", "min_replicas": "minimum replicas",
+    "max_replicas": "maximum replicas", "concurrency_target": "concurrency target per replica (requests)",
+    "target_utilization": "target utilization (share)", "scale_down_delay": "scale-down delay (s)",
+    "usd_per_gpu_hour": "price ($ per GPU-hour)", "input_usd_per_mtok": "input price ($ per million tokens)",
+    "output_usd_per_mtok": "output price ($ per million tokens)", "max_num_seqs": "max concurrent sequences",
+    "max_batched_tokens": "max batched tokens per step", "tp": "tensor parallelism (GPUs)",
+    "pp": "pipeline parallelism (stages)", "chips": "chips per replica", "systems": "systems per replica",
+    "threshold": "router threshold", "ttft": "TTFT target (s)", "tpot": "TPOT target (s)", "e2e": "E2E target (s)",
+    "median": "median tokens", "p99": "p99 tokens", "tokens": "prefix tokens", "unit": "billing unit (s)",
+}
+
+
+def param_label(path: str, scenario: dict | None = None) -> str:
+    """A swept YAML path as a name with units: ``platforms[0].deployments[1].replicas`` -> ``replicas
+    (platform baseten-h100, deployment big)`` (names from the scenario when given, else positions)."""
+    import re
+
+    parts = path.split(".")
+    last = re.sub(r"\[\d+\]$", "", parts[-1])
+    name = PARAM_LABELS.get(last, last.replace("_", " "))
+    ctx, node = [], scenario or {}
+    for seg in parts[:-1]:
+        m = re.fullmatch(r"(\w+)\[(\d+)\]", seg)
+        key, idx = (m.group(1), int(m.group(2))) if m else (seg, None)
+        child = node.get(key) if isinstance(node, dict) else None
+        if idx is not None:
+            item = child[idx] if isinstance(child, list) and idx < len(child) else None
+            label = (item or {}).get("name") if isinstance(item, dict) else None
+            ctx.append(f"{key.rstrip('s')} {label or idx + 1}")
+            node = item or {}
+        else:
+            if key in ("router", "token_api", "sweep"):
+                ctx.append(key.replace("_", " "))
+            node = child or {}
+    base, _, unit = name.partition(" (")
+    return (f"{base}, {', '.join(ctx)}" + (f" ({unit}" if unit else "")) if ctx else name
+
+
 def short_param(path: str) -> str:
     """The last name of a dotted parameter path (``platforms[0].deployments[1].replicas`` -> ``replicas``)."""
     return path.split(".")[-1]
@@ -107,7 +151,7 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                 ax.set_xticks(range(len(cats)), cats)
             elif g["value"].nunique() <= 8:
                 ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))])
-        ax.set_xlabel(p, fontsize=9.5)
+        ax.set_xlabel(param_label(p, res.scenario), fontsize=9.5)
         if k % ncols == 0:
             ax.set_ylabel(metric_label(metric))
     for k in range(len(params), nrows * ncols):
@@ -119,7 +163,7 @@ def sweep_lines(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)[["platform", "parameter", "value", "mean", "ci_lo", "ci_hi", "n"]]
     if (df["n"] < 2).all():
         notes.append("one replication per point: no CI bands")
-    return _finish(df, fig, out_dir, "sweep_lines", notes)
+    return _finish(df, fig, out_dir, "sweep_lines", notes, res)
 
 
 def sweep_heatmap(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
@@ -157,13 +201,13 @@ def sweep_heatmap(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                 ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=10, fontweight="bold",
                         color="black" if light else "white")
         ax.set_title(plat, fontsize=11)
-        ax.set_xlabel(p2, fontsize=9)
-        ax.set_ylabel(p1, fontsize=9)
+        ax.set_xlabel(param_label(p2, res.scenario), fontsize=9)
+        ax.set_ylabel(param_label(p1, res.scenario), fontsize=9)
     for k in range(len(plats), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
     fig.colorbar(im, ax=axes.ravel().tolist(), label=metric_label(metric), shrink=0.9)
     fig.suptitle(f"{metric_short(metric)} over two swept values (mean across replications)")
-    return _finish(df, fig, out_dir, "sweep_heatmap", notes)
+    return _finish(df, fig, out_dir, "sweep_heatmap", notes, res)
 
 
 def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
@@ -206,7 +250,7 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     for k in range(len(plats), axes.size):
         axes.ravel()[k].set_visible(False)
     fig.suptitle(f"What moves {metric_short(metric).lower()} most")
-    return _finish(df, fig, out_dir, "tornado", notes)
+    return _finish(df, fig, out_dir, "tornado", notes, res)
 
 
 def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str = "ttft_p99_s") -> pd.DataFrame:
@@ -228,7 +272,7 @@ def sweep_cost_latency(res: SweepDir, out_dir: Path, metric: str, latency: str =
     ax.set_xlabel(f"mean p99 TTFT across replications (seconds{', log scale' if ax.get_xscale() == 'log' else ''})")
     ax.set_ylabel(picked[1] + ", mean")
     ax.set_title("Cost vs p99 TTFT per sweep point and platform (lower-left is better)")
-    return _finish(df, fig, out_dir, "cost_latency", list(res.notes))
+    return _finish(df, fig, out_dir, "cost_latency", list(res.notes), res)
 
 
 def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
@@ -263,7 +307,7 @@ def sweep_usd_per_mtok(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFram
     notes.append("whiskers: 95% t interval across replications" if np.isfinite(df["ci_lo"]).any()
                  else "one replication per point: no confidence interval")
     fig = draw_bars(df, "label", measures, "$ per million tokens per sweep point (mean, 95% CI)")
-    return _finish(df, fig, out_dir, "usd_per_mtok", notes)
+    return _finish(df, fig, out_dir, "usd_per_mtok", notes, res)
 
 
 SWEEP_CHARTS = {"sweep_lines": sweep_lines, "sweep_heatmap": sweep_heatmap, "tornado": tornado_chart,

@@ -65,6 +65,7 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
         "finished": int(len(fin)),
         "rejected": int((df["outcome"] == "rejected").sum()),
         "in_flight": int((df["outcome"] == "in_flight").sum()),
+        "lost": int((df["outcome"] == "lost").sum()),  # arrived, no outcome ever written: 0 unless a bug
     }
     out.update(_stats(fin["ttft_s"], "ttft"))
     out.update(_stats(fin["tpot_s"], "tpot"))

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED, require_shared, under_ci
 from infersim.calibrate.measured import ENGINES
 from infersim.catalog import PRECISIONS, default_catalog
 from infersim.core.errors import InfersimError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "calibration"
-SHARED_CAL = Path(__file__).resolve().parents[2] / "shared" / "calibration"
+SHARED_CAL = SHARED / "calibration"
 
 # Columns of the shared files (copied here so the test runs without ../shared; checked against it when present).
 ENGINE_LATENCY = ("model,hardware,tp,engine,engine_version,precision,concurrency,input_tokens,output_tokens,"
@@ -135,7 +136,7 @@ def test_every_file_is_known_and_documented():
 def test_columns_are_the_shared_files_plus_source_id(name):
     spec = FILES[name]
     assert _header(DATA / name) == spec["columns"], f"{name}: columns differ from the agreed layout"
-    if spec["shared"] and SHARED_CAL.exists():
+    if spec["shared"] and (SHARED_CAL.exists() or under_ci()):  # under CI a missing file fails
         assert _header(SHARED_CAL / spec["shared"]) + ["source_id"] == spec["columns"], (
             f"{name}: ../shared/calibration/{spec['shared']} changed its columns")
 
@@ -247,8 +248,7 @@ def test_trtllm_performance_table_rows_are_h100_only():
 
 
 def test_no_row_repeats_the_shared_files():
-    if not SHARED_CAL.exists():
-        pytest.skip("../shared not available")
+    require_shared("calibration")
     with open(SHARED_CAL / "engine_latency.csv", newline="") as f:
         shared_ids = {r["source_path"].split("id=")[-1] for r in csv.DictReader(f)}
     for i, row in enumerate(_rows("engine_latency_extra.csv"), start=2):

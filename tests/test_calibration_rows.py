@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, needs_shared, require_shared
 from infersim.calibrate.throughput import predict, trtllm_rows
 from infersim.perf.profiles import shipped_profile
 
@@ -21,7 +21,11 @@ ROWS = trtllm_rows(CSV) if CSV.exists() else []
 TOLERANCE = 0.25
 
 
-@pytest.mark.skipif(not ROWS, reason="../shared/calibration not available")
+def test_the_rows_are_there():
+    require_shared("calibration/serving_benchmarks.csv")
+    assert ROWS, f"{CSV} holds no TensorRT-LLM rows"
+
+
 @pytest.mark.parametrize("row", ROWS, ids=[f"row{r.row}-{r.model}-tp{r.tp}-{r.input_tokens}x{r.output_tokens}"
                                            for r in ROWS])
 def test_trtllm_throughput_row(row):
@@ -30,7 +34,7 @@ def test_trtllm_throughput_row(row):
         f"serving_benchmarks.csv row {row.row}: predicted {pred:.0f} vs measured {row.measured_tok_s:.0f} tok/s")
 
 
-@pytest.mark.skipif(not ROWS, reason="../shared/calibration not available")
+@needs_shared(CSV)
 def test_trtllm_throughput_median_error():
     p = shipped_profile("trtllm")
     err = [abs(predict(r, p) / r.measured_tok_s - 1) for r in ROWS]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SHARED, require_shared
 from infersim.catalog import _norm, default_catalog
 from infersim.core.errors import ScenarioError
 
@@ -21,7 +20,6 @@ MODEL_IDS = [
 ]
 MOE_IDS = ["mixtral-8x7b", "deepseek-v3", "gpt-oss-120b", "gpt-oss-20b", "kimi-k2", "qwen3-235b-a22b",
            "qwen3-30b-a3b", "qwen3-coder-480b-a35b"]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 HARDWARE_CSV = SHARED / "calibration" / "hardware.csv"
 #: catalog id -> the ``name`` column of shared/calibration/hardware.csv
 CSV_ROWS = {
@@ -41,8 +39,7 @@ def cat():
 @pytest.fixture(scope="module")
 def hw_csv():
     pd = pytest.importorskip("pandas")
-    if not HARDWARE_CSV.exists():
-        pytest.skip(f"{HARDWARE_CSV} not available")
+    require_shared("calibration/hardware.csv")
     return pd.read_csv(HARDWARE_CSV).set_index("name")
 
 

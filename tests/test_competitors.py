@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from conftest import SHARED
+from conftest import SHARED, needs_shared
 from infersim.build.sram import max_seqs, owned_usd_per_hour, sram_pipeline
 from infersim.build.token_api import api_latency, api_prices, api_rate_limiter
 from infersim.catalog import default_catalog
@@ -67,7 +67,7 @@ def test_fitted_parameters_are_the_stated_ones():
         assert set(doc["params"]) - set(fitted) <= set(doc["assumptions"]) | {"stages_per_unit", "unit_granularity"}
 
 
-@pytest.mark.skipif(not SPEEDS_CSV.exists(), reason="../shared/calibration not available")
+@needs_shared(SPEEDS_CSV)
 @pytest.mark.parametrize("row_id", sorted(CSV_ROWS))
 def test_calibration_rows_match_the_csv(row_id):
     date, provider, model = CSV_ROWS[row_id]

@@ -62,6 +62,17 @@ def replicas_made(monkeypatch):
     return made
 
 
+def assert_none_lost(res) -> None:
+    """No request vanished: ``lost`` (arrived, no outcome ever written) is zero in the per-request record and
+    in every summary row, and finished + rejected + in flight = arrived."""
+    df = res.requests
+    counts = df["outcome"].value_counts()
+    assert counts.get("lost", 0) == 0, f"{counts.get('lost', 0)} requests lost"
+    assert counts.get("pending", 0) == 0
+    assert counts.get("finished", 0) + counts.get("rejected", 0) + counts.get("in_flight", 0) == len(df)
+    assert (res.summary["lost"] == 0).all()
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(w=workloads)
 def test_run_invariants(replicas_made, w):
@@ -72,10 +83,8 @@ def test_run_invariants(replicas_made, w):
     assert replicas_made and all(0 <= r.kv.peak_blocks <= r.kv.total_blocks for r in replicas_made)
     assert all(r.kv.used_blocks >= 0 for r in replicas_made)
     df = res.requests
-    # none vanish: finished + rejected + in flight = arrived
-    counts = df["outcome"].value_counts()
-    assert counts.get("pending", 0) == 0
-    assert counts.get("finished", 0) + counts.get("rejected", 0) + counts.get("in_flight", 0) == len(df)
+    # none vanish: every arrived request finished, was rejected or is still held (none lost, none pending)
+    assert_none_lost(res)
     # causality
     fin = df[df["outcome"] == "finished"]
     assert (fin["first_token_s"] >= fin["arrival_s"] - 1e-12).all()
@@ -132,3 +141,31 @@ def test_prefix_cache_hits_on_shared_prompts():
                                "platforms[0].deployments[0].engine.prefix_caching": False})).summary.iloc[0]
     assert off["prefix_hit_rate"] == 0.0
     assert s["ttft_mean_s"] < off["ttft_mean_s"]
+
+
+@pytest.mark.parametrize("lb", ["least_outstanding", "power_of_two"])
+def test_a_deployment_that_drops_requests_is_caught(monkeypatch, lb):
+    """A deployment that silently drops every 50th request it is given: the run counts them as ``lost`` (from
+    the per-request record, not as a residual of the other counts) and the property above fails."""
+    from infersim.fleet import deployment
+
+    orig = deployment.Deployment.submit
+    seen = {"n": 0, "dropped": 0}
+
+    def submit(self, rid):
+        seen["n"] += 1
+        if seen["n"] % 50 == 0:
+            seen["dropped"] += 1
+            return  # vanishes: no replica, no outcome, no done()
+        orig(self, rid)
+
+    monkeypatch.setattr(deployment.Deployment, "submit", submit)
+    w = {"rate": 20, "inp": 500, "out": 20, "seqs": 64, "mbt": 2048, "replicas": 2, "prefix": False,
+         "lb": lb, "gpu_util": 0.9, "seed": 4}
+    sc = _scenario(w, duration=10, drain=60)
+    res = simulate(sc)
+    assert seen["dropped"] >= 3
+    assert int(res.summary["lost"].sum()) == seen["dropped"]
+    assert int((res.requests["outcome"] == "lost").sum()) == seen["dropped"]
+    with pytest.raises(AssertionError, match="requests lost"):
+        assert_none_lost(res)

@@ -1,31 +1,27 @@
-"""The shipped scenarios: every one validates and runs (short smoke runs), and cursor.yaml's summary matches its
-golden values.
+"""The shipped scenarios: every one validates and runs (short runs), and its summary matches its golden values.
 
-Golden values live in tests/golden/cursor.json. They change only deliberately: after a change that is meant to
-move them, rerun with ``INFERSIM_UPDATE_GOLDEN=1 python -m pytest tests/test_scenarios.py`` and commit the
-file with a note saying why the numbers moved.
+Golden values live in tests/golden/<scenario>.json, one per scenarios/*.yaml. They change only deliberately:
+after a change that is meant to move them, run ``PYTHONPATH=src python tests/golden/regen.py`` and commit the
+files with a note saying why the numbers moved.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from infersim.results.simulate import simulate
-from infersim.validate import load_scenario
-
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
-GOLDEN = Path(__file__).parent / "golden" / "cursor.json"
-SMOKE_S = 20.0  # seconds of traffic after the warm-up in the smoke runs
-GOLDEN_DURATION_S = 60.0
-GOLDEN_FIELDS = ("requests", "finished", "rejected", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "e2e_p99_s",
-                 "slo_attainment", "output_tok_s", "customer_usd", "provider_cost_usd", "chips")
+sys.path.insert(0, str(ROOT / "tests" / "golden"))
+
+import regen  # noqa: E402
+
+from infersim.validate import load_scenario  # noqa: E402
+
+SCENARIOS = regen.SCENARIOS
 
 
 def test_the_comparison_scenarios_are_shipped():
@@ -38,9 +34,9 @@ def test_the_comparison_scenarios_are_shipped():
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_validates_and_runs(path):
-    sc = load_scenario(path)
+    assert load_scenario(path) is not None
+    sc, res = regen.run(path.stem)  # the golden run, shared with test_golden_summary
     kinds = {p.kind for p in sc.platforms}
-    res = simulate(sc, duration_s=sc.warmup + SMOKE_S)
     s = res.summary.set_index("platform")
     assert list(s.index) == [p.name for p in sc.platforms]
     r = res.requests  # the whole run (a trace may have no arrival inside the short measurement window)
@@ -66,30 +62,25 @@ def test_shipped_scenario_validates_and_runs(path):
             assert (rows["replicas_for_slo"] >= 1).all()
 
 
-def _golden_summary() -> dict:
-    sc = load_scenario(ROOT / "scenarios" / "cursor.yaml")
-    res = simulate(sc, duration_s=GOLDEN_DURATION_S)
-    out = {}
-    for row in res.summary.to_dict(orient="records"):
-        out[row["platform"]] = {k: (None if row.get(k) is None or (isinstance(row.get(k), float) and
-                                                                   math.isnan(row[k])) else float(row[k]))
-                                for k in GOLDEN_FIELDS if k in row}
-    return out
+def test_every_shipped_scenario_has_a_golden():
+    missing = [p.stem for p in SCENARIOS if not regen.golden_path(p.stem).exists()]
+    assert not missing, f"no golden for {missing}: run tests/golden/regen.py {' '.join(missing)}"
+    extra = {p.stem for p in regen.GOLDEN_DIR.glob("*.json")} - {p.stem for p in SCENARIOS} - {"engine_fingerprints"}
+    assert not extra, f"goldens without a scenario: {sorted(extra)}"
 
 
-def test_cursor_golden_summary():
-    got = _golden_summary()
-    if os.environ.get("INFERSIM_UPDATE_GOLDEN"):
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps({"duration_s": GOLDEN_DURATION_S, "platforms": got}, indent=2) + "\n")
-        pytest.skip("golden values rewritten")
-    want = json.loads(GOLDEN.read_text())
-    assert want["duration_s"] == GOLDEN_DURATION_S
-    assert set(got) == set(want["platforms"]), "platforms changed: update the golden file deliberately"
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_golden_summary(path):
+    if not regen.golden_path(path.stem).exists():
+        pytest.fail(f"no golden for {path.stem}: run tests/golden/regen.py {path.stem}")
+    want = json.loads(regen.golden_path(path.stem).read_text())
+    got = regen.summary(path.stem)
+    assert want["duration_s"] == got["duration_s"]
+    assert set(got["platforms"]) == set(want["platforms"]), "platforms changed: regenerate the golden deliberately"
     for plat, fields in want["platforms"].items():
         for k, v in fields.items():
-            g = got[plat].get(k)
+            g = got["platforms"][plat].get(k)
             if v is None:
                 assert g is None, (plat, k, g)
             else:
-                assert g == pytest.approx(v, rel=1e-6, abs=1e-9), f"{plat}.{k}: {g} != golden {v}"
+                assert g == pytest.approx(v, rel=1e-6, abs=1e-9), f"{path.stem}: {plat}.{k}: {g} != golden {v}"

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from infersim.core.errors import InfersimError
+from infersim.core.errors import InfersimError, ScenarioError
 
 
 def _cmd_validate(args) -> int:
@@ -127,6 +127,7 @@ def _cmd_estimate(args) -> int:
 
 
 def _cmd_run(args) -> int:
+    from infersim.core.fileio import check_out_dir
     from infersim.core.tables import (
         CAPACITY_COLUMNS,
         ECONOMICS_COLUMNS,
@@ -138,7 +139,7 @@ def _cmd_run(args) -> int:
     from infersim.core.units import parse_duration_s
     from infersim.results.notes import run_notes
     from infersim.results.simulate import simulate
-    from infersim.validate import load_scenario
+    from infersim.validate import check_footprint, load_scenario
 
     sc = load_scenario(args.file)
     duration = None
@@ -147,6 +148,13 @@ def _cmd_run(args) -> int:
             duration = parse_duration_s(args.duration)
         except ValueError as exc:
             raise InfersimError(f"--duration: {exc}") from None
+        try:
+            check_footprint(sc, Path(args.file).parent, duration)
+        except ScenarioError as exc:
+            raise ScenarioError(f"with --duration {args.duration}: {exc.message}", file=args.file,
+                                path=exc.path) from None
+    out = Path(args.out) if args.out else Path("results") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    check_out_dir(out, marker="summary.json")  # before simulating: a run's results must never be lost at the end
     from infersim.sweep.platforms import platforms_runner
 
     executor = args.executor or ("dask" if args.scheduler else "local")
@@ -158,7 +166,6 @@ def _cmd_run(args) -> int:
     res = simulate(sc, seed=args.seed, duration_s=duration, base_dir=Path(args.file).parent, progress=progress,
                    platforms_runner=runner)
     wall = time.perf_counter() - t0
-    out = Path(args.out) if args.out else Path("results") / f"{Path(args.file).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     res.meta["wall_s"] = wall
     res.meta["scenario_file"] = str(Path(args.file).resolve())
     res.save(out)

@@ -22,7 +22,8 @@ from infersim.policy.quality import TASK_CLASSES
 from infersim.scenario.competitors import Competitor, TokenApiPlatform
 from infersim.scenario.loader import read_scenario, scenario_catalog
 from infersim.scenario.schema import Scenario
-from infersim.workload.traces import resolve_trace
+from infersim.workload.footprint import available_memory_bytes, footprint
+from infersim.workload.traces import load_trace, resolve_trace
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None, *, data: Any = None) -> Scenario:
@@ -55,6 +56,31 @@ def _unknown_streams(names: list[str] | None, stream_names: list[str], where: st
             hint = suggest(name, stream_names) or f" (expected one of: {', '.join(stream_names)})"
             out.append(ScenarioError(f"unknown stream '{name}'{hint}", path=f"{where}.streams[{si}]"))
     return out
+
+
+def check_trace(name: str, base_dir: Path, path: str) -> None:
+    """The trace exists and reads whole (a corrupt .gz, a bad row): the YAML ``path`` that names it, and the
+    trace file's own problem. Loading is cached, so ``run`` does not read it twice."""
+    p = resolve_trace(name, base_dir, path=path)
+    try:
+        load_trace(p)
+    except ScenarioError as exc:
+        raise ScenarioError(f"trace {exc}", path=path) from None
+
+
+def check_footprint(sc: Scenario, base_dir: Path = Path("."), duration_s: float | None = None) -> None:
+    """Refuse a workload whose request records alone would not fit in the memory available now
+    (``infersim.workload.footprint``), naming the stream that implies the most requests."""
+    duration = float(sc.duration if duration_s is None else duration_s)
+    fp = footprint(sc.workload, duration, len(sc.platforms), base_dir)
+    avail = available_memory_bytes()
+    if avail is None or fp.bytes <= avail:
+        return
+    raise ScenarioError(
+        f"the workload implies about {fp.requests:,} requests over {duration:g}s ({fp.biggest_requests:,} from "
+        f"this stream) for {fp.platforms} platform(s); their records alone need {fp.bytes / 1e9:,.1f} GB and "
+        f"this machine has {avail / 1e9:,.1f} GB available: expected a lower rate or a shorter duration",
+        path=fp.biggest_path)
 
 
 class PrefixCacheWarning(UserWarning):
@@ -110,9 +136,9 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
         for field_name in ("input_tokens", "output_tokens"):
             dist = getattr(s, field_name)
             if dist is not None and dist.kind == "empirical":
-                check(resolve_trace, dist.trace, base_dir, path=f"workload.streams[{i}].{field_name}.trace")
+                check(check_trace, dist.trace, base_dir, path=f"workload.streams[{i}].{field_name}.trace")
         if s.arrival.kind == "trace":
-            check(resolve_trace, s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
+            check(check_trace, s.arrival.path, base_dir, path=f"workload.streams[{i}].arrival.path")
     for pi, plat in enumerate(sc.platforms):
         n_plat = len(problems)
         if plat.kind == "disaggregated":  # both pools' setups and the KV link (build.disagg)
@@ -146,6 +172,8 @@ def check_scenario(sc: Scenario, base_dir: Path = Path(".")) -> None:
                 problems.extend(exc.problems or [exc])
         if getattr(plat, "pools", None) and len(problems) == n_plat:  # capacity pools match their hardware
             check(build_pools, plat, cat, path=f"platforms[{pi}]")
+    if not problems:  # the counts need readable traces
+        check(check_footprint, sc, base_dir)
     if len(problems) == 1:
         raise problems[0]
     if problems:

@@ -78,6 +78,37 @@ def engine_params(dep: Deployment, path: str = "deployment", base_dir: Path | st
     return params
 
 
+def tp_problem(model, tp: int) -> str | None:
+    """Why tensor parallelism ``tp`` cannot shard ``model``'s attention, or None when it can.
+
+    vLLM's rules (vllm/config.py ``ModelConfig.verify_with_parallel_config``: "Total number of attention
+    heads ... must be divisible by tensor parallel size"; vllm/model_executor/models/llama.py
+    ``LlamaAttention.__init__``: with at least as many KV heads as GPUs, ``total_num_kv_heads % tp_size == 0``
+    partitions them; with fewer, ``tp_size % total_num_kv_heads == 0`` replicates each KV head over
+    ``tp / kv_heads`` GPUs, each holding ``max(1, kv_heads // tp)`` heads; https://github.com/vllm-project/vllm).
+    The replicated KV memory is in the memory plan (``perf.memory``: a GPU holds ``1 / min(tp, kv_heads)`` of a
+    token's KV). Latent attention (``kv_lora_rank``, DeepSeek's MLA) keeps one latent per token on every GPU,
+    so only the attention heads must divide."""
+    if tp <= 1:
+        return None
+    heads, kv = model.num_heads, model.num_kv_heads
+    if tp > heads:
+        return f"tp={tp} exceeds the model's {heads} attention heads"
+    if heads % tp:
+        ok = [d for d in range(1, heads + 1) if heads % d == 0 and (model.kv_lora_rank or not kv or
+                                                                   (kv % d == 0 if d <= kv else d % kv == 0))]
+        return (f"tp={tp} does not divide the model's {heads} attention heads; expected a tp that divides them "
+                f"(one of: {', '.join(map(str, ok))})")
+    if kv and not model.kv_lora_rank:
+        if tp <= kv and kv % tp:
+            return (f"tp={tp} does not divide the model's {kv} KV heads; expected a divisor of {kv}, or a "
+                    f"multiple of {kv} (then each KV head is replicated)")
+        if tp > kv and tp % kv:
+            return (f"tp={tp} is above the model's {kv} KV heads but not a multiple of them; expected a multiple "
+                    f"of {kv} (each KV head replicated over tp/{kv} GPUs) or a divisor of {kv}")
+    return None
+
+
 def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment",
                      base_dir: Path | str | None = None) -> DeploymentSetup:
     """The setup of ``dep``; problems raise ``ScenarioError`` naming ``path`` (``CapacityError`` when the
@@ -92,9 +123,9 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
         raise ScenarioError(f"{hw.id} is a {hw.kind}; use a platform of kind '{hw.kind}' for it",
                             path=f"{path}.hardware")
     eng = dep.engine
-    if dep.tp > 1 and model.num_kv_heads and not model.kv_lora_rank and dep.tp > model.num_heads:
-        raise ScenarioError(f"tp={dep.tp} exceeds the model's {model.num_heads} attention heads",
-                            path=f"{path}.tp")
+    problem = tp_problem(model, dep.tp)
+    if problem:
+        raise ScenarioError(problem, path=f"{path}.tp")
     params = engine_params(dep, path, base_dir)
     cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp)
     mem = plan_memory(cfg, max_batched_tokens=eng.max_batched_tokens, max_num_seqs=eng.max_num_seqs,

@@ -26,7 +26,7 @@ FILE_MODE = 0o666 & ~_umask()
 DIR_MODE = 0o777 & ~_umask()
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Write ``path`` via ``write(tmp)`` on a temporary file next to it, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +56,31 @@ def temp_dir_for(out: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     os.chmod(tmp, DIR_MODE)
     return tmp
+
+
+def check_out_dir(out: str | Path, *, marker: str, flag: str = "--out") -> Path:
+    """Refuse, before anything runs, an output directory that ``replace_dir`` could not fill: a path through a
+    file, a directory that is not an earlier result (no ``marker``), or a place this process cannot create
+    files in (probed by creating and removing an empty directory, which also catches read-only file systems
+    and running as root, where permission bits say nothing). Writes nothing that stays."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise InfersimError(f"{flag} {out}: exists and is not a directory; expected a directory to write into")
+        if any(out.iterdir()) and not (out / marker).exists():
+            raise InfersimError(f"{out}: exists and is not an infersim results directory (no {marker}); "
+                                f"choose another {flag} or remove it")
+    anchor = out.parent
+    while not anchor.exists():
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        raise InfersimError(f"{flag} {out}: {anchor} is a file, not a directory; expected a writable directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe.", dir=anchor))
+    except OSError as exc:
+        raise InfersimError(f"{flag} {out}: cannot write in {anchor} ({(exc.strerror or str(exc)).lower()}); "
+                            "expected a writable directory") from None
+    return out
 
 
 def replace_dir(tmp: Path, out: str | Path, *, marker: str) -> Path:

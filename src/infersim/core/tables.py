@@ -42,6 +42,7 @@ SUMMARY_COLUMNS = [
     ("util", "utilization", "pct"), ("KV max", "kv_usage_max", "pct"),
     ("prefix hit", "prefix_hit_rate", "pct"),
     ("done", "finished", "int"), ("rejected", "rejected", "int"), ("in flight", "in_flight", "int"),
+    ("lost", "lost", "int"),
 ]
 
 FLEET_COLUMNS = [

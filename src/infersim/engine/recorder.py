@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-OUTCOMES = ("pending", "finished", "rejected", "in_flight")
-FINISHED, REJECTED, IN_FLIGHT = 1, 2, 3
+# "lost": arrived but no outcome was ever written (a bug in a platform model); ``Arrivals.finish`` labels them
+OUTCOMES = ("pending", "finished", "rejected", "in_flight", "lost")
+FINISHED, REJECTED, IN_FLIGHT, LOST = 1, 2, 3, 4
 REASONS = ("", "context_length", "kv_capacity", "queue_timeout", "no_replica", "rate_limited",
            "replica_failed", "no_deployment", "decode_kv_full")
 _REASON_CODE = {r: i for i, r in enumerate(REASONS)}

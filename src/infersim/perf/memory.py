@@ -30,6 +30,7 @@ class MemoryPlan:
     kv_gb: float
     kv_bytes_per_token: float  # per GPU
     kv_capacity_tokens: int  # per replica (all GPUs together hold this many tokens of context; dp ranks add up)
+    kv_replication: int = 1  # GPUs of a tp group holding a copy of each KV head (tp / kv_heads when tp > kv_heads)
 
     def max_batch(self, tokens_per_request: int, max_num_seqs: int | None = None) -> int:
         """Most requests of ``tokens_per_request`` (input+output) that fit in the KV cache at once."""
@@ -64,11 +65,15 @@ def plan_memory(cfg: GpuConfig, *, max_batched_tokens: int = 8192, max_num_seqs:
             f"{reserve:.1f} GB runtime) but {usable:.1f} GB is usable "
             f"({gpu_gb:.0f} GB x {gpu_memory_utilization:g}); "
             f"try tp={_suggest_tp(weights * cfg.tp * cfg.pp, usable - act - reserve)} or a smaller precision")
+    # KV heads split over the tp group; with fewer KV heads than GPUs vLLM replicates each head over
+    # tp / kv_heads GPUs (every GPU keeps max(1, kv_heads // tp) heads; build.gpu.tp_problem cites the source),
+    # so a token's KV takes tp / kv_heads times its size across the group; MLA's latent sits on every GPU.
+    kv_shard = 1 if m.kv_lora_rank else min(cfg.tp, max(m.num_kv_heads, 1))
+    replication = cfg.tp if m.kv_lora_rank else max(1, cfg.tp // max(m.num_kv_heads, 1))
     if kv_bytes_per_token is None:
-        kv_shard = 1 if m.kv_lora_rank else min(cfg.tp, max(m.num_kv_heads, 1))
         kv_bytes_per_token = m.kv_bytes_per_token(cfg.kv_precision) / kv_shard / cfg.pp
     tokens = int(kv_gb * 1e9 // kv_bytes_per_token) * cfg.dp  # each attention-dp rank holds its own sequences
-    return MemoryPlan(gpu_gb, usable, weights, act, reserve, kv_gb, kv_bytes_per_token, tokens)
+    return MemoryPlan(gpu_gb, usable, weights, act, reserve, kv_gb, kv_bytes_per_token, tokens, replication)
 
 
 def _suggest_tp(total_weights_gb: float, free_per_gpu_gb: float) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from infersim.engine.recorder import IN_FLIGHT, Recorder
+from infersim.engine.recorder import LOST, Recorder
 from infersim.workload.generate import Requests
 
 
@@ -86,9 +86,16 @@ class Arrivals:
         env.run(until=env.any_of([self.end_event, env.timeout(horizon_s)]))
         return float(env.now)
 
-    def finish(self, rec: Recorder, in_flight, end_s: float) -> None:
-        """Mark ``in_flight`` ids and any arrived request without an outcome as in flight; store arrivals."""
+    def finish(self, rec: Recorder, in_flight, end_s: float) -> int:
+        """Mark ``in_flight`` (the ids the platform still holds) as in flight and store the arrivals.
+
+        An arrived request that is neither finished, rejected nor held by the platform vanished: it is
+        labelled ``lost`` (never relabelled as in flight, which would hide the bug) and counted; returns the
+        number lost (``self.lost``), which every correct platform keeps at zero."""
         rec.mark_in_flight(in_flight)
         arrived = ~np.isnan(self.arrival) & (self.arrival <= end_s)
-        rec.outcome[arrived & (rec.outcome == 0)] = IN_FLIGHT
+        lost = arrived & (rec.outcome == 0)
+        rec.outcome[lost] = LOST
         rec.arrival_s = self.arrival
+        self.lost = int(np.count_nonzero(lost))
+        return self.lost

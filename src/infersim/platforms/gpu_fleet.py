@@ -101,7 +101,7 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     in_flight = [rid for r in all_replicas for rid in r.in_flight()] + [q for d in deps for q in d.queued()]
     if routed:
         in_flight += routed[0].in_flight()
-    arrivals.finish(rec, in_flight, end_s)  # plus any arrival without an outcome (kept for safety)
+    arrivals.finish(rec, in_flight, end_s)  # any other arrival without an outcome is counted as lost
     fleet = fleet_collect.finish(plat, deps, fleet_sampler, end_s)
     scaled = [s.engine for d in deps if isinstance(d, AutoscaledDeployment) for s in d.dead if s.engine]
     rep_tl = fleet.pop("replica_timeline")

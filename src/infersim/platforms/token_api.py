@@ -68,7 +68,7 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
                 progress(env.now)
         env.process(ticks())
     end_s = arrivals.run(horizon_s)
-    arrivals.finish(rec, [], end_s)
+    arrivals.finish(rec, sorted(server.active), end_s)
     fin = rec.outcome == FINISHED
     tok_in, tok_out = float(t_in[fin].sum()), float(t_out[fin].sum())
     charge = prices.cost_usd(tok_in, tok_out).item()

@@ -68,6 +68,7 @@ def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_h
         "finished": int(len(fin)),
         "rejected": int((df["outcome"] == "rejected").sum()),
         "in_flight": int((df["outcome"] == "in_flight").sum()),
+        "lost": int((df["outcome"] == "lost").sum()),  # arrived, no outcome ever written: 0 unless a bug
     }
     rej = df["reason"][df["outcome"] == "rejected"] if "reason" in df.columns else None
     for reason in REASONS[1:]:  # each reason its own recorded count (core/quantities: rejected_<reason>)

@@ -29,7 +29,7 @@ from pydantic import Field, model_validator
 
 from infersim.core.errors import FieldError
 from infersim.scenario.routing import PoolPricing
-from infersim.scenario.types import PositiveSeconds, Seconds, StrictModel
+from infersim.scenario.types import MAX_REPLICAS, PositiveSeconds, Seconds, StrictModel
 
 Window = Annotated[Seconds, Field(ge=10, le=3600)]
 Delay = Annotated[Seconds, Field(le=3600)]
@@ -38,8 +38,8 @@ Stage = Literal[STAGES]  # type: ignore[valid-type]
 
 
 class _Scale(StrictModel):
-    min_replicas: int = Field(0, ge=0, description="0 = scale to zero (baseten.csv 'min_replica (default)')")
-    max_replicas: int = Field(1, ge=1, description="baseten.csv 'max_replica (default)'")
+    min_replicas: int = Field(0, ge=0, le=MAX_REPLICAS, description="0 = scale to zero (baseten.csv 'min_replica (default)')")
+    max_replicas: int = Field(1, ge=1, le=MAX_REPLICAS, description="baseten.csv 'max_replica (default)'")
     autoscaling_window: Window = 60.0
     scale_down_delay: Delay = 900.0
     tick: PositiveSeconds = 2.0
@@ -71,7 +71,7 @@ class KvLoadAutoscaling(_Scale):
 
 class ScheduleEntry(StrictModel):
     at: Seconds
-    replicas: int = Field(ge=0)
+    replicas: int = Field(ge=0, le=MAX_REPLICAS)
 
 
 class ScheduledAutoscaling(_Scale):

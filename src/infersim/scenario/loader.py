@@ -16,13 +16,47 @@ import yaml
 from pydantic import ValidationError
 
 from infersim.catalog import Catalog, default_catalog, load_catalog_file
-from infersim.core.errors import ScenarioError
+from infersim.core.errors import ScenarioError, format_path
 from infersim.scenario.messages import kind_of, scenario_errors
 from infersim.scenario.paths import YamlLines, parse_path, set_path
 from infersim.scenario.schema import Scenario
 
 #: A whole-scenario check: raises ``ScenarioError`` (with ``problems`` when several) naming YAML paths.
 Check = Callable[[Scenario, Path], None]
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice: the YAML path of the repeat and both lines (1-based)."""
+
+    def __init__(self, key: str, path: str, first_line: int, second_line: int):
+        self.key, self.path, self.first_line, self.second_line = key, path, first_line, second_line
+        super().__init__(f"duplicate key '{key}' at {path}")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key repeated in one mapping is an error (plain YAML keeps the last
+    one silently, so ``seed:`` written twice would run with whichever came last). Merge keys (``<<``) may
+    still be overridden, as YAML intends."""
+
+    def construct_document(self, node):
+        self._check_unique(node, [])
+        return super().construct_document(node)
+
+    def _check_unique(self, node, parts: list[str | int]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in node.value:
+                if k.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = str(k.value)
+                line = k.start_mark.line + 1
+                if key in seen:
+                    raise DuplicateKeyError(key, format_path([*parts, key]), seen[key], line)
+                seen[key] = line
+                self._check_unique(v, [*parts, key])
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                self._check_unique(v, [*parts, i])
 
 
 def read_yaml(path: str | Path) -> tuple[Any, str]:
@@ -37,7 +71,11 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
     except OSError as exc:
         raise ScenarioError(f"cannot read: {(exc.strerror or exc.__class__.__name__).lower()}", file=file) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except DuplicateKeyError as exc:
+        raise ScenarioError(f"duplicate key '{exc.key}' on lines {exc.first_line} and {exc.second_line}: "
+                            "expected each key once (YAML would silently keep the last)",
+                            file=file, path=exc.path, line=exc.second_line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -11,7 +11,7 @@ from infersim.core.errors import FieldError, first_repeat, suggest
 from infersim.scenario.competitors import LpuPlatform, Speculative, TokenApiPlatform, WaferPlatform
 from infersim.scenario.fleet import Autoscaling, Billing, ColdStart, Failures, Pool
 from infersim.scenario.routing import Economics, Router
-from infersim.scenario.types import Seconds, StrictModel
+from infersim.scenario.types import MAX_REPLICAS, Seconds, StrictModel
 
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
@@ -117,7 +117,7 @@ class Deployment(StrictModel):
                                          "sequences and a copy of the dense weights)")
     ep: int = Field(1, ge=1, description="expert-parallel degree of MoE layers: 1 (experts sharded over tp) or "
                                          "tp x dp")
-    replicas: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=1, le=MAX_REPLICAS)
     engine: Engine = Field(default_factory=Engine)
     load_balancer: LoadBalancer = Field(default_factory=RoundRobin)
     replica_concurrency: int | None = Field(

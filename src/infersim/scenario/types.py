@@ -31,3 +31,11 @@ SizeGB = Annotated[
     float, BeforeValidator(parse_size_gb), Field(gt=0),
     WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string"}], "description": "size: GB, or '80GB', '512MB'"}),
 ]
+
+
+#: The most replicas one deployment may name (``replicas``, ``max_replicas``, schedule entries). ASSUMPTION: a
+#: guard, not a measurement: a replica holds at least one accelerator, and the largest single cluster publicly
+#: described is xAI's Colossus at 100,000 H100s (https://x.ai/colossus), so more replicas than that is a typo
+#: (``replicas: 100000000`` would otherwise build that many replica objects and hang). A Cursor-scale hour
+#: needs a few thousand.
+MAX_REPLICAS = 100_000

@@ -41,6 +41,8 @@ class Normal(StrictModel):
     def _bounds(self):
         if self.max is not None and self.max < self.min:
             raise FieldError("max", f"max ({self.max}) must be >= min ({self.min})")
+        if self.max is not None and self.max < self.mean:  # every request would be capped: a typo, not a shape
+            raise FieldError("max", f"max ({self.max}) must be >= mean ({self.mean:g})")
         return self
 
 
@@ -59,6 +61,8 @@ class LogNormal(StrictModel):
             raise FieldError("p99", f"p99 ({self.p99:g}) must be >= median ({self.median:g})")
         if self.max is not None and self.max < self.min:
             raise FieldError("max", f"max ({self.max}) must be >= min ({self.min})")
+        if self.max is not None and self.max < self.median:  # half the requests would be capped silently
+            raise FieldError("max", f"max ({self.max}) must be >= median ({self.median:g})")
         return self
 
 
@@ -77,6 +81,14 @@ class Exponential(StrictModel):
     mean: float = Field(ge=1)
     min: int = Field(1, ge=1)
     max: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.max is not None and self.max < self.min:
+            raise FieldError("max", f"max ({self.max}) must be >= min ({self.min})")
+        if self.max is not None and self.max < self.mean:
+            raise FieldError("max", f"max ({self.max}) must be >= mean ({self.mean:g})")
+        return self
 
 
 Lengths = Annotated[Fixed | Uniform | Normal | LogNormal | Exponential | Empirical, Field(discriminator="kind")]

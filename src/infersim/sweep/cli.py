@@ -6,9 +6,15 @@ Exit status: 0 when every run succeeded, 1 when some runs failed (recorded in th
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 from infersim.core.errors import InfersimError
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def add_parser(sub) -> None:
@@ -51,12 +57,19 @@ def _cmd(args) -> int:
                       replications=args.replications, duration=args.duration)
     ex = make_executor(executor, workers=args.workers, scheduler=args.scheduler)
     progress = not args.quiet and sys.stderr.isatty()
+    # SIGTERM (kill, a batch scheduler, systemd) stops the sweep like Ctrl-C: the tables of what finished are
+    # written, then exit status 130
+    main_thread = threading.current_thread() is threading.main_thread()  # handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         res = run_sweep(plan, args.out, executor=ex, progress=progress)
     except KeyboardInterrupt:
         print(f"sweep interrupted: finished runs are saved in {args.out}/; re-run the same command to resume",
               file=sys.stderr)
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     if not args.quiet:
         print(f"{len(plan.points)} points x {plan.replications} replications: {res.ran} runs in {res.wall_s:.1f}s"
               f" ({res.skipped} already done, {res.failed} failed); wrote {args.out}/ "

@@ -50,7 +50,7 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
             and not pd.api.types.is_bool_dtype(summary[c])]
     rows = []
     for rec in summary[["platform", *cols]].to_dict(orient="records"):
-        row = {"platform": str(rec.pop("platform"))}
+        row: dict[str, Any] = {"platform": str(rec.pop("platform"))}
         for c, v in rec.items():
             row[c] = int(v) if isinstance(v, int | np.integer) else float(v)
         rows.append(row)
@@ -96,6 +96,25 @@ class SerialExecutor:
             yield t, run_guarded(fn, t)
 
 
+def watch_lifeline(lifeline) -> None:
+    """Worker initializer: exit as soon as the sweep's own process is gone, however it died.
+
+    ``lifeline`` is the read end of a pipe whose only write end the sweep process holds and never writes
+    to; reading it blocks until that end closes, which the kernel does when the process exits, SIGKILL
+    included. Workers of a forkserver pool are the fork server's children, not the sweep's, so without this
+    they would live on as orphans, each finishing (or hanging in) its unit."""
+    import threading
+
+    def watch() -> None:
+        try:
+            lifeline.recv_bytes()
+        except (EOFError, OSError):
+            pass
+        os._exit(1)  # no cleanup to do: parts are written by the sweep process, atomically
+
+    threading.Thread(target=watch, name="infersim-lifeline", daemon=True).start()
+
+
 class LocalExecutor:
     """A pool of ``workers`` local processes (default: every core), started from a fork server.
 
@@ -111,7 +130,9 @@ class LocalExecutor:
     def map(self, fn, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict]]:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["infersim.results.simulate", "infersim.sweep.execute"])
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        lifeline_r, lifeline_w = ctx.Pipe(duplex=False)  # workers exit when this process dies (watch_lifeline)
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=watch_lifeline,
+                                   initargs=(lifeline_r,))
         it, pending = iter(tasks), {}
         window = 4 * self.workers
 
@@ -152,6 +173,8 @@ class LocalExecutor:
             for fut in pending:
                 fut.cancel()
             pool.shutdown(wait=True, cancel_futures=True)
+            lifeline_w.close()
+            lifeline_r.close()
 
 
 class DaskExecutor:
@@ -164,7 +187,8 @@ class DaskExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None, processes: bool = True):
         self.address, self.processes = address, processes
         self.workers = int(workers or os.cpu_count() or 1)
-        self.client = self.cluster = None
+        self.client: Any = None
+        self.cluster: Any = None
 
     def start(self) -> None:
         """Connect to the scheduler (or start the LocalCluster); raises InfersimError when it cannot."""

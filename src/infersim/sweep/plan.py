@@ -22,6 +22,7 @@ import itertools
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ def parse_set(text: str) -> tuple[str, Domain]:
         raise InfersimError(f"--set {path}: {exc}") from None
 
 
-def build_plan(file: str | Path, sets: list[str] = (), *, sampling: str | None = None, samples: int | None = None,
+def build_plan(file: str | Path, sets: Sequence[str] = (), *, sampling: str | None = None, samples: int | None = None,
                replications: int | None = None, duration: str | None = None, data: Any = None) -> SweepPlan:
     """Read the scenario, merge its ``sweep:`` block with the command line, draw the points and validate each.
 
@@ -198,7 +199,7 @@ def _draw(parameters: list[Parameter], sampling: str, samples: int | None, *, se
         return [dict(zip(paths, combo, strict=True)) for combo in itertools.product(*axes)]
     gen = rng(seed, "sweep", sampling)
     if sampling == "random":
-        u = gen.random((samples, len(parameters)))
+        u = gen.random((int(samples or 0), len(parameters)))
     else:
         u = qmc.LatinHypercube(d=len(parameters), rng=gen).random(samples)
     cols = [p.domain.sample(u[:, j]) for j, p in enumerate(parameters)]
@@ -279,7 +280,7 @@ def _strip(ann: Any) -> Any:
         return ann
 
 
-def _model_of(ann: Any, node: Any) -> type | None:
+def _model_of(ann: Any, node: Any) -> Any:
     """The pydantic model for ``ann`` at ``node``: the class itself, or the union member whose ``kind`` matches."""
     from pydantic import BaseModel
 

@@ -9,6 +9,7 @@ the parts at the end of every run, also an interrupted one, each file replaced a
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -65,7 +66,7 @@ class PartStore:
 
     def load(self) -> dict[str, dict]:
         """Finished units by key (ok and failed). Unreadable files are ignored (their units run again)."""
-        out = {}
+        out: dict[str, dict] = {}
         if not self.dir.is_dir():
             return out
         for f in self.dir.iterdir():
@@ -91,7 +92,8 @@ def assemble(plan: SweepPlan, records: dict[str, dict]) -> tuple[pd.DataFrame, l
     platform) for the plan's finished units, and the metric names in first-seen order."""
     cols = {pt.index: pt.columns for pt in plan.points}
     paths = [p for p in plan.paths if p not in LEADING]
-    rows, metrics = [], {}
+    rows: list[dict[str, Any]] = []
+    metrics: dict[str, None] = {}
     for u in plan.units():
         rec = records.get(u.key)
         if rec is None:
@@ -159,14 +161,22 @@ def summarize_points(points: pd.DataFrame, paths: list[str], metrics: list[str])
     return df
 
 
+def _parquet(df: pd.DataFrame, p: Path) -> None:
+    df.to_parquet(p, index=False)
+
+
+def _csv(df: pd.DataFrame, p: Path) -> None:
+    df.to_csv(p, index=False)
+
+
 def write_tables(out: str | Path, plan: SweepPlan, records: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assemble and write points.{parquet,csv}, summary.{parquet,csv} and sweep.json (each atomically)."""
     out = Path(out)
     points, metrics = assemble(plan, records)
     summary = summarize_points(points, plan.paths, metrics)
     for name, df in (("points", points), ("summary", summary)):
-        atomic_write(out / f"{name}.parquet", lambda p, df=df: df.to_parquet(p, index=False))
-        atomic_write(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+        atomic_write(out / f"{name}.parquet", functools.partial(_parquet, df))
+        atomic_write(out / f"{name}.csv", functools.partial(_csv, df))
     doc = {"scenario": plan.file, "scenario_name": plan.scenario_name, "parameters": plan.values_listing(),
            "sampling": plan.sampling, "replications": plan.replications, "points": len(plan.points),
            "metrics": metrics}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from infersim.sweep.execute import SerialExecutor, Task, simulate_unit
@@ -31,7 +31,7 @@ class SweepOutcome:
     failed: int
     wall_s: float
     interrupted: bool = False
-    errors: list[str] | None = None  # the first few failure messages
+    errors: list[str] = field(default_factory=list)  # the first few failure messages
 
 
 def run_sweep(plan: SweepPlan, out: str | Path, *, executor=None, fn=simulate_unit,
@@ -55,8 +55,9 @@ def run_sweep(plan: SweepPlan, out: str | Path, *, executor=None, fn=simulate_un
     records = store.load()
     units = plan.units()
     points = {pt.index: pt for pt in plan.points}
-    todo, seen = [], set()
-    left = Counter()  # unfinished units per point
+    todo: list[Task] = []
+    seen: set[str] = set()
+    left: Counter[int] = Counter()  # unfinished units per point
     for u in units:
         if records.get(u.key, {}).get("status") == "ok":
             continue
@@ -64,11 +65,12 @@ def run_sweep(plan: SweepPlan, out: str | Path, *, executor=None, fn=simulate_un
         if u.key not in seen:
             seen.add(u.key)
             todo.append(Task(u.key, u.point, u.replication, u.seed, points[u.point].scenario, plan.base_dir))
-    by_key = {}
+    by_key: dict[str, list] = {}
     for u in units:
         by_key.setdefault(u.key, []).append(u)
     skipped = len(units) - sum(left.values())
-    outcome = SweepOutcome(Path(out), len(units), skipped, 0, 0, 0.0, errors=[])
+    errors: list[str] = []
+    outcome = SweepOutcome(Path(out), len(units), skipped, 0, 0, 0.0, errors=errors)
     bar = _Bar(progress, len(plan.points), len(units), skipped, len(plan.points) - len(left))
     try:
         for task, rec in executor.map(fn, todo):
@@ -82,8 +84,8 @@ def run_sweep(plan: SweepPlan, out: str | Path, *, executor=None, fn=simulate_un
                 pts_done += left[u.point] == 0
             if rec["status"] != "ok":
                 outcome.failed += n_same
-                if len(outcome.errors) < 5:
-                    outcome.errors.append(f"point {task.point} seed {task.seed}: {rec['error']}")
+                if len(errors) < 5:
+                    errors.append(f"point {task.point} seed {task.seed}: {rec['error']}")
             bar.advance(n_same, pts_done, outcome.failed)
     except KeyboardInterrupt:
         outcome.interrupted = True

@@ -22,6 +22,7 @@ import functools
 import gzip
 import importlib.resources
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +104,18 @@ def load_trace(p: Path) -> TraceData:
 @functools.lru_cache(maxsize=16)
 def _load_cached(resolved: str, _size: int, _mtime_ns: int, display: str) -> TraceData:
     p = Path(resolved)
-    gz = p.open("rb").read(2) == b"\x1f\x8b"
+    try:
+        with p.open("rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        return _read(p, gz, display)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a CRC mismatch, a truncated stream
+        raise ScenarioError(f"corrupt or truncated gzip trace ({exc}); expected a complete .gz file",
+                            file=display) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read trace: {(exc.strerror or str(exc)).lower()}", file=display) from None
+
+
+def _read(p: Path, gz: bool, display: str) -> TraceData:
     names = {f: n for n, f in SHIPPED.items()}
     name = names.get(p.name, p.name)
     suffixes = [s.lower() for s in p.suffixes]

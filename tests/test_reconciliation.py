@@ -33,8 +33,9 @@ def test_counts_reconcile(results):
         assert terms == row["arrivals"], f"{row['platform']}: {terms} != arrivals {row['arrivals']}"
         assert row["arrivals"] > 0
         assert sum(row[f"rejected_{r}"] for r in REASONS[1:]) == row["rejected"], row["platform"]
-    # every platform sees the same workload
-    assert results.summary["arrivals"].nunique() == 1
+    # every platform sees the same open-loop workload (closed-loop clients send as fast as each platform serves)
+    if not any(getattr(s.arrival, "kind", None) == "closed_loop" for s in results.scenario.workload.streams):
+        assert results.summary["arrivals"].nunique() == 1
 
 
 def test_customer_pays_is_its_parts(results):

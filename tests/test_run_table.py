@@ -108,8 +108,8 @@ def test_baseline_columns_and_finding(cursor):
 def _fixture_bands(tmp_path, monkeypatch):
     """A stand-in for ``infersim.catalog.bands`` over a fixture CSV in its agreed columns."""
     path = tmp_path / "validation_bands.csv"
-    rows = [("vllm", "hopper", "ttft", 17.1, 26.1, 3, 84), ("vllm", "hopper", "itl", 11.8, 37.8, 1, 10),
-            ("vllm", "hopper", "e2e", 9.5, 16.5, 2, 45)]
+    rows = [("trtllm", "hopper", "ttft", 17.1, 26.1, 3, 84), ("trtllm", "hopper", "itl", 11.8, 37.8, 1, 10),
+            ("trtllm", "hopper", "e2e", 9.5, 16.5, 2, 45)]
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["engine", "hardware_class", "metric", "median_abs_error_pct", "p90_abs_error_pct",

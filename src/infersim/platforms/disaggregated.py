@@ -17,7 +17,7 @@ import pandas as pd
 import simpy
 
 from infersim.build.disagg import disagg_build
-from infersim.economics import economics_fields, footprint, token_charge_usd
+from infersim.economics import customer_parts, economics_fields, footprint, token_charge_usd
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.disaggregated import DisaggDeployment
 from infersim.fleet.sampler import replica_sampler
@@ -83,6 +83,7 @@ def disagg_summary(plat, b, dep: DisaggDeployment, reqs: Requests, rec: Recorder
         cust = float(token_charge_usd(tin, tout, plat.prices.input_usd_per_mtok, plat.prices.output_usd_per_mtok))
     out = economics_fields(customer_usd=cust, provider_cost_usd=cost, input_tokens=tin, output_tokens=tout,
                            requests=int(fin.sum()))
+    out.update(customer_parts(per_token_usd=cust))  # the customer pays per token here, recorded where charged
     chips = dep.prefill.peak * b.prefill.units + dep.decode.peak * b.decode.units
     power_w = (dep.prefill.peak * b.prefill.units * b.prefill.setup.hardware.tdp_w
                + dep.decode.peak * b.decode.units * b.decode.setup.hardware.tdp_w)

@@ -192,7 +192,7 @@ _INDENT = {"warmup_excluded": 1, "arrived_after_window": 1, "requests": 1, "fini
            "customer_token_api_usd": 1, **{k: 3 for k in HIDE_ZERO if k.startswith("rejected_")}}
 
 #: summary column -> the validated-band metric (``infersim.catalog.bands``) that qualifies it
-BAND_METRIC: dict[str, str] = {
+BAND_METRIC: dict[str, str | None] = {
     **{f"{m}_{p}_s": m for m in ("ttft", "tpot", "itl", "e2e") for p in ("p50", "p90", "p99")},
     "output_tok_s_per_user": "tpot", "throughput_req_s": "throughput", "output_tok_s": "throughput",
     "goodput_req_s": "throughput", "replicas_for_slo": "throughput", "slo_sizing_rate_req_s": None,
@@ -226,7 +226,7 @@ def comparison_layout(baseline: str | None = None) -> list[tuple[str, list[tuple
 
 
 def render_run_table(df: pd.DataFrame, *, title: str, baseline: str | None = None,
-                     bands: dict[str, dict[str, str]] | None = None, token_api: set[str] = frozenset(),
+                     bands: dict[str, dict[str, str]] | None = None, token_api: set[str] | frozenset[str] = frozenset(),
                      console: Console | None = None) -> None:
     """``infersim run``'s table: a column per platform (token APIs marked *), a row per quantity.
 

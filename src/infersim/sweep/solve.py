@@ -47,7 +47,7 @@ class Solution:
                 "evaluations": [list(e) for e in self.evaluations], "at_root": self.at_root}
 
 
-def _row(res, name: str, metric: str) -> dict:
+def _row(res, name: str | None, metric: str) -> dict:
     s = res.summary.set_index("platform")
     if name not in s.index:
         raise InfersimError(f"no platform '{name}' in the run (platforms: {', '.join(s.index)})")

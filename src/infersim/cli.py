@@ -136,18 +136,14 @@ def _cmd_run(args) -> int:
         render,
         render_run_table,
     )
-    from infersim.core.units import parse_duration_s
+    from infersim.core.units import duration_option_s
     from infersim.results.notes import run_notes
     from infersim.results.simulate import simulate
     from infersim.validate import check_footprint, load_scenario
 
     sc = load_scenario(args.file)
-    duration = None
-    if args.duration is not None:
-        try:
-            duration = parse_duration_s(args.duration)
-        except ValueError as exc:
-            raise InfersimError(f"--duration: {exc}") from None
+    duration = duration_option_s(args.duration)
+    if duration is not None:
         try:
             check_footprint(sc, Path(args.file).parent, duration)
         except ScenarioError as exc:

@@ -90,3 +90,15 @@ def format_duration(seconds: float) -> str:
     if a < 7200:
         return f"{seconds / 60:.1f}m"
     return f"{seconds / 3600:.1f}h"
+
+
+def duration_option_s(text: str | None, flag: str = "--duration") -> float | None:
+    """A command-line duration option in seconds (None when not given); a bad value names the flag (exit 2)."""
+    from infersim.core.errors import InfersimError
+
+    if text is None:
+        return None
+    try:
+        return parse_duration_s(text)
+    except ValueError as exc:
+        raise InfersimError(f"{flag}: {exc}") from None

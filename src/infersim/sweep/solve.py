@@ -122,14 +122,9 @@ def add_parser(sub) -> None:
 def _cmd(args) -> int:
     import json
 
-    from infersim.core.units import parse_duration_s
+    from infersim.core.units import duration_option_s
 
-    dur = None
-    if args.duration is not None:
-        try:
-            dur = parse_duration_s(args.duration)
-        except ValueError as exc:
-            raise InfersimError(f"--duration: {exc}") from None
+    dur = duration_option_s(args.duration)
     sol = solve(args.file, args.path, args.bracket[0], args.bracket[1], platform=args.platform, metric=args.metric,
                 target=args.target, match=args.match, duration_s=dur, xtol=args.xtol)
     if args.json:

@@ -153,13 +153,21 @@ def test_fleet_timeline_matches_fleet_table(run_dir, charts):
         for ser in ("ready", "cost_usd", "queued"):
             got = df[(df["platform"] == plat) & (df["series"] == ser)].set_index("t_s")["value"]
             assert np.allclose(got.to_numpy(), sums[ser].to_numpy()), (plat, ser)
-    # the fixed platform has no fleet rows: replicas from timeline.parquet, its bill accrues evenly to cost_usd
+    # both sides of the bill end at the run table's totals: customer pays and provider cost
     s = pd.read_csv(run_dir / "summary.csv").set_index("platform")
+    for plat in fleet["platform"].unique():
+        for col in ("customer_usd", "provider_cost_usd"):
+            acc = df[(df["platform"] == plat) & (df["series"] == col)]
+            assert acc["value"].iloc[-1] == pytest.approx(s.loc[plat, col]), (plat, col)
+            assert np.all(np.diff(acc["value"]) >= -1e-12)
+    # the fixed platform has no fleet rows: replicas from timeline.parquet, its dollars accrue evenly
     assert (df[(df["platform"] == "fixed") & (df["series"] == "ready")]["value"] == 1).all()
-    bill = df[(df["platform"] == "fixed") & (df["series"] == "cost_usd")]
-    assert bill["t_s"].iloc[-1] == pytest.approx(s.loc["fixed", "sim_end_s"])
-    assert bill["value"].iloc[-1] == pytest.approx(s.loc["fixed", "cost_usd"])
-    assert np.allclose(np.diff(bill["value"]) / np.diff(bill["t_s"]), s.loc["fixed", "cost_usd"] / bill["t_s"].iloc[-1])
+    for col in ("customer_usd", "provider_cost_usd"):
+        bill = df[(df["platform"] == "fixed") & (df["series"] == col)]
+        assert bill["t_s"].iloc[-1] == pytest.approx(s.loc["fixed", "sim_end_s"])
+        assert bill["value"].iloc[-1] == pytest.approx(s.loc["fixed", col])
+        assert np.allclose(np.diff(bill["value"]) / np.diff(bill["t_s"]), s.loc["fixed", col] / bill["t_s"].iloc[-1])
+    assert bill["value"].iloc[-1] != df[(df["platform"] == "fixed") & (df["series"] == "customer_usd")]["value"].iloc[-1]
     # workload arrivals: the full bins hold every request arriving in them
     req = pd.read_parquet(run_dir / "requests.parquet").drop_duplicates("request_id")
     arr = df[df["series"] == "arrivals_per_s"]
@@ -387,3 +395,13 @@ def test_tornado_on_a_categorical_parameter():
                         + ["trtllm"] * 2, "m": [5.0, 5.0, 1.0, 1.0, 3.0, 3.0]})
     t = tornado(pts, ["engine"], "m").iloc[0]
     assert (t["low_value"], t["high_value"], t["swing"]) == ("sglang", "vllm", 4.0)
+
+
+def test_tornado_swing_covers_a_peak_between_the_extreme_values():
+    # a response that peaks in the middle: the extremes alone (1.0 -> 2.0) would hide most of it
+    pts = pd.DataFrame({"platform": "p", "replication": [0, 1] * 3, "a": [1, 1, 2, 2, 3, 3],
+                        "m": [1.0, 1.0, 9.0, 9.0, 2.0, 2.0]})
+    t = tornado(pts, ["a"], "m").iloc[0]
+    assert (t["at_low"], t["at_high"]) == (1.0, 2.0)
+    assert (t["at_min"], t["at_max"], t["swing"]) == (1.0, 9.0, 8.0)
+    assert t["levels"] == [1.0, 9.0, 2.0]

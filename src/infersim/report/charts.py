@@ -226,15 +226,30 @@ def draw_bars(df: pd.DataFrame, label_col: str, measures, title: str):
     return fig
 
 
+def _accrual_share(t: np.ndarray, gpu_h: np.ndarray | None, end_s: float) -> np.ndarray:
+    """Share of a run total accrued by each time: billed GPU-hours so far over the run's (autoscaled), or
+    elapsed time over the run's length (fixed replicas, billed throughout)."""
+    if gpu_h is not None and len(gpu_h) and np.isfinite(gpu_h[-1]) and gpu_h[-1] > 0:
+        return gpu_h / gpu_h[-1]
+    return np.clip(t / end_s, 0.0, 1.0) if end_s > 0 else np.zeros_like(t)
+
+
+#: the two accrued dollar series of the fleet timeline: summary column, line style, label
+ACCRUED = (("customer_usd", "-", "customer pays"), ("provider_cost_usd", "--", "provider cost"))
+
+
 def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd.DataFrame:
     """Four panels over simulated time (seconds): workload arrivals (req/s, from requests.parquet), replicas
-    by state, queued requests, and $ accrued, per platform (deployments summed). Autoscaled deployments come
-    from fleet.parquet; platforms with fixed replicas only from timeline.parquet (replicas sampled, ``waiting``
-    summed as queue; no $ series). Returned long table: platform, series, t_s, value."""
+    by state, queued requests, and dollars accrued, per platform (deployments summed). Autoscaled deployments
+    come from fleet.parquet; platforms with fixed replicas only from timeline.parquet (replicas sampled,
+    ``waiting`` summed as queue). The dollar panel shows both sides of the run table: what the customer pays
+    and what serving costs the provider, each the run's total accrued in proportion to the billed GPU-hours so
+    far (evenly over the run for fixed replicas). Returned long table: platform, series, t_s, value (series
+    ``cost_usd`` is the fleet's GPU bill as sampled in fleet.parquet)."""
     fleet, tl, req = run.fleet, run.timeline, run.requests
     if not len(fleet) and not len(tl):
         raise ChartSkipped("no fleet.parquet or timeline.parquet samples (no replicas to show)")
-    rows, notes, fixed_lin = [], [], []
+    rows, notes = [], []
     # workload: arrivals per second, each request once
     arr = req.drop_duplicates("request_id")["arrival_s"].to_numpy(dtype=float)
     if bin_s is None:
@@ -246,29 +261,39 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
     rows.append(pd.DataFrame({"platform": "(workload)", "series": "arrivals_per_s",
                               "t_s": (edges[:-1] + bin_s / 2)[full], "value": (cnt / bin_s)[full]}))
     fl_plats = set(fleet["platform"].astype(str)) if len(fleet) else set()
+    summary = run.summary.set_index("platform")
+
+    def accrued(plat: str, t: np.ndarray, gpu_h: np.ndarray | None) -> None:
+        srow = summary.loc[plat]
+        end = float(pd.to_numeric(srow.get("sim_end_s"), errors="coerce"))
+        if not math.isfinite(end) or end <= 0:
+            return
+        keep = t < end
+        t = np.append(t[keep], end)
+        if gpu_h is not None:
+            gpu_h = np.append(gpu_h[keep], gpu_h[keep][-1] if keep.any() else 0.0)
+        share = _accrual_share(t, gpu_h, end)
+        for col, _, _ in ACCRUED:
+            total = float(pd.to_numeric(srow.get(col), errors="coerce"))
+            if math.isfinite(total):
+                rows.append(pd.DataFrame({"platform": plat, "series": col, "t_s": t, "value": total * share}))
+
     for plat in run.platforms:
         if plat in fl_plats:
             g = fleet[fleet["platform"].astype(str) == plat].groupby("t_s", sort=True)
-            sums = g[["ready", "starting", "loading", "draining", "queued", "cost_usd"]].sum()
+            sums = g[["ready", "starting", "loading", "draining", "queued", "cost_usd", "gpu_hours"]].sum()
             sums["not_ready"] = sums["starting"] + sums["loading"]
             for ser in ("ready", "not_ready", "draining", "queued", "cost_usd"):
                 rows.append(pd.DataFrame({"platform": plat, "series": ser, "t_s": sums.index, "value":
                                           sums[ser].to_numpy(dtype=float)}))
+            accrued(plat, sums.index.to_numpy(dtype=float), sums["gpu_hours"].to_numpy(dtype=float))
         elif len(tl) and (tl["platform"].astype(str) == plat).any():
             g = tl[tl["platform"].astype(str) == plat].groupby("t_s", sort=True)
             rows.append(pd.DataFrame({"platform": plat, "series": "ready", "t_s": g.size().index,
                                       "value": g.size().to_numpy(dtype=float)}))
             rows.append(pd.DataFrame({"platform": plat, "series": "queued", "t_s": g.size().index,
                                       "value": g["waiting"].sum().to_numpy(dtype=float)}))
-            srow = run.summary.set_index("platform").loc[plat]
-            cost = float(pd.to_numeric(srow.get("cost_usd"), errors="coerce"))
-            end = float(pd.to_numeric(srow.get("sim_end_s"), errors="coerce"))
-            if math.isfinite(cost) and math.isfinite(end) and end > 0:
-                t = g.size().index.to_numpy(dtype=float)
-                t = np.append(t[t < end], end)
-                rows.append(pd.DataFrame({"platform": plat, "series": "cost_usd", "t_s": t,
-                                          "value": cost * t / end}))
-                fixed_lin.append(plat)
+            accrued(plat, g.size().index.to_numpy(dtype=float), None)
         else:
             notes.append(f"{plat}: no replica samples (a token API has none)")
     df = pd.concat(rows, ignore_index=True)
@@ -279,35 +304,46 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
     a0.set_ylabel("arrivals\n(requests/s)")
     a0.set_title(f"Workload arrivals ({bin_s:g} s bins)", fontsize=11, loc="left")
     states = (("ready", "-", "ready"), ("not_ready", "--", "starting or loading"), ("draining", ":", "draining"))
+    drawn = [p for p in run.platforms if (df["platform"] == p).any()]
+    # platforms with the same replica count would draw one line over another: each is drawn a small offset
+    # apart (a tenth of a replica at most, said in the footnote) so every line stays visible
+    dodge = {p: (k - (len(drawn) - 1) / 2) * min(0.1, 0.3 / max(len(drawn), 1)) for k, p in enumerate(drawn)}
     for i, plat in enumerate(run.platforms):
         st = series_style(i)
         p = df[df["platform"] == plat]
-        every = max(1, len(p[p["series"] == "ready"]) // 12)
+        n_ready = len(p[p["series"] == "ready"])
+        every = (i % max(1, n_ready // 12), max(1, n_ready // 12))  # markers staggered between platforms
         for ser, ls, lbl in states:
             s = p[p["series"] == ser]
             if len(s) and (ser == "ready" or s["value"].any()):
-                a1.step(s["t_s"], s["value"], where="post", color=st["color"], ls=ls, lw=1.6,
-                        marker=st["marker"] if ser == "ready" else None, markevery=every, ms=5,
+                a1.step(s["t_s"], s["value"] + dodge.get(plat, 0.0), where="post", color=st["color"], ls=ls,
+                        lw=1.6, marker=st["marker"] if ser == "ready" else None, markevery=every, ms=5,
                         label=f"{plat}: {lbl}")
-        for ax, ser in ((a2, "queued"), (a3, "cost_usd")):
-            s = p[p["series"] == ser]
+        s = p[p["series"] == "queued"]
+        if len(s):
+            a2.plot(s["t_s"], s["value"], color=st["color"], ls=st["linestyle"], marker=st["marker"],
+                    markevery=every, ms=5, lw=1.3, label=plat)
+        for col, ls, lbl in ACCRUED:
+            s = p[p["series"] == col]
             if len(s):
-                ax.plot(s["t_s"], s["value"], color=st["color"], ls=st["linestyle"], marker=st["marker"],
-                        markevery=every, ms=5, lw=1.3, label=plat)
+                a3.plot(s["t_s"], s["value"], color=st["color"], ls=ls, lw=1.4 if ls == "-" else 1.2,
+                        marker=st["marker"] if ls == "-" else None, markevery=every, ms=5, label=f"{plat}: {lbl}")
     a1.set_ylabel("replicas")
     a1.set_title("Replicas by state", fontsize=11, loc="left")
     a1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
     a2.set_ylabel("queued\n(requests)")
     a2.set_title("Requests waiting for a replica", fontsize=11, loc="left")
     a3.set_ylabel("accrued\n(USD)")
-    a3.set_title("Fleet bill accrued", fontsize=11, loc="left")
-    if fixed_lin:
-        notes.append(f"{', '.join(fixed_lin)}: fixed replicas, bill drawn as accruing evenly to the run's cost_usd")
+    a3.set_title("Accrued: customer pays (solid) and provider cost (dashed)", fontsize=11, loc="left")
+    notes.append("dollars: each platform's run totals (run table: customer pays, provider cost) accrued in "
+                 "proportion to billed GPU-hours (evenly for fixed replicas)")
+    if len(drawn) > 1:
+        notes.append("replica lines drawn up to 0.1 replica apart so equal counts stay visible")
     a3.set_xlabel("simulated time (seconds)")
     for ax in (a2, a3):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, frameon=False)
-    fig.suptitle("Fleet over time: load, replicas, queue and cost")
+    fig.suptitle("Fleet over time: load, replicas, queue and dollars")
     return _finish(df, fig, out_dir, "fleet_timeline", notes, run)
 
 

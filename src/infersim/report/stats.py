@@ -128,7 +128,9 @@ def marginal(points: pd.DataFrame, param: str, metric: str, by: str = "platform"
 
 def tornado(points: pd.DataFrame, params: list[str], metric: str, by: str = "platform") -> pd.DataFrame:
     """Per (``by``, parameter): the metric's marginal mean at the parameter's lowest and highest level,
-    the overall mean (``base``) and ``swing`` = |high - low|; sorted by swing, largest first within each
+    the smallest and largest marginal mean over all its levels (``at_min``, ``at_max``: a response that is
+    not monotone peaks or dips between the extremes), the overall mean (``base``) and ``swing`` =
+    ``at_max - at_min`` (= |high - low| for a monotone response); sorted by swing, largest first within each
     ``by`` value. Parameters with a single value are left out."""
     rows = []
     for p in params:
@@ -140,9 +142,12 @@ def tornado(points: pd.DataFrame, params: list[str], metric: str, by: str = "pla
             g = g.sort_values(p if numeric else "mean")  # categories have no order: lowest vs highest mean
             lo_row, hi_row = g.iloc[0], g.iloc[-1]
             base = float(points.loc[points[by] == b, metric].mean())
+            means = g["mean"].astype(float)
             rows.append({by: b, "parameter": p, "low_value": lo_row[p], "high_value": hi_row[p],
-                         "at_low": float(lo_row["mean"]), "at_high": float(hi_row["mean"]), "base": base,
-                         "swing": abs(float(hi_row["mean"]) - float(lo_row["mean"]))})
-    out = pd.DataFrame(rows, columns=[by, "parameter", "low_value", "high_value", "at_low", "at_high", "base",
-                                      "swing"])
+                         "at_low": float(lo_row["mean"]), "at_high": float(hi_row["mean"]),
+                         "at_min": float(means.min()), "at_max": float(means.max()), "base": base,
+                         "swing": float(means.max() - means.min()),
+                         "levels": [float(v) for v in means]})
+    out = pd.DataFrame(rows, columns=[by, "parameter", "low_value", "high_value", "at_low", "at_high", "at_min",
+                                      "at_max", "base", "swing", "levels"])
     return out.sort_values([by, "swing"], ascending=[True, False], kind="stable").reset_index(drop=True)

@@ -221,10 +221,12 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
     df = tornado(res.points, params, metric)
     plats = res.platforms[:MAX_PANELS]
     notes = list(res.notes) + ["bars: mean at the lowest (hatched) and highest (solid) value, other parameters "
-                               "averaged; vertical line: overall mean"]
+                               "averaged; dots: the means at every swept value; vertical line: overall mean; "
+                               "one x-axis for all panels"]
     nrows, ncols = len(plats), 1  # one panel per platform, stacked: the long parameter names share one margin
+    # one x-axis for every panel: a parameter that moves one platform by 0.6 % must not fill its panel
     fig, axes = new_figure((WIDE[0], min(13.0, max(WIDE[1], 1.2 + (0.9 + 0.55 * len(params)) * nrows))),
-                           nrows, ncols)
+                           nrows, ncols, sharex=True)
     for k, plat in enumerate(plats):
         ax = axes[k // ncols][k % ncols]
         g = df[df["platform"] == plat].iloc[::-1]
@@ -235,6 +237,8 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
         ax.barh(y, g["at_high"] - base, left=base, height=0.6, color=OKABE_ITO[0], edgecolor="black", lw=0.6,
                 alpha=0.85, label="at highest value")
         ax.axvline(base, color="black", lw=1)
+        for yy, lv in zip(y, g["levels"], strict=True):  # every level: a dip or peak between the extremes shows
+            ax.plot(lv, [yy] * len(lv), ls="none", marker="o", ms=3.5, color="black", zorder=3)
         for yy, lo_v, hi_v in zip(y, g["at_low"], g["at_high"], strict=True):
             for v in (lo_v, hi_v):
                 ax.annotate(f"{v:.3g}", (v, yy), xytext=(4 if v >= base else -4, 0), textcoords="offset points",
@@ -243,7 +247,9 @@ def tornado_chart(res: SweepDir, out_dir: Path, metric: str) -> pd.DataFrame:
                           for p, lo, hi in zip(g["parameter"], g["low_value"], g["high_value"], strict=True)],
                       fontsize=8.5)
         ax.set_title(plat, fontsize=11, loc="left", fontweight="bold")
-        ax.set_xlabel(metric_label(metric))
+        if k == len(plats) - 1:
+            ax.set_xlabel(metric_label(metric))
+        ax.tick_params(labelbottom=True)
         ax.margins(x=0.35)
         if k == 0:
             ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=9, frameon=False)

@@ -74,7 +74,8 @@ def _cmd(args) -> int:
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(out_dir / "comparison.csv", lambda f: table.to_csv(f, index=False))
-        chart(table, out_dir / "predicted_vs_measured.png", title=f"{Path(src).name}: predicted vs measured")
+        chart(table, out_dir / "predicted_vs_measured.png", title=f"{Path(src).name}: simulated vs measured",
+              source=str(src))
         result["outputs"] = [str(out_dir / "comparison.csv"), str(out_dir / "predicted_vs_measured.png")] + [
             f["profile"] for f in fits]
     if args.json:
@@ -207,20 +208,40 @@ def _fit(sims, out_dir: Path, args, quiet: bool) -> list[dict]:
     return results
 
 
-def chart(table, path: Path, title: str = "predicted vs measured") -> None:
-    """Log-log scatter of predicted vs measured per metric, with the y = x line and a +-20 % band."""
+#: words and unit of a measured metric's column, for axis labels
+METRIC_WORDS = {"ttft": "time to first token", "itl": "inter-token latency", "tpot": "time per output token",
+                "e2e": "end-to-end latency", "output_tok_s": "output throughput"}
+
+
+def metric_axis_label(metric: str) -> str:
+    """``ttft_mean_ms`` -> 'time to first token, mean (ms)'; ``output_tok_s`` -> 'output throughput (tokens/s)'."""
+    unit = "ms" if metric.endswith("_ms") else "tokens/s" if metric.endswith("tok_s") else ""
+    stem = metric.removesuffix("_ms")
+    for key, words in METRIC_WORDS.items():
+        if stem == key or stem.startswith(key + "_"):
+            stat = stem[len(key):].strip("_").replace("_", " ")
+            label = words + (f", {stat}" if stat else "")
+            break
+    else:
+        label = stem.replace("_", " ")
+    return f"{label} ({unit})" if unit else label
+
+
+def chart(table, path: Path, title: str = "predicted vs measured", source: str = "") -> None:
+    """Log-log scatter of predicted vs measured per metric (axes in the metric's unit, ticks at 1-2-5 of each
+    decade), with the y = x line, a +-20 % band and a provenance line (measured file, infersim version)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     t = table.dropna(subset=["predicted", "measured"])
     t = t[(t["predicted"] > 0) & (t["measured"] > 0)]
     metrics = list(dict.fromkeys(t["metric"]))
     n = max(len(metrics), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 5.0), squeeze=False, layout="constrained")
     for ax, m in zip(axes[0], metrics, strict=False):
         g = t[t["metric"] == m]
         for eng, ge in g.groupby("engine", sort=True):
@@ -232,17 +253,34 @@ def chart(table, path: Path, title: str = "predicted vs measured") -> None:
         ax.fill_between(xs, xs * 0.8, xs * 1.2, color="grey", alpha=0.15, lw=0, label="±20 %")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        decades = math.log10(hi / lo)
+        # labelled ticks in every range: each integer of a decade when the range spans about one, 1-2-5 up to
+        # three decades, the powers of ten beyond
+        subs = tuple(float(k) for k in range(1, 10)) if decades < 1.3 else (1.0, 2.0, 5.0) if decades < 3.5 else (1.0,)
         for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=30))
             axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
             axis.set_minor_formatter(NullFormatter())
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         med = g["error_pct"].abs().median()
-        ax.set_title(f"{m} (median |error| {med:.1f}%)", fontsize=10)
-        ax.set_xlabel("measured")
-        ax.set_ylabel("predicted")
-        ax.legend(fontsize=8, loc="upper left")
+        unit = metric_axis_label(m)
+        ax.set_title(f"{unit.split(' (')[0]}\nmedian |error| {med:.1f} % over {len(g)} rows", fontsize=10)
+        ax.set_xlabel(f"measured {unit}", fontsize=10)
+        ax.set_ylabel(f"simulated {unit}", fontsize=10)
+        ax.legend(fontsize=9, loc="upper left")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("infersim")
+    except PackageNotFoundError:
+        ver = "(version unknown)"
+    # where the numbers came from, inside the canvas: the layout leaves the bottom strip to it
+    fig.text(0.01, 0.01, f"shaded: within ±20 % of measured; line: simulated = measured. Measured: "
+             f"{Path(source).name if source else 'the calibration file'}; simulated by infersim {ver} (infersim "
+             "calibrate), one run per measured row", fontsize=8.5, color="#444444", style="italic", va="bottom",
+             wrap=True)
+    fig.get_layout_engine().set(rect=(0, 0.07, 1, 0.93))
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)

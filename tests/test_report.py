@@ -301,8 +301,12 @@ def test_sweep_report(sweep_dir, capsys):
     s = pd.read_parquet(d / "summary.parquet")
     r = s.iloc[0]
     assert fmt_value("customer_usd_per_mtok", r["customer_usd_per_mtok_mean"]) in md
-    assert f"{A} moves customer_usd_per_mtok most, from" in md  # 10 * replicas outweighs the rate
-    assert "x has the lowest customer_usd_per_mtok at 6 of 6 sweep points" in md
+    # 10 * replicas outweighs the rate; parameters and metrics in words with units, never raw paths
+    assert "replicas, platform 1, deployment 1 moves customer $ per million tokens most, from" in md
+    assert "x has the lowest customer $ per million tokens at 6 of 6 sweep points" in md
+    assert "| replicas, platform 1, deployment 1 | arrival rate, stream 1 (requests/s) | replications |" in md
+    assert "customer $ per million tokens (USD): mean [95% CI]" in md
+    assert "the values written below for those fields are the base values" in md
     assert "narrowest lead: y minus x = $" in md
     assert (d / "report.html").read_text().count("data:image/png;base64,") == 6  # + the summary's tornado
 

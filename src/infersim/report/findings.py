@@ -167,6 +167,20 @@ def _paired_diff(points: pd.DataFrame, metric: str, a: str, b: str, point) -> tu
     return t_interval((g[a] - g[b]).to_numpy(dtype=float))
 
 
+def _pname(path: str, sw: SweepDir) -> str:
+    """A swept YAML path in words, with its unit (the path itself is in summary.csv)."""
+    from infersim.report.sweep_charts import param_label
+
+    return param_label(path, sw.scenario)
+
+
+def _mname(metric: str) -> str:
+    """A summary metric in words (``ttft_p99_s`` -> 'TTFT p99')."""
+    from infersim.report.sweep_charts import metric_label
+
+    return metric_label(metric).split(" (")[0]
+
+
 def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
     """Findings for a sweep on ``metric`` (and p99 TTFT when present): each platform's range across points
     with CIs, who is best how often and by how much (paired by replication), and the parameter that moves the
@@ -176,7 +190,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
     params = [p for p in sw.parameters if p in s.columns]
 
     def where(row) -> str:
-        return ", ".join(f"{p} = {fmt_param(row[p])}" for p in params) or f"point {row['point']}"
+        return ", ".join(f"{_pname(p, sw)} = {fmt_param(row[p])}" for p in params) or f"point {row['point']}"
 
     for m in dict.fromkeys([metric, "ttft_p99_s"]):
         if f"{m}_mean" not in s.columns:
@@ -186,7 +200,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
             if not len(g):
                 continue
             lo_r, hi_r = g.loc[g[f"{m}_mean"].idxmin()], g.loc[g[f"{m}_mean"].idxmax()]
-            out.append(f"{plat}: {m} ranges from {fmt_value(m, lo_r[f'{m}_mean'])} "
+            out.append(f"{plat}: {_mname(m)} ranges from {fmt_value(m, lo_r[f'{m}_mean'])} "
                        f"({_ci(m, lo_r.get(f'{m}_ci_lo', math.nan), lo_r.get(f'{m}_ci_hi', math.nan))}) at "
                        f"{where(lo_r)} to {fmt_value(m, hi_r[f'{m}_mean'])} "
                        f"({_ci(m, hi_r.get(f'{m}_ci_lo', math.nan), hi_r.get(f'{m}_ci_hi', math.nan))}) at "
@@ -211,7 +225,7 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
                 word = "lowest" if lower_better else "highest"
                 d = [x for x in diffs if x[1] == top]
                 gaps = [x[3] for x in d if math.isfinite(x[3])]
-                msg = f"{top} has the {word} {m} at {best_counts[top]} of {n_pts} sweep points"
+                msg = f"{top} has the {word} {_mname(m)} at {best_counts[top]} of {n_pts} sweep points"
                 if gaps:
                     k = int(np.argmin(np.abs(gaps)))
                     point, _, r, mean, lo, hi, n = [x for x in d if math.isfinite(x[3])][k]
@@ -226,12 +240,17 @@ def sweep_findings(sw: SweepDir, metric: str) -> list[str]:
         for plat, g in tor.groupby("platform", sort=False):
             r = g.iloc[0]
             if not r["swing"] > 1e-12 * max(1.0, abs(r["base"])):
-                out.append(f"{plat}: no swept parameter changes {metric} (it stays at "
+                out.append(f"{plat}: no swept parameter changes {_mname(metric)} (it stays at "
                            f"{fmt_value(metric, r['base'])}).")
                 continue
-            out.append(f"{plat}: {r['parameter']} moves {metric} most, from {fmt_value(metric, r['at_low'])} at "
-                       f"{fmt_param(r['low_value'])} to {fmt_value(metric, r['at_high'])} at {fmt_param(r['high_value'])} (other "
-                       f"parameters averaged; swing {fmt_value(metric, r['swing'])}).")
+            msg = (f"{plat}: {_pname(r['parameter'], sw)} moves {_mname(metric)} most, from "
+                   f"{fmt_value(metric, r['at_low'])} at {fmt_param(r['low_value'])} to "
+                   f"{fmt_value(metric, r['at_high'])} at {fmt_param(r['high_value'])}")
+            inner = [v for v in (r["at_min"], r["at_max"]) if v not in (r["at_low"], r["at_high"])]
+            if inner:  # not monotone: the extreme values alone understate the swing
+                msg += (f", passing through {' and '.join(fmt_value(metric, v) for v in inner)} at a value in "
+                        "between")
+            out.append(msg + f" (other parameters averaged; swing {fmt_value(metric, r['swing'])}).")
     if not out:
         out.append(f"The sweep summary holds no finite values of {metric}.")
     return out

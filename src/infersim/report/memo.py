@@ -35,6 +35,7 @@ from infersim.report.findings import (
     sweep_findings,
 )
 from infersim.report.load import RunDir, SweepDir, open_results
+from infersim.report.sweep_charts import metric_label, param_label
 
 #: The run comparison, transposed (a column per platform, so it fits a page): sections of summary columns,
 #: each section titled with the time window its numbers cover (``core.quantities``). A row is shown when the
@@ -203,7 +204,9 @@ def sweep_table(sw: SweepDir, metric: str) -> tuple[list[str], list[list[str]], 
     s = sw.summary
     params = [p for p in sw.parameters if p in s.columns]
     mets = [m for m in dict.fromkeys([metric, *SWEEP_TABLE_METRICS]) if f"{m}_mean" in s.columns]
-    head = ["platform", "point", *params, "n", *[f"{m} mean [95% CI]" for m in mets]]
+    # readable names with units (the raw YAML paths and column names are in summary.csv)
+    head = ["platform", "point", *[param_label(p, sw.scenario) for p in params], "replications",
+            *[f"{metric_label(m)}: mean [95% CI]" for m in mets]]
     rows = []
     for _, r in s.sort_values(["point", "platform"]).head(MAX_SWEEP_ROWS).iterrows():
         cells = [str(r["platform"]), str(r["point"]), *[fmt_param(r[p]) for p in params], str(r.get("n", ""))]
@@ -253,6 +256,12 @@ def build_blocks(res: RunDir | SweepDir, charts: ChartSet, metric: str | None) -
     d = describe_scenario(sc)
     b += [("h", 2, "The scenario"), *[("p", "Note: " + n) for n in res.notes if n.startswith("scenario ")],
           *[("p", x) for x in d["overview"]]]
+    if isinstance(res, SweepDir) and res.parameters:
+        # the description is the base scenario's: say which of its values the sweep replaces at every point
+        b.append(("p", "This is the base scenario. Every sweep point replaces its value of "
+                  + "; ".join(param_label(p, sc) for p in res.parameters)
+                  + " with the point's (listed under The sweep); the values written below for those fields are "
+                    "the base values, not what was simulated."))
     if d["streams"]:
         b += [("h", 3, "Workload"), ("ul", d["streams"])]
     if d["platforms"]:

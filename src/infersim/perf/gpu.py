@@ -32,10 +32,12 @@ import numpy as np
 
 from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
-from infersim.perf.kernels import matmul_ceiling
+from infersim.perf.kernels import gemm_prior, matmul_ceiling
 from infersim.perf.params import PerfParams
 
 ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
+#: GEMM kernels per layer (QKV, output, MLP up/gate, MLP down; MoE layers: the expert GEMMs in their place)
+GEMMS_PER_LAYER = 4
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,16 @@ class GpuRoofline:
         comp = COMPUTE_PRECISION.get(cfg.precision, "bf16")
         scale = {"bf16": 1.0, "fp4": p.fp4_compute_scale}.get(comp, p.low_precision_compute_scale)
         # achieved large-M GEMM FLOP/s; attention computes in BF16 (FlashAttention-class kernels)
-        self.gemm_flops = hw.peak_flops(cfg.precision) * matmul_ceiling(hw.id, comp) * p.compute_eff * scale
+        # measured real-shape GEMMs and weight streaming of the part (perf.kernels.gemm_prior); the engine's
+        # compute_eff and memory_eff scale them (1 = the measured kernels)
+        prior = self.kernel_prior = gemm_prior(hw.id)
+        self.gemm_flops = (hw.peak_flops(cfg.precision) * matmul_ceiling(hw.id, comp) * prior.share_of_ceiling
+                           * p.compute_eff * scale)
         self.peak_flops = hw.peak_flops(cfg.precision)
         self.attn_flops = hw.peak_flops("bf16") * p.attn_eff
-        self.bw = hw.memory_bw_tbps * 1e12 * p.memory_eff
+        self.bw = hw.memory_bw_tbps * 1e12 * prior.stream_share * p.memory_eff
+        # fixed time of the GEMM kernels of one stage's layers (launch and tail; GEMMS_PER_LAYER per layer)
+        self.kernel_fixed_s = prior.kernel_fixed_s * GEMMS_PER_LAYER * m.layers / pp
         self.raw_bw = hw.memory_bw_tbps * 1e12
         wb = BYTES_PER_PARAM[cfg.precision]
         embed = m.vocab_size * m.hidden_size
@@ -162,7 +170,7 @@ class GpuRoofline:
             comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * t_all / self.a2a_bw)
-        return dense + experts + comm
+        return dense + experts + comm + self.kernel_fixed_s
 
     def _experts_s(self, t: float, t_all: float) -> float:
         """Routed-expert GEMMs of a stage (MoE models): ``t`` tokens of this GPU's rank, ``t_all`` of the
@@ -254,7 +262,7 @@ class GpuRoofline:
             comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * (tokens / mb) / self.a2a_bw)
-        stage = dense + experts + comm
+        stage = dense + experts + comm + self.kernel_fixed_s
         full = self.full_frac >= 1.0
         if n_prefill_tokens:
             pre_pairs = (float(prefill_pairs) if full else

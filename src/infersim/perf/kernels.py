@@ -15,6 +15,11 @@ Entries without a measurement are ASSUMPTIONS named in :data:`ASSUMED`.
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
 #: (hardware id, compute precision) -> share of the dense datasheet peak a large GEMM reaches.
 MATMUL_CEILING: dict[tuple[str, str], float] = {
     ("a100-80g", "bf16"): 0.859,
@@ -41,3 +46,49 @@ def matmul_ceiling(hardware_id: str, compute_precision: str) -> float:
     if compute_precision in ("fp8", "int8"):
         return MATMUL_CEILING.get((hardware_id, "bf16"), DEFAULT_CEILING)
     return DEFAULT_CEILING
+
+
+# -- kernels measured outside any engine (catalog/data/kernel_priors.csv, benchmarks/kernel_priors.py) ----------
+#: Hardware without its own measurement takes the H100 SXM's (ASSUMPTION: a current NVIDIA-class library reaches
+#: the same share of its part's matmul ceiling and HBM bandwidth on real layer shapes; named in docs/model.md).
+MEASURED_FALLBACK = "h100-sxm"
+
+
+@dataclass(frozen=True)
+class GemmPrior:
+    """Real-shape GEMMs of one accelerator, measured: ``share_of_ceiling`` (large-M FLOP/s of the projection
+    GEMMs of Llama/CodeLlama layers over the matmul ceiling), ``half_tokens`` (tokens at which a GEMM reaches
+    half of that), ``stream_share`` (bytes/s a skinny GEMM streams its weights at, over the datasheet HBM
+    bandwidth), ``kernel_fixed_s`` (fixed time per GEMM kernel), ``measured_on`` (the hardware measured)."""
+
+    share_of_ceiling: float
+    half_tokens: float
+    stream_share: float
+    kernel_fixed_s: float
+    measured_on: str
+
+
+@cache
+def _priors() -> dict[tuple[str, str, str], float]:
+    path = files("infersim.catalog") / "data" / "kernel_priors.csv"
+    with path.open() as f:
+        rows = csv.DictReader(line for line in f if not line.startswith("#"))
+        return {(r["hardware"], r["quantity"], r["tp"]): float(r["value"]) for r in rows}
+
+
+def gemm_prior(hardware_id: str) -> GemmPrior:
+    """The measured GEMM prior of ``hardware_id`` (the H100's where the part was not measured)."""
+    p = _priors()
+    hw = hardware_id if (hardware_id, "gemm_share_of_ceiling", "") in p else MEASURED_FALLBACK
+    return GemmPrior(p[(hw, "gemm_share_of_ceiling", "")], p[(hw, "gemm_half_tokens", "")],
+                     p[(hw, "weight_stream_share_of_bw", "")], p[(hw, "kernel_fixed_s", "")], hw)
+
+
+def allreduce_measured(hardware_id: str, tp: int) -> tuple[float, float] | None:
+    """``(latency_s, algorithm bandwidth in bytes/s)`` of a measured NCCL all-reduce over ``tp`` GPUs of one
+    node, or None where not measured."""
+    p = _priors()
+    key = (hardware_id, "allreduce_latency_s", str(tp))
+    if key not in p:
+        return None
+    return p[key], p[(hardware_id, "allreduce_algbw_gbps", str(tp))] * 1e9

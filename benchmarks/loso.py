@@ -1,6 +1,6 @@
 """Fit the engine profiles on every calibration source, then check them leave-one-source-out.
 
-    python benchmarks/loso.py [--shared ../shared] [--max-nfev 30] [--loso-nfev 12] [--per-group 5]
+    python benchmarks/loso.py [--shared ../shared] [--max-nfev 30] [--loso-nfev 30] [--per-group 5]
                               [--processes 1] [--no-write] [--only SOURCE ...]
 
 Sources (``loso_sources.py``): the aiconfigurator closed-loop runs per engine version, each TensorRT-LLM H100
@@ -8,9 +8,10 @@ throughput table, MLPerf v4.1 per submitter, the apex_plus vLLM 0.6 open-loop re
 in ``data/calibration/*.csv``. For each engine the profile's fitted parameters (:data:`FIT_NAMES`; the rest are
 physical priors, docs/model.md) are fitted on all of that engine's sources (``infersim.calibrate.fit``: every
 latency row simulated by ``infersim.calibrate.runner``, throughput rows by the analytic steady state). Then for
-every source: refit its engine without it (warm start from the all-source fit) and predict it. The held-out
-errors per source, engine and metric go into docs/validation.md (between the ``loso`` markers) and
-``src/infersim/catalog/data/validation_bands.csv``; the all-source fits are written to the shipped profiles.
+every source: refit its engine without it (from the same priors, never from the all-source fit) and predict
+it. The held-out errors per source, engine and metric go into docs/validation.md (between the ``loso``
+markers) and ``src/infersim/catalog/data/validation_bands.csv``; the all-source fits are written to the shipped
+profiles.
 
 Metrics: TTFT (mean), ITL (mean ITL or TPOT), E2E (mean), throughput (saturation output tokens/s). MLPerf
 Server rows are held out always (never fitted): the harness's batching policy is not the engine's.
@@ -40,23 +41,32 @@ from loso_sources import (  # noqa: E402
 
 from infersim.calibrate import throughput  # noqa: E402
 from infersim.calibrate.fit import predict  # noqa: E402
+from infersim.perf.kernels import gemm_prior  # noqa: E402
 from infersim.perf.params import PerfParams  # noqa: E402
 
 METRIC = {"ttft_mean_ms": "ttft", "itl_mean_ms": "itl", "e2e_mean_ms": "e2e", "output_tok_s": "throughput"}
 WEIGHTS = {"itl_mean_ms": 1.0, "ttft_mean_ms": 0.5, "e2e_mean_ms": 0.5}
-#: Fitted per engine, in the order a fit with few residuals keeps them (two residuals per parameter at least).
-#: ``schedule_delay_per_seq_s`` is not among them: the closed-loop TTFT growth with clients is the harness's
-#: (:func:`client_delay_ms`), and open-loop runs at load do not show it (docs/validation.md).
-FIT_NAMES = ("memory_eff", "step_overhead_s", "schedule_delay_s", "attn_eff", "per_seq_overhead_s",
-             "allreduce_latency_s", "compute_half_tokens", "api_serial_s", "compute_eff",
-             "low_precision_compute_scale")
-#: Physical priors every fit starts from (docs/model.md: where each comes from); compute_eff = 1 means the
-#: engine's GEMMs reach the hardware's measured matmul ceiling (perf/kernels.py); fits keep it in [0.6, 1] and
-#: attn_eff in [0.2, 0.9] (calibrate.fit.BOUNDS: physical ranges of real-shape GEMMs and FlashAttention).
-PRIOR = PerfParams(compute_eff=1.0, compute_half_tokens=32.0, moe_half_tokens=16.0, attn_eff=0.35, memory_eff=0.85,
+#: Fitted per engine, in the order a fit with few residuals keeps them (two residuals per parameter at least):
+#: what differs between engines and versions (CPU time per step and per sequence, the API server's delays,
+#: attention kernels, the FP8 GEMM path, custom all-reduce latency). ``schedule_delay_per_seq_s`` is not among
+#: them: the closed-loop TTFT growth with clients is the harness's (:func:`client_delay_ms`), and open-loop runs
+#: at load do not show it (docs/validation.md). The GEMM and weight-streaming efficiencies are NOT fitted: they
+#: are measured kernels (``perf.kernels.gemm_prior``, ``benchmarks/kernel_priors.py``), the same for every engine.
+FIT_NAMES = ("step_overhead_s", "schedule_delay_s", "attn_eff", "per_seq_overhead_s", "allreduce_latency_s",
+             "api_serial_s", "low_precision_compute_scale")
+#: Physical priors every fit starts from (docs/model.md: where each comes from). compute_eff = memory_eff = 1:
+#: the engine's GEMMs and weight streaming run at the measured kernels' rates (kernel_priors.csv);
+#: compute_half_tokens: the measured H100 GEMM ramp (the hardware most rows run on); moe_half_tokens: the same
+#: ramp for the grouped expert GEMMs in tokens per expert (ASSUMPTION: the same tile under-fill as a dense GEMM
+#: of that M; fitting it let it run to 0 against the FP4 scale, docs/validation.md); attn_eff in [0.2, 0.9]
+#: (calibrate.fit.BOUNDS: FlashAttention's physical range).
+PRIOR = PerfParams(compute_eff=1.0, compute_half_tokens=round(gemm_prior("h100-sxm").half_tokens, 1),
+                   moe_half_tokens=round(gemm_prior("h100-sxm").half_tokens, 1), attn_eff=0.35, memory_eff=1.0,
                    step_overhead_s=0.003, per_seq_overhead_s=2e-5, low_precision_compute_scale=0.8,
                    allreduce_latency_s=1e-5, comm_eff=0.7, schedule_delay_s=0.02, schedule_delay_per_seq_s=0.0,
                    api_serial_s=5e-4)
+#: Weight of each fitted parameter's prior residual (``fit_engine``); 0 = no prior.
+PRIOR_WEIGHT = 1.0
 STRUCTURE = {"vllm": {"prefill_priority": 0.0}, "sglang": {"prefill_priority": 1.0},
              "trtllm": {"prefill_priority": 0.0}}
 
@@ -162,7 +172,6 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
     from scipy.optimize import least_squares
 
     from infersim.calibrate.fit import BOUNDS, SCALES
-    from infersim.catalog import default_catalog
 
     subs = [(s.id, r) for s in srcs for r in fit_subsample(s.rows, args.per_group, s.id, args.max_fit_rows)]
     rows = [r for _, r in subs]
@@ -178,14 +187,11 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
         names.append("low_precision_compute_scale")  # rows at 16- and 8-bit compute: identifiable
     if any(r.precision == "fp4" for r in rows):
         names.insert(2, "fp4_compute_scale")  # FP4 rows (published Blackwell runs) fix the FP4 GEMM efficiency
-    cat = default_catalog()
-    if any(cat.get_model(r.model).is_moe for r in rows):
-        names.insert(3, "moe_half_tokens")  # MoE rows fix the grouped-GEMM ramp at small tokens per expert
     if not any(r.concurrency for r in rows) and "api_serial_s" in names:
         names.remove("api_serial_s")  # nothing arrives in bursts: not identifiable
     if not rows:  # throughput only: parameters that move saturation throughput
-        names = [n for n in names if n in ("memory_eff", "step_overhead_s", "attn_eff", "per_seq_overhead_s",
-                                           "low_precision_compute_scale", "compute_half_tokens", "compute_eff")]
+        names = [n for n in names if n in ("step_overhead_s", "attn_eff", "per_seq_overhead_s",
+                                           "low_precision_compute_scale")]
     names = names[:max(1, min(n_res // 2 - len(harnesses), args.max_params or len(names)))]
     sc = np.array([SCALES[n] for n in names] + [1e-3] * len(harnesses))
     lo = np.array([BOUNDS[n][0] for n in names] + [0.0] * len(harnesses)) / sc
@@ -210,6 +216,12 @@ def fit_engine(engine: str, srcs: list[Source], start: PerfParams, args, max_nfe
                 res.append(w * 5.0 if sim.error or not pred > 0 else w * math.log(pred / meas))
         if extra is not None:
             res += list(extra(p))
+        # the physical prior of every fitted parameter counts as evidence too (about one row's worth each): a
+        # parameter leaves its prior only as far as the rows need, so a fold left with few or one-sided rows
+        # cannot drive it to a bound (ridge toward PRIOR, in units of the parameter's typical magnitude)
+        w = getattr(args, "prior_weight", PRIOR_WEIGHT)
+        if w > 0:
+            res += [w * (getattr(p, n) - getattr(PRIOR, n)) / SCALES[n] for n in names]
         return np.asarray(res, dtype=float)
 
     sol = least_squares(resid, x0, bounds=(lo, hi), diff_step=0.03, loss="soft_l1", f_scale=0.15, max_nfev=max_nfev)
@@ -283,7 +295,9 @@ def run(args) -> dict:
             continue
         t = time.time()
         others = [o for o in by_engine[engine] if o.group != group]  # a publication is held out whole
-        p, _, h = fit_engine(engine, others, full[engine], args, args.loso_nfev, harness[engine]) \
+        # the held-out fit starts from the physical priors, not from the all-source fit: a warm start from
+        # parameters that saw the held-out source, stopped after a few evaluations, would carry its information
+        p, _, h = fit_engine(engine, others, start_params(engine), args, args.loso_nfev) \
             if others else (start_params(engine), [], {})
         for s in units:
             recs = evaluate(s, p, args.processes, h, args.eval_every)
@@ -302,17 +316,23 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"))
     ap.add_argument("--max-nfev", type=int, default=30)
-    ap.add_argument("--loso-nfev", type=int, default=12)
+    ap.add_argument("--loso-nfev", type=int, default=30)
     ap.add_argument("--per-group", type=int, default=5)
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--only", nargs="*", default=[])
     ap.add_argument("--max-fit-rows", type=int, default=0, help="at most this many rows of a source in a fit")
+    ap.add_argument("--prior-weight", type=float, default=PRIOR_WEIGHT,
+                    help="weight of each fitted parameter's residual toward its physical prior (0: none)")
     ap.add_argument("--max-params", type=int, default=0, help="fit at most this many parameters (first in order)")
     ap.add_argument("--eval-every", type=int, default=1, help="check every n-th latency row of a source (faster)")
     ap.add_argument("--no-write", action="store_true", help="print only; write no profile, doc or bands file")
     ap.add_argument("--no-profiles", action="store_true", help="write the doc and bands, keep the shipped profiles")
     ap.add_argument("--save", help="also pickle the results to this file (to rewrite the outputs with --load)")
     ap.add_argument("--load", help="write the outputs from results pickled by --save instead of fitting again")
+    ap.add_argument("--before", help="results of a baseline run pickled by --save: its held-out bands are the "
+                                     "'before' column of the doc's before/after table (default: the previous "
+                                     "validation_bands.csv)")
+    ap.add_argument("--before-note", default="", help="how the --before run differs (one sentence for the doc)")
     args = ap.parse_args(argv)
     import pickle
 

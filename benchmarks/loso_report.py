@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,18 @@ def engine_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``values`` under ``weights`` (the smallest value whose cumulative weight reaches
+    ``q`` of the total)."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, q * cum[-1] - 1e-12)])
+
+
 def bands(held: list[dict], sources, date: str) -> pd.DataFrame:
     """One band per (engine, hardware class, metric): median over held-out sources of their median |error|,
-    p90 of every held-out row's |error|, how many sources and rows."""
+    p90 of the held-out rows' |error| with every source weighted alike (each row 1 / its source's rows: a source
+    of 200 rows does not outvote four of five, as it would not in the median), how many sources and rows."""
     cls = {s.id: (s.engine, s.hardware_class) for s in sources}
     t = pd.DataFrame(held).dropna(subset=["error_pct"])
     t["abs"] = t["error_pct"].abs()
@@ -63,7 +73,9 @@ def bands(held: list[dict], sources, date: str) -> pd.DataFrame:
         per_src = g.groupby("source")["abs"].median()
         out.append({"engine": eng, "hardware_class": hc, "metric": m,
                     "median_abs_error_pct": round(float(per_src.median()), 1),
-                    "p90_abs_error_pct": round(float(np.quantile(g["abs"], 0.9)), 1),
+                    "p90_abs_error_pct": round(_weighted_quantile(g["abs"].to_numpy(),
+                                                                  1.0 / g.groupby("source")["abs"].transform("size")
+                                                                  .to_numpy(), 0.9), 1),
                     "n_heldout_sources": int(len(per_src)), "n_rows": int(len(g)),
                     "sources": ";".join(sorted(per_src.index)), "generated_by": f"benchmarks/loso.py {date}"})
     return pd.DataFrame(out)
@@ -115,9 +127,12 @@ def doc_section(out: dict, args, date: str, previous: pd.DataFrame | None = None
              "a *fold* holds out a whole publication: its rows under every name (the shared engine-latency rows "
              "and `aiconfigurator_silicon` are one; the shared apex rows and `apex_plus` one; the two dstack posts "
              "one; the two TensorRT-LLM H100 throughput tables one), so no harness leaks from the fit into its "
-             "own check. For every fold, the engine's profile is refitted on the engine's *other* publications "
-             "and the fold's sources are predicted; physical priors (kernel ceilings, "
-             "link speeds, datasheets) are never fitted. Errors are median |predicted - measured| / measured over "
+             "own check. For every fold, the engine's profile is refitted on the engine's *other* publications, "
+             "starting from the same physical priors as the all-source fit (never from the all-source fit, which "
+             "saw the fold), and the fold's sources are predicted; physical priors (measured kernels, matmul "
+             "ceilings, link speeds, datasheets) are never fitted, and each fitted parameter carries a residual "
+             f"toward its prior (weight {getattr(args, 'prior_weight', 0.0):g}: about one row's worth of evidence), "
+             "so a fold left with few or one-sided rows cannot push it to a bound. Errors are median |predicted - measured| / measured over "
              "the source's rows; *saturated rows* count held-out rows whose predicted TTFT exceeds 10x the "
              "measured one and 2 s (the simulator's queue grew where the real server held). A publication that is "
              "its engine's only one is predicted from the physical priors alone. A band (last section) counts "
@@ -146,8 +161,8 @@ def doc_section(out: dict, args, date: str, previous: pd.DataFrame | None = None
               "; every other engine, hardware class and metric prints \"not validated for this engine/GPU\".", ""]
     ba = before_after(previous, out["bands"])
     if ba is not None:
-        lines += ["Bands before this run (the previous `validation_bands.csv`) and after (median |error| over held-out "
-                  "sources):", "", _md(ba), ""]
+        lines += [(out.get("before_note") or "Bands before this run (the previous `validation_bands.csv`)")
+                  + " and after (median |error| over held-out sources):", "", _md(ba), ""]
     lines += [END]
     return "\n".join(lines)
 
@@ -200,6 +215,14 @@ def write_all(out: dict, args, date: str) -> None:
                                                            width=10_000).strip() + "\n" for r in rows)
         (PROFILES / f"{e}.yaml").write_text(text)
     previous = pd.read_csv(BANDS) if BANDS.exists() else None
+    before = getattr(args, "before", None)
+    if before:  # a baseline run pickled by --save (the procedure before a change), checked the same way
+        import pickle
+
+        with open(before, "rb") as f:
+            base = pickle.load(f)
+        previous = bands(base["held"], base["sources"], date)
+        out = {**out, "before_note": getattr(args, "before_note", "") or f"Bands of the baseline run {Path(before).name}"}
     out = {**out, "bands": bands(out["held"], out["sources"], date)}
     out["bands"].to_csv(BANDS, index=False)
     section = doc_section(out, args, date, previous)

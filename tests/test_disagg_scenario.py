@@ -25,9 +25,13 @@ def test_disaggregation_directions(res):
     s = res.summary.set_index("platform")
     # every GPU configuration holds the same 8 GPUs; the LPU pair 2 GPUs + its chips
     assert (s.loc[["colocated-8x1", "1P7D", "2P6D", "4P4D"], "chips"] == 8).all()
-    # disaggregation removes prefill-decode interference: the 1P7D decode TPOT stays near the co-located one
-    # while TTFT drops (a prompt never waits behind decode steps); more prefill GPUs leave fewer for decode
-    assert s.loc["1P7D", "ttft_p50_s"] < s.loc["colocated-8x1", "ttft_p50_s"]
+    # at this point (8 clients per GPU, 1,024-token answers) a client's next prompt comes every few seconds, so
+    # co-located prompts rarely wait behind decode steps: disaggregation keeps the decode TPOT near the
+    # co-located one and costs TTFT no more than the KV transfer and one step of the decode pool (the first
+    # token waits for it); more prefill GPUs leave fewer for decode
+    assert s.loc["1P7D", "tpot_p50_s"] < 1.1 * s.loc["colocated-8x1", "tpot_p50_s"]
+    extra = s.loc["1P7D", "ttft_p50_s"] - s.loc["colocated-8x1", "ttft_p50_s"]
+    assert extra < s.loc["1P7D", "tpot_p50_s"] + s.loc["1P7D", "kv_transfer_share_of_ttft"] * s.loc["1P7D", "ttft_p50_s"]
     assert s.loc["4P4D", "tpot_p50_s"] > s.loc["1P7D", "tpot_p50_s"]
     # KV moves over NVLink inside the node: a small share of TTFT
     assert (s.loc[["1P7D", "2P6D", "4P4D"], "kv_transfer_share_of_ttft"] < 0.05).all()

@@ -38,7 +38,7 @@ class FakePerf:
 
 
 def _spec(**changes):
-    base = {f"{DEP}.engine.perf": {"schedule_delay_s": 0.0}}
+    base = {f"{DEP}.engine.perf": {"schedule_delay_s": 0.0, "api_serial_s": 0.0}}  # no API-server time
     base.update({f"{DEP}.{k}": v for k, v in changes.items()})
     return scenario(**base).platforms[0].deployments[0]
 

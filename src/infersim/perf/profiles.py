@@ -8,6 +8,7 @@ parameters a user profile omits keep the values of the shipped profile of the en
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -50,9 +51,10 @@ def parse_profile(data: dict, file: str, base: PerfParams | None = None) -> Perf
 
 
 @cache
+@cache
 def shipped_profile(engine: str) -> PerfParams:
     """The fitted parameters shipped for ``engine`` (vllm, sglang or trtllm)."""
-    return parse_profile(shipped_profile_doc(engine), f"profiles/{engine}.yaml")
+    return parse_profile(_shipped_doc(engine), f"profiles/{engine}.yaml")
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class KvCacheSpec:
 def kv_cache_spec(engine: str) -> KvCacheSpec:
     """The shipped KV-cache facts of ``engine`` (vllm, sglang or trtllm)."""
     file = f"profiles/{engine}.yaml"
-    kv = shipped_profile_doc(engine).get("kv_cache")
+    kv = _shipped_doc(engine).get("kv_cache")
     if not isinstance(kv, dict) or not isinstance(kv.get("block_tokens"), int) or kv["block_tokens"] < 1:
         raise ScenarioError("expected a kv_cache mapping with block_tokens (an integer >= 1)", file=file,
                             path="kv_cache")
@@ -87,9 +89,17 @@ def kv_cache_spec(engine: str) -> KvCacheSpec:
                        policy)
 
 
-def shipped_profile_doc(engine: str) -> dict:
+@cache
+def _shipped_doc(engine: str) -> dict:
+    # a shipped profile holds one line per calibration row (about a thousand): parsed once per process, with
+    # libyaml's parser where PyYAML has it (the pure-Python one takes most of a second per file)
     res = resources.files("infersim.perf") / "profiles" / f"{engine}.yaml"
-    return yaml.safe_load(res.read_text())
+    return yaml.load(res.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (safe)
+
+
+def shipped_profile_doc(engine: str) -> dict:
+    """The parsed shipped profile of ``engine`` (a copy: callers may change it)."""
+    return copy.deepcopy(_shipped_doc(engine))
 
 
 def load_profile_file(path: str | Path, base: PerfParams | None = None) -> PerfParams:

@@ -122,3 +122,33 @@ def test_executive_summary_leads_the_report_with_three_banded_numbers(run_dir):
         assert "held-out sources" in ln or "not validated for this engine/GPU" in ln or "no confidence" in ln
     assert "vllm on h100-sxm: model error ±" in head  # the tiny scenario runs vLLM on H100s
     assert "charts/cost_latency.png" in head and "Most sensitive assumptions" in head
+
+
+def test_summary_answers_the_scenarios_own_question_against_its_baseline(tmp_path):
+    from infersim.report.executive import baseline_answer, run_summary
+
+    rows = [
+        {"platform": "routed", "kind": "gpu_fleet", "slo_attainment": 0.93, "customer_usd": 4.56,
+         "provider_cost_usd": 2.25, "customer_usd_per_mtok": 0.12, "baseline_saving_share": 0.221,
+         "baseline_quality_ratio": 0.969, "baseline_e2e_p99_change_s": -4.07},
+        {"platform": "big-only", "kind": "gpu_fleet", "slo_attainment": 0.673, "customer_usd": 5.85,
+         "provider_cost_usd": 3.0, "customer_usd_per_mtok": 0.16, "baseline_saving_share": 0.0,
+         "baseline_quality_ratio": 1.0, "baseline_e2e_p99_change_s": 0.0},
+        {"platform": "api", "kind": "token_api", "slo_attainment": 0.41, "customer_usd": 6.0,
+         "provider_cost_usd": float("nan"), "customer_usd_per_mtok": 0.2, "baseline_saving_share": -0.0256,
+         "baseline_quality_ratio": float("nan"), "baseline_e2e_p99_change_s": 1.5},
+    ]
+    sc = {"name": "t", "baseline": "big-only", "question": "Does routing cut the bill against the big model alone?"}
+    run = _fake_run(tmp_path, rows, sc)
+    blocks = run_summary(run, None)
+    assert blocks[1][1].startswith("**Question.** Does routing cut the bill against the big model alone?")
+    lines = dict(baseline_answer(run)[1:])["ul"]
+    assert len(lines) == 2  # the baseline itself is not compared with itself
+    assert lines[0].startswith("routed costs the customer 22.1% less than big-only ($4.56 vs $5.85")
+    assert "costs its provider 25.0% less to serve" in lines[0]  # 1 - 2.25 / 3.0, from the cost columns
+    assert "keeps 96.9% of the baseline's acceptable-answer rate" in lines[0] and "(67.3% on the baseline)" in lines[0]
+    assert lines[1].startswith("api costs the customer 2.6% more") and "quality not modelled" in lines[1]
+    assert "provider" not in lines[1]  # a token API's own cost is not known
+    # no baseline marked: no such section, and the generic question stands
+    plain = _fake_run(tmp_path, rows, {"name": "t"})
+    assert baseline_answer(plain) == [] and "which serves this workload cheapest" in run_summary(plain, None)[1][1]

@@ -89,16 +89,59 @@ def _slo_ci(row: pd.Series) -> str:
     return f" (95% CI {fmt_value('slo_attainment', lo)} to {fmt_value('slo_attainment', hi)})"
 
 
+def baseline_answer(run: RunDir) -> list[tuple]:
+    """Where the scenario marks a baseline platform: what each other platform saves the customer against it,
+    with the provider's side, the quality kept, the SLO attainment and the tail-latency change, in words (the
+    comparison routing exists for). Every figure is read from its own summary column."""
+    s, sc = run.summary, run.scenario
+    base = sc.get("baseline")
+    if not base or "baseline_saving_share" not in s.columns or base not in set(s["platform"]):
+        return []
+    srow = s.set_index("platform").loc[base]
+    lines = []
+    for _, r in s.iterrows():
+        if r["platform"] == base or pd.isna(pd.to_numeric(r.get("baseline_saving_share"), errors="coerce")):
+            continue
+        save = float(r["baseline_saving_share"])
+        txt = (f"{r['platform']} costs the customer {fmt_value('gross_margin', abs(save))} "
+               f"{'less' if save >= 0 else 'more'} than {base} ({fmt_value('customer_usd', r.get('customer_usd'))} "
+               f"vs {fmt_value('customer_usd', srow.get('customer_usd'))} for the run)")
+        pc, bpc = (pd.to_numeric(r.get("provider_cost_usd"), errors="coerce"),
+                   pd.to_numeric(srow.get("provider_cost_usd"), errors="coerce"))
+        if pd.notna(pc) and pd.notna(bpc) and bpc > 0:
+            d = 1.0 - float(pc) / float(bpc)
+            txt += f", costs its provider {fmt_value('gross_margin', abs(d))} {'less' if d >= 0 else 'more'} to serve"
+        q = pd.to_numeric(r.get("baseline_quality_ratio"), errors="coerce")
+        txt += (f", keeps {fmt_value('quality_ratio', q)} of the baseline's acceptable-answer rate" if pd.notna(q)
+                else ", answer quality not modelled for it")
+        slo, bslo = (pd.to_numeric(r.get("slo_attainment"), errors="coerce"),
+                     pd.to_numeric(srow.get("slo_attainment"), errors="coerce"))
+        if pd.notna(slo) and pd.notna(bslo):
+            txt += (f", meets its SLOs for {fmt_value('slo_attainment', slo)} of requests "
+                    f"({fmt_value('slo_attainment', bslo)} on the baseline)")
+        de = pd.to_numeric(r.get("baseline_e2e_p99_change_s"), errors="coerce")
+        if pd.notna(de):
+            txt += f"; E2E p99 {'+' if de >= 0 else '-'}{fmt_value('e2e_p99_s', abs(de))}"
+        lines.append(txt + ".")
+    if not lines:
+        return []
+    return [("p", f"**Against the baseline ({base}).** The scenario marks {base} as what the others replace; "
+                  "dollars cover the whole run, latency and SLOs the measurement window; each platform's latency "
+                  "band is in the comparison table below."), ("ul", lines)]
+
+
 def run_summary(run: RunDir, chart_png: str | None, sensitivities: list[str] | None = None) -> list[tuple]:
     """Blocks of a run's executive summary."""
     s, sc = run.summary, run.scenario
     names = list(s["platform"])
     what = sc.get("description") or sc.get("name") or "this workload"
+    generic = (f"of the {len(names)} platforms compared ({', '.join(names)}), which serves this workload cheapest "
+               f"for the customer while meeting its latency targets (SLOs) for at least {SLO_TARGET:.0%} of "
+               "requests, and can its provider sustain that price?")
+    own = str(sc.get("question") or "").strip()
     b: list[tuple] = [("h", 2, "Executive summary"),
-                      ("p", f"**Question.** {what.rstrip('.')}: of the {len(names)} platforms compared "
-                            f"({', '.join(names)}), which serves this workload cheapest for the customer while "
-                            f"meeting its latency targets (SLOs) for at least {SLO_TARGET:.0%} of requests, and "
-                            f"can its provider sustain that price?")]
+                      ("p", f"**Question.** {own} (And, as every run asks: {generic})" if own else
+                            f"**Question.** {what.rstrip('.')}: {generic}")]
     cost_found, _ = sustainability(run)
     col = "customer_usd_per_mtok"
     have = s[pd.to_numeric(s[col], errors="coerce").notna()] if col in s.columns else s.iloc[0:0]
@@ -122,6 +165,7 @@ def run_summary(run: RunDir, chart_png: str | None, sensitivities: list[str] | N
              + _slo_ci(best), f"TTFT {ttft_band}; TPOT {tpot_band}",
              "the scenario's SLO targets and workload"]]
     b += [("table", ["number", plat, "how far to trust it (validated band)", "rests on"], rows)]
+    b += baseline_answer(run)
     if chart_png:
         b.append(("img", chart_png, "charts/cost_latency.png",
                   "The answer in one chart: cost against p99 time to first token per platform; lower-left is "

@@ -33,6 +33,8 @@ class Scenario(BaseModel):
 
     name: str = "scenario"
     description: str = ""
+    question: str = Field("", description="the question this scenario asks, in a memo's words (the report's "
+                                          "executive summary leads with it and answers it)")
     seed: int = Field(0, ge=0)
     duration: PositiveSeconds = 600.0
     warmup: Seconds = 0.0

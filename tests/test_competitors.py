@@ -455,3 +455,31 @@ def test_simulated_single_user_speed_matches_the_published_row(plat, input_token
                               "workload.streams[0].input_tokens.value": input_tokens,
                               "workload.streams[0].output_tokens.value": 200})).summary.iloc[0]
     assert s["output_tok_s_per_user"] == pytest.approx(published, rel=TOLERANCE)
+
+
+@pytest.mark.parametrize("hw, model, units, prec", [("groq-lpu", "qwen2.5-coder-7b", 48, "int8"),
+                                                    ("cerebras-wse3", "llama-3.1-70b", 4, "bf16"),
+                                                    ("groq-lpu", "llama-3.1-70b", 576, "int8")])
+def test_sram_decode_rounds_have_an_exact_affine_form(hw, model, units, prec):
+    """The engine fast-forwards SRAM decode rounds with ``decode_affine`` (a compiled scalar loop); its rounds
+    equal the pipeline equations (the latency chain or the busy stage, whichever is longer) to rounding, and
+    ``decode_steps_s`` and ``step_s`` give bit-for-bit the fast-forward's value."""
+    from infersim.catalog import default_catalog
+    from infersim.engine.fastforward import decode_times
+    from infersim.perf.sram.pipeline import SramConfig, SramPipeline
+
+    cat = default_catalog()
+    p = SramPipeline(SramConfig(cat.get_hardware(hw), cat.get_model(model), units, prec))
+    seen_affine = False
+    for b in [*range(1, 120), 500, 3000]:
+        ctx = b * 700.0 + b * np.arange(40.0)
+        chain, busy, _ = p._decode(b, ctx)
+        got = p.decode_steps_s(b, ctx)
+        assert got == pytest.approx(np.maximum(chain, busy), rel=1e-12), b
+        assert got[5] == p.step_s(0, 0.0, 0, b, ctx[5])
+        if p.decode_affine(b) is not None:
+            seen_affine = True
+            dts, cum = np.zeros(40), np.zeros(40)
+            decode_times(p, b, int(ctx[0]), 40, dts, cum)
+            assert np.array_equal(dts, got) and np.array_equal(cum, np.cumsum(got))
+    assert seen_affine

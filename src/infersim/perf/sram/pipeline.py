@@ -107,6 +107,7 @@ class SramPipeline:
         self.knee = max(1, int(self.w_s // self.c_s)) if self.c_s > 0 else 1
         self.microbatch = p.max_microbatch or self.knee
         self.concurrency = self.stages * self.microbatch
+        self._affine_cache: dict[int, tuple | None] = {}  # decode_affine coefficients per batch size
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _stage(self, m, kv_read, pairs):
@@ -146,6 +147,13 @@ class SramPipeline:
         the same equations as ``_decode`` / ``_prefill``."""
         chain, busy = 0.0, 0.0
         hop = self.hops
+        if n_decode > 0 and not (n_prefill_seqs > 0 and n_prefill_tokens > 0):
+            aff = self.decode_affine(int(n_decode))
+            if aff is not None:  # a decode-only round: exactly the fast-forward's arithmetic
+                fixed, k, c0, c_rate, m0, m_rate = aff
+                x = float(decode_ctx_sum)
+                mm, cc = m0 + m_rate * x, c0 + c_rate * x
+                return fixed + k * (mm if mm > cc else cc)
         if n_decode > 0:
             b = int(n_decode)
             m = min(self.microbatch, -(-b // self.stages))
@@ -183,11 +191,45 @@ class SramPipeline:
         P = self.stages
         return StepTime(total, float(comp) * P, float(mem) * P, hops, self.a_s * P)
 
+    def decode_affine(self, n_decode: int) -> tuple[float, float, float, float, float, float] | None:
+        """Coefficients ``(fixed, k, compute0, compute_rate, memory0, memory_rate)`` of a decode round of
+        ``n_decode`` sequences with total context ``ctx``: round = fixed + k x max(compute0 + compute_rate x
+        ctx, memory0 + memory_rate x ctx) (the engine's exact fast-forward, ``engine.fastforward``). A stage's
+        time t = a_s + max(memory, compute) is affine in ``ctx`` but for the max; the round is
+        max(P t + hops, n_mb t), which is the latency chain P t + hops whenever the micro-batches number no
+        more than the stages (n_mb <= P: every round at the loads these systems are sized for), or n_mb t
+        when there are no hops. Otherwise None (not affine: ``decode_steps_s`` takes the general path).
+        Cached per ``n_decode``."""
+        c = self._affine_cache.get(n_decode)
+        if c is None and n_decode not in self._affine_cache:
+            c = self._affine_cache[n_decode] = self._decode_coeffs(n_decode)
+        return c
+
+    def _decode_coeffs(self, n_decode: int) -> tuple[float, float, float, float, float, float] | None:
+        b = int(n_decode)
+        m = min(self.microbatch, -(-b // self.stages))
+        n_mb = -(-b // m)
+        hop = self.hops * (self.hop_s + m * self.act_s)
+        if n_mb <= self.stages:
+            fixed, k = self.stages * self.a_s + hop, float(self.stages)
+        elif hop == 0.0:
+            fixed, k = n_mb * self.a_s, float(n_mb)
+        else:
+            return None
+        share = m / b  # a micro-batch's share of the round's total context
+        return (fixed, k, self.c_s * m + self.attn_s * m, self.attn_s * share,
+                self.w_s + self.kv_s * m, self.kv_s * share)
+
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
-        """Vectorised decode-only rounds of ``n_decode`` sequences at total contexts ``ctx_sums``."""
+        """Vectorised decode-only rounds of ``n_decode`` sequences at total contexts ``ctx_sums``; where the
+        round is affine (``decode_affine``) the same float operations as the engine's scalar fast-forward."""
         ctx = np.asarray(ctx_sums, dtype=float)
         if n_decode <= 0:
             return np.zeros_like(ctx)
+        aff = self.decode_affine(n_decode)
+        if aff is not None:
+            fixed, k, c0, c_rate, m0, m_rate = aff
+            return fixed + k * np.maximum(m0 + m_rate * ctx, c0 + c_rate * ctx)
         chain, busy, _ = self._decode(n_decode, ctx)
         return np.maximum(chain, busy)
 

@@ -169,3 +169,24 @@ def test_bad_scale_and_baseline_exit_2_naming_the_path(tmp_path, capsys, edit, p
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and path in err and "Traceback" not in err
+
+
+def test_wide_tables_use_the_same_names_and_one_time_unit_per_column(cursor):
+    from infersim.core.tables import ECONOMICS_COLUMNS, FLEET_COLUMNS, SUMMARY_COLUMNS, render
+
+    con = Console(width=600, record=True, file=io.StringIO())
+    for cols in (SUMMARY_COLUMNS, ECONOMICS_COLUMNS, FLEET_COLUMNS):
+        render(cursor.summary, cols, console=con)
+    text = con.export_text()
+    assert "provider cost $" in text and "platform cost" not in text  # the side-by-side table's names
+    assert "GPU-minutes billed $" in text and "customer $/Mtok (all tokens)" in text
+    head = next(ln for ln in text.splitlines() if "TTFT p50" in ln)
+    m = re.search(r"TTFT p50 \((us|ms|s)\)", head)
+    assert m, head  # the unit in the header, bare numbers in the cells
+    s = cursor.summary.set_index("platform")
+    unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(1)]
+    for plat in s.index:
+        line = next(ln for ln in text.splitlines() if ln.strip("│ ").startswith(plat + " "))
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        assert float(cells[1].replace(",", "")) == pytest.approx(s.loc[plat, "ttft_p50_s"] / unit, rel=0.01)
+        assert not re.search(r"\d(us|ms)\b", " ".join(cells[1:8]))

@@ -48,7 +48,7 @@ SUMMARY_COLUMNS = [
 FLEET_COLUMNS = [
     ("platform", "platform", "str"),
     ("peak replicas", "peak_replicas", "int"), ("mean replicas", "mean_replicas", "num"),
-    ("GPU-h", "gpu_hours", "num"), ("billed $", "cost_usd", "num"), ("idle", "idle_share", "pct"),
+    ("GPU-h", "gpu_hours", "num"), ("GPU-minutes billed $", "cost_usd", "num"), ("idle", "idle_share", "pct"),
     ("cold starts", "cold_starts", "int"), ("cold p50", "cold_start_p50_s", "s"),
     ("cold p99", "cold_start_p99_s", "s"), ("waited cold", "requests_waited_cold_start", "int"),
     ("capacity wait", "capacity_wait_s", "s"), ("failures", "replica_failures", "int"),
@@ -65,10 +65,10 @@ CAPACITY_COLUMNS = [  # fixed-capacity platforms (lpu, wafer) and token APIs: do
 
 ECONOMICS_COLUMNS = [
     ("platform", "platform", "str"),
-    ("customer pays $", "customer_usd", "num"), ("customer $/Mtok", "customer_usd_per_mtok", "num"),
+    ("customer pays $", "customer_usd", "num"), ("customer $/Mtok (all tokens)", "customer_usd_per_mtok", "num"),
     ("customer $/Mtok out", "customer_usd_per_mtok_out", "num"), ("customer $/request", "customer_usd_per_request", "num"),
     ("list $/Mtok in", "price_usd_per_mtok_in", "num"), ("list $/Mtok out", "price_usd_per_mtok_out", "num"),
-    ("platform cost $", "provider_cost_usd", "num"), ("platform cost $/Mtok", "provider_usd_per_mtok", "num"),
+    ("provider cost $", "provider_cost_usd", "num"), ("provider $/Mtok", "provider_usd_per_mtok", "num"),
     ("margin", "gross_margin", "pct"), ("idle", "idle_share", "pct"),
     ("chips", "chips", "int"), ("racks", "racks", "num"), ("kW", "power_kw", "num"),
     ("quality", "quality", "pct"), ("vs strongest", "quality_ratio", "pct"),
@@ -84,10 +84,15 @@ def render(df: pd.DataFrame, columns, title: str | None = None, console: Console
     if len(cols) <= 1:  # nothing but the key column: no table
         return
     table = Table(title=title, show_lines=False, header_style="bold")
-    for h, _k, t in cols:
-        table.add_column(h, justify="left" if t == "str" else "right", no_wrap=True)
+    # durations: one unit per column, named in its header (never 475us above 2.7ms in one column)
+    units = {k: row_time_unit(df[k].tolist()) for _h, k, t in cols if t == "s"}
+    for h, k, t in cols:
+        head = f"{h} ({units[k][0]})" if k in units else h
+        table.add_column(head, justify="left" if t == "str" else "right", no_wrap=True)
     for _, row in df.iterrows():
-        table.add_row(*[str(row[k]) if t == "str" else fmt(row[k], t) for _h, k, t in cols])
+        table.add_row(*[str(row[k]) if t == "str" else
+                        (fmt(row[k] / units[k][1] if row[k] == row[k] and row[k] is not None else None, "num")
+                         if k in units else fmt(row[k], t)) for _h, k, t in cols])
     console.print(table)
 
 

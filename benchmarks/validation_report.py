@@ -505,8 +505,11 @@ def main(argv=None) -> int:
         m = re.search(r"<!-- loso:begin -->.*?<!-- loso:end -->", out.read_text(), flags=re.S)
         loso = m.group(0) + "\n" if m else ""
     head.insert(head.index("## How far to trust each kind of number"), loso)
+    # and the hand-written sections (between <!-- hand:begin NAME --> and <!-- hand:end NAME -->), at the end
+    kept = [m.group(0) for m in re.finditer(r"<!-- hand:begin (\S+) -->.*?<!-- hand:end \1 -->",
+                                             out.read_text(), flags=re.S)] if out.exists() else []
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(head + sections))
+    out.write_text("\n".join(head + sections + ["", *kept, ""] if kept else head + sections))
     print(f"wrote {out} in {time.time() - t0:.0f}s")
     print(summ.to_string(index=False))
     return 0

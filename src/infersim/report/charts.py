@@ -304,9 +304,11 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
     a0.set_ylabel("arrivals\n(requests/s)")
     a0.set_title(f"Workload arrivals ({bin_s:g} s bins)", fontsize=11, loc="left")
     states = (("ready", "-", "ready"), ("not_ready", "--", "starting or loading"), ("draining", ":", "draining"))
-    drawn = [p for p in run.platforms if (df["platform"] == p).any()]
-    # platforms with the same replica count would draw one line over another: each is drawn a small offset
-    # apart (a tenth of a replica at most, said in the footnote) so every line stays visible
+    # platforms whose replica counts coincide would draw one line over another: those (only those) are drawn a
+    # small offset apart (a tenth of a replica at most, said in the footnote) so every line stays visible
+    counts = {p: set(df[(df["platform"] == p) & (df["series"] == "ready")]["value"].round(6))
+              for p in run.platforms}
+    drawn = [p for p in run.platforms if counts[p] and any(counts[p] & counts[q] for q in run.platforms if q != p)]
     dodge = {p: (k - (len(drawn) - 1) / 2) * min(0.1, 0.3 / max(len(drawn), 1)) for k, p in enumerate(drawn)}
     for i, plat in enumerate(run.platforms):
         st = series_style(i)
@@ -338,7 +340,8 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
     notes.append("dollars: each platform's run totals (run table: customer pays, provider cost) accrued in "
                  "proportion to billed GPU-hours (evenly for fixed replicas)")
     if len(drawn) > 1:
-        notes.append("replica lines drawn up to 0.1 replica apart so equal counts stay visible")
+        notes.append(f"replica lines of {', '.join(drawn)} drawn up to 0.1 replica apart so equal counts stay "
+                     "visible")
     a3.set_xlabel("simulated time (seconds)")
     for ax in (a2, a3):
         if ax.get_legend_handles_labels()[0]:

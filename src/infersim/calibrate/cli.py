@@ -270,12 +270,9 @@ def chart(table, path: Path, title: str = "predicted vs measured", source: str =
         ax.set_ylabel(f"simulated {unit}", fontsize=10)
         ax.legend(fontsize=9, loc="upper left")
     fig.suptitle(title, fontsize=11)
-    from importlib.metadata import PackageNotFoundError, version
+    from infersim.core.version import installed_version
 
-    try:
-        ver = version("infersim")
-    except PackageNotFoundError:
-        ver = "(version unknown)"
+    ver = installed_version()
     # where the numbers came from, inside the canvas: the layout leaves the bottom strip to it
     fig.text(0.01, 0.01, f"shaded: within ±20 % of measured; line: simulated = measured. Measured: "
              f"{Path(source).name if source else 'the calibration file'}; simulated by infersim {ver} (infersim "

@@ -96,7 +96,7 @@ class GpuRoofline:
         # achieved large-M GEMM FLOP/s; attention computes in BF16 (FlashAttention-class kernels)
         # measured real-shape GEMMs and weight streaming of the part (perf.kernels.gemm_prior); the engine's
         # compute_eff and memory_eff scale them (1 = the measured kernels)
-        prior = self.kernel_prior = gemm_prior(hw.id)
+        prior = gemm_prior(hw.id)
         self.gemm_flops = (hw.peak_flops(cfg.precision) * matmul_ceiling(hw.id, comp) * prior.share_of_ceiling
                            * p.compute_eff * scale)
         self.peak_flops = hw.peak_flops(cfg.precision)

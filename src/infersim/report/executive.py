@@ -103,14 +103,15 @@ def baseline_answer(run: RunDir) -> list[tuple]:
         if r["platform"] == base or pd.isna(pd.to_numeric(r.get("baseline_saving_share"), errors="coerce")):
             continue
         save = float(r["baseline_saving_share"])
-        txt = (f"{r['platform']} costs the customer {fmt_value('gross_margin', abs(save))} "
+        txt = (f"{r['platform']} costs the customer {fmt_value('baseline_saving_share', abs(save))} "
                f"{'less' if save >= 0 else 'more'} than {base} ({fmt_value('customer_usd', r.get('customer_usd'))} "
                f"vs {fmt_value('customer_usd', srow.get('customer_usd'))} for the run)")
         pc, bpc = (pd.to_numeric(r.get("provider_cost_usd"), errors="coerce"),
                    pd.to_numeric(srow.get("provider_cost_usd"), errors="coerce"))
         if pd.notna(pc) and pd.notna(bpc) and bpc > 0:
             d = 1.0 - float(pc) / float(bpc)
-            txt += f", costs its provider {fmt_value('gross_margin', abs(d))} {'less' if d >= 0 else 'more'} to serve"
+            txt += (f", costs its provider {fmt_value('baseline_saving_share', abs(d))} "
+                    f"{'less' if d >= 0 else 'more'} to serve")
         q = pd.to_numeric(r.get("baseline_quality_ratio"), errors="coerce")
         txt += (f", keeps {fmt_value('quality_ratio', q)} of the baseline's acceptable-answer rate" if pd.notna(q)
                 else ", answer quality not modelled for it")

@@ -18,6 +18,7 @@ import pandas as pd
 from infersim.report.charts import pick_cost_column
 from infersim.report.load import RunDir, SweepDir
 from infersim.report.stats import paired_bootstrap_quantile, percentile_ci, t_interval, tornado
+from infersim.report.sweep_charts import metric_label, param_label
 
 SLO_TARGET = 0.95
 N_BOOT = 400
@@ -169,15 +170,11 @@ def _paired_diff(points: pd.DataFrame, metric: str, a: str, b: str, point) -> tu
 
 def _pname(path: str, sw: SweepDir) -> str:
     """A swept YAML path in words, with its unit (the path itself is in summary.csv)."""
-    from infersim.report.sweep_charts import param_label
-
     return param_label(path, sw.scenario)
 
 
 def _mname(metric: str) -> str:
     """A summary metric in words (``ttft_p99_s`` -> 'TTFT p99')."""
-    from infersim.report.sweep_charts import metric_label
-
     return metric_label(metric).split(" (")[0]
 
 

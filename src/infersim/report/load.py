@@ -66,12 +66,9 @@ def _fmt_span_s(v) -> str:
 
 def provenance_line(scenario: str, seed, duration_s, warmup_s=None, extra: str = "") -> str:
     """The line every chart carries: where its numbers came from, and that they are simulated."""
-    from importlib.metadata import PackageNotFoundError, version
+    from infersim.core.version import installed_version
 
-    try:
-        __version__ = version("infersim")  # the package metadata: the report layer may not import the CLI's
-    except PackageNotFoundError:
-        __version__ = "(version unknown: not installed)"
+    __version__ = installed_version()  # the package metadata: the report layer may not import the CLI's
     dur = f"{_fmt_span_s(duration_s)} simulated"
     if warmup_s:
         dur += f" (first {_fmt_span_s(warmup_s)} warm-up)"

@@ -51,7 +51,6 @@ def parse_profile(data: dict, file: str, base: PerfParams | None = None) -> Perf
 
 
 @cache
-@cache
 def shipped_profile(engine: str) -> PerfParams:
     """The fitted parameters shipped for ``engine`` (vllm, sglang or trtllm)."""
     return parse_profile(_shipped_doc(engine), f"profiles/{engine}.yaml")

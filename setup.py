@@ -14,7 +14,7 @@ from setuptools import Extension, setup
 
 #: dotted names under ``infersim`` (the same list as ``infersim.core.compiled.COMPILED_MODULES``)
 ENGINE_MODULES = ("engine.kvcache", "engine.fastforward", "engine.recorder", "engine.sequences", "engine.replica",
-                  "engine.own_clock", "policy.batching", "policy.load")
+                  "engine.own_clock", "engine.clock", "policy.batching", "policy.load")
 DIRECTIVES = {
     "language_level": 3,
     "annotation_typing": False,  # the .py annotations are documentation; C types come from the .pxd files

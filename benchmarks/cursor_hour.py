@@ -16,8 +16,9 @@ seconds (an hour by default; warm-up 30 s and drain as in the scenario):
 The workload is drawn once (as ``infersim run`` does); each platform then runs in a forked child process, so
 its CPU time (``time.process_time``, the stable figure on a shared machine) and its peak resident memory are
 its own. Per platform it prints one JSON line: kind, requests, CPU seconds and CPU microseconds per request,
-SimPy events per request (events scheduled; replicas on their own clock add theirs), wall seconds, peak RSS
-in MB (of that child, which includes the shared workload) and the replica count. A first line gives the
+SimPy events per request (events scheduled; replicas on their own clock and fleets on a ``FleetClock`` add
+theirs), wall seconds, peak RSS in MB (of that child, which includes the shared workload) and the replica
+count. A first line gives the
 workload's generation cost.
 """
 
@@ -82,7 +83,9 @@ def _run_platform(i: int) -> dict:
 
     sc, reqs, catalog = _STATE["sc"], _STATE["reqs"], _STATE["catalog"]
     plat = sc.platforms[i]
-    envs, replicas = [], []
+    from infersim.engine.clock import FleetClock
+
+    envs, replicas, clocks = [], [], []
     env_init, dep_init = simpy.Environment.__init__, deployment.Deployment.__init__
 
     def track_env(self, *a, **kw):
@@ -92,6 +95,8 @@ def _run_platform(i: int) -> dict:
     def track_dep(self, *a, **kw):
         dep_init(self, *a, **kw)
         replicas.extend(self.replicas)
+        if isinstance(self.env, FleetClock) and all(c is not self.env for c in clocks):
+            clocks.append(self.env)
 
     simpy.Environment.__init__, deployment.Deployment.__init__ = track_env, track_dep
     horizon = sc.duration + sc.drain
@@ -100,7 +105,8 @@ def _run_platform(i: int) -> dict:
     run = SIMULATORS[plat.kind](sc, plat, reqs, catalog, seed=sc.seed, horizon_s=horizon, timeline_dt=dt, progress=None)
     res = Results.build(sc.model_copy(update={"platforms": [plat]}), reqs, [run])
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    events = sum(next(e._eid) for e in envs) + sum(getattr(r, "events", 0) for r in replicas)
+    events = (sum(next(e._eid) for e in envs) + sum(getattr(r, "events", 0) for r in replicas)
+              + sum(c.seq for c in clocks))
     n = len(reqs)
     out = {"platform": plat.name, "kind": plat.kind, "requests": n,
            "finished": int((res.requests["outcome"] == "finished").sum()),

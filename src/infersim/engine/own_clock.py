@@ -1,12 +1,13 @@
-"""A replica on its own clock: the event loop that replaces the shared SimPy one when nothing outside the
-replica depends on its state (``platforms/alone.py`` decides when; mechanism).
+"""Replicas on their own clock: event loops that replace the shared SimPy one (mechanism). ``run_alone``: one
+replica whose state nothing outside it depends on (``platforms/alone.py`` decides when); ``run_fleet``:
+fixed deployments (any balancer, queue, concurrency limit) on an ``engine.clock.FleetClock``.
 
 Compiled with the engine (``setup.py``), so the loop calls the replica's step methods as C functions.
 """
 
 from __future__ import annotations
 
-from heapq import heappop
+from heapq import heappop, heappush
 
 
 def run_alone(r, rids: list[int], arrival_s: list[float], horizon_s: float, sample_s: list[float],
@@ -42,3 +43,120 @@ def run_alone(r, rids: list[int], arrival_s: list[float], horizon_s: float, samp
         else:
             r._submit(rids[i], t)
             i += 1
+
+
+def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
+              dt_s: float, replicas: list, dep_of: list[int], rows: dict, progress) -> float:
+    """Serve the open-loop requests ``rids`` (int64 array, arriving at ``arrival_s``, float64, increasing;
+    ``dest``, int64: the index in ``deps`` of the deployment each one goes to, -1 for none: rejected
+    ``no_deployment`` on arrival) on fixed
+    deployments built on ``clock`` (an ``engine.clock.FleetClock``, which must be their ``env``, with
+    ``clock.done`` as their ``on_done``), until every request left or ``horizon_s``. The deployments' own logic
+    runs unchanged (load balancer, FIFO queue with timeouts, replica concurrency); ``replicas`` (``dep_of``:
+    their deployment indices) are sampled into ``rows`` every ``dt_s`` as ``fleet.sampler.replica_sampler``
+    does, calling ``progress(t)`` after each sample.
+
+    The numbers are those of the same fleet on a SimPy clock (``Arrivals`` + ``replica_sampler``), to the last
+    bit: SimPy's order of same-instant events (the order they were scheduled: the arrivals' first timeout,
+    then the sampler's; each later arrival's when the previous one was dispatched), its arrival times
+    (each the previous one's clock time plus the gap in ``arrival_s``), its end (every request left: the
+    events already due at that instant are still processed; or the horizon, whose events are processed).
+    Returns the end of the run (seconds)."""
+    heap = clock.heap
+    n = len(rids)
+    for k in ("t_s", "deployment", "replica", "busy", "kv_usage", "running", "waiting"):
+        rows.setdefault(k, [])
+    col_t, col_d, col_r = rows["t_s"], rows["deployment"], rows["replica"]
+    col_b, col_kv, col_run, col_w = rows["busy"], rows["kv_usage"], rows["running"], rows["waiting"]
+    for r in replicas:
+        r.clock = clock
+    if n == 0:
+        return 0.0
+    depcol = rec.deployment
+    wake, enqueue, callback = 0, 1, 2  # engine.clock.WAKE, ENQUEUE, CALLBACK (else SAMPLE)
+    clock.seq += 1  # the arrivals' first timeout (or their dispatch at 0)
+    arr_seq = clock.seq
+    t_arr = float(arrival_s[0])
+    clock.seq += 1
+    heappush(heap, (dt_s, clock.seq, 3, None, 0))
+    i = 0
+    t = 0.0
+    n_rep = len(replicas)
+    while True:
+        top = heap[0]
+        t_ev = top[0]
+        arrival = i < n and (t_arr < t_ev or (t_arr == t_ev and arr_seq < top[1]))
+        nxt = t_arr if arrival else t_ev
+        if nxt > horizon_s:
+            return horizon_s
+        t = nxt
+        clock.now = t
+        clock.events += 1
+        if arrival:
+            t_loc = float(arrival_s[i])
+            while True:  # the same-instant arrivals are dispatched together (SimPy: no timeout between them)
+                rid = int(rids[i])
+                d = int(dest[i])
+                if d < 0:
+                    rec.reject(rid, "no_deployment", t)
+                    clock.left += 1
+                else:
+                    depcol[rid] = d
+                    deps[d].submit(rid)
+                i += 1
+                if i >= n or arrival_s[i] > t_loc:
+                    break
+            if i < n:
+                t_arr = t + (float(arrival_s[i]) - t_loc)
+                clock.seq += 1
+                arr_seq = clock.seq
+        else:
+            heappop(heap)
+            kind = top[2]
+            if kind == wake:
+                r = top[3]
+                if top[4] == r.gen:  # else superseded by a cut
+                    r._commit(t)
+                    r._plan(t)
+            elif kind == enqueue:
+                r = top[3]
+                r._enqueue(top[4], t)
+            elif kind == callback:
+                ev = top[3]
+                for cb in ev.callbacks:
+                    cb(ev)
+            else:
+                for j in range(n_rep):
+                    r = replicas[j]
+                    col_t.append(t)
+                    col_d.append(dep_of[j])
+                    col_r.append(r.id)
+                    row = r.sample(t, dt_s)
+                    col_b.append(row[0])
+                    col_kv.append(row[1])
+                    col_run.append(row[2])
+                    col_w.append(row[3])
+                if progress is not None:
+                    progress(t)
+                clock.seq += 1
+                heappush(heap, (t + dt_s, clock.seq, 3, None, 0))
+        if i >= n and clock.left >= n:
+            # every request left: SimPy ends the run after the events already due at this instant
+            while heap[0][0] == t:
+                top = heappop(heap)
+                if top[2] == 3:
+                    for j in range(n_rep):
+                        r = replicas[j]
+                        col_t.append(t)
+                        col_d.append(dep_of[j])
+                        col_r.append(r.id)
+                        row = r.sample(t, dt_s)
+                        col_b.append(row[0])
+                        col_kv.append(row[1])
+                        col_run.append(row[2])
+                        col_w.append(row[3])
+                    if progress is not None:
+                        progress(t)
+                    clock.seq += 1
+                    heappush(heap, (t + dt_s, clock.seq, 3, None, 0))
+            return t

@@ -2,6 +2,7 @@
 # (setup.py), ignored by the interpreter. Types only; every line of logic lives in replica.py.
 cimport cython
 
+from infersim.engine.clock cimport FleetClock
 from infersim.engine.fastforward cimport decode_times, steps_done
 from infersim.engine.kvcache cimport KvCache
 from infersim.engine.sequences cimport Sequences
@@ -17,6 +18,7 @@ cdef class Replica(Sequences):
     cdef double[::1] ff_dt, ff_cum
     cdef public double plan_start, plan_end, busy_s, delay, delay_per_seq, api_serial, api_free, last_busy
     cdef public list alone
+    cdef public FleetClock clock
 
     cpdef double busy_until(self, double now)
     cpdef void submit(self, long rid)

@@ -76,6 +76,9 @@ class Replica(Sequences):
         # own event loop (engine.own_clock): heap of (time, rid) of requests in the scheduling delay; None on
         # the shared SimPy clock
         self.alone: list | None = None
+        # a fleet's own calendar (engine.clock.FleetClock, run by engine.own_clock.run_fleet): step ends and
+        # scheduling-delay exits go on its heap; None on a SimPy clock or alone
+        self.clock = None
         self.last_busy = 0.0  # busy seconds at the last timeline sample
         self.events = 0  # events of its own loop (engine.own_clock): step ends, scheduling-delay exits, arrivals
 
@@ -108,6 +111,8 @@ class Replica(Sequences):
         load.outstanding += 1
         if delay <= 0:
             self._enqueue(rid, now)
+        elif self.clock is not None:
+            self.clock.enqueue(self, now + delay, rid)
         elif self.alone is None:  # API server / tokenisation hop before the scheduler sees it
             self.env.timeout(delay, rid).callbacks.append(self._enqueue_event)
         else:
@@ -248,7 +253,9 @@ class Replica(Sequences):
     def _wake(self, dt: float) -> None:
         self.gen += 1
         self.plan_end = self.plan_start + dt
-        if self.alone is None:
+        if self.clock is not None:
+            self.clock.wake(self, self.plan_end, self.gen)
+        elif self.alone is None:
             self.env.timeout(dt, self.gen).callbacks.append(self._on_wake_event)
 
     def _cut(self, now: float) -> None:
@@ -262,7 +269,9 @@ class Replica(Sequences):
         g = self.gen
         end = self.plan_start + self.ff_cum[i]
         self.plan_end = end
-        if self.alone is None:
+        if self.clock is not None:  # the time SimPy's timeout(end - now) would fire at, to the last bit
+            self.clock.wake(self, now + (end - now), g)
+        elif self.alone is None:
             self.env.timeout(end - now, g).callbacks.append(self._on_wake_event)
 
     def _on_wake_event(self, ev) -> None:

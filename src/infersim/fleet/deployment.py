@@ -11,7 +11,8 @@ from __future__ import annotations
 from infersim.engine.replica import Replica
 from infersim.fleet.load_totals import LoadTotals
 from infersim.fleet.queue import TimedQueue
-from infersim.policy.balancers import PrefixAffinity, make_balancer
+from infersim.policy.balancers import LeastOutstanding, PrefixAffinity, make_balancer
+from infersim.policy.load import least_outstanding
 
 
 class Deployment:
@@ -26,6 +27,9 @@ class Deployment:
         self.replicas = [Replica(env, setup, reqs, rec, first_id + i, cb, chain_full) for i in range(spec.replicas)]
         self.views = [r.load for r in self.replicas]  # what the balancer reads, in replica order
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
+        # least outstanding over the replicas below the limit is least outstanding over all of them when that
+        # one is below the limit (the first of the fewest, either way): one compiled scan, no list per request
+        self.least = type(self.lb) is LeastOutstanding
         self.totals: LoadTotals | None = None  # load counters, once something reads them (``track_load``)
         if isinstance(self.lb, PrefixAffinity):
             self.track_load()
@@ -56,6 +60,14 @@ class Deployment:
             t.outstanding += 1
             r.submit(rid)
             return
+        if self.least:
+            if not self.queue:
+                r = reps[least_outstanding(self.views) if len(reps) > 1 else 0]
+                if r.load.outstanding < self.limit:
+                    self._to(r, rid)
+                    return
+            self.queue.push(rid)
+            return
         free = [r for r in reps if r.outstanding < self.limit]
         if free and not self.queue:
             self._to(free[self.lb.choose([r.load for r in free], rid) if len(free) > 1 else 0], rid)
@@ -83,6 +95,14 @@ class Deployment:
         self.on_done_platform(rid)
 
     def _drain(self) -> None:
+        if self.least:
+            reps = self.replicas
+            while self.queue:
+                r = reps[least_outstanding(self.views) if len(reps) > 1 else 0]
+                if r.load.outstanding >= self.limit:
+                    return
+                self._to(r, self.queue.pop())
+            return
         while self.queue:
             free = [r for r in self.replicas if r.outstanding < self.limit]
             if not free:

@@ -1,4 +1,5 @@
-"""Fixed deployments whose replicas never look at each other: each replica simulated on its own clock.
+"""Fixed fleets off the SimPy clock: each replica on its own clock where no replica looks at another, and the
+whole fleet on its own calendar (``engine.clock.FleetClock``) where they do.
 
 Behind round robin (or with a single replica), with no deployment queue, no router and open-loop arrivals,
 which replica serves a request depends only on the order of arrivals, so every replica's requests are known
@@ -7,6 +8,11 @@ before the run and no replica's state affects another's. Each replica then runs 
 (checked by ``tests/test_alone.py`` and ``benchmarks/engine_fingerprint.py``), without a SimPy event per
 step, arrival and scheduling delay. The timeline samples are taken inside each replica's loop and interleaved afterwards
 in the order the SimPy sampler writes them.
+
+Fixed deployments whose replicas do depend on each other (a load-aware balancer, a deployment queue with
+``replica_concurrency``: the lpu and wafer platforms, a ``prefix_affinity`` fleet) run on one
+``FleetClock`` (``run_on_fleet_clock``): the deployments' own code, SimPy's order of events, without SimPy's
+per-event objects and generators (checked by ``tests/test_fleet_clock.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from infersim.engine.own_clock import run_alone
+from infersim.engine.own_clock import run_alone, run_fleet
 from infersim.engine.recorder import Recorder
 from infersim.engine.replica import REPLICA_SAMPLE
 from infersim.workload.generate import Requests
@@ -28,6 +34,25 @@ def replicas_independent(plat, reqs: Requests) -> bool:
         return False
     return all(d.autoscaling is None and d.replica_concurrency is None
                and (d.replicas == 1 or d.load_balancer.kind == "round_robin") for d in plat.deployments)
+
+
+def fixed_fleet(plat, reqs: Requests) -> bool:
+    """Whether the ``gpu_fleet`` platform ``plat`` can run on a ``FleetClock``: no router, no autoscaled
+    deployment, open-loop arrivals."""
+    return plat.router is None and not reqs.closed_loop and all(d.autoscaling is None for d in plat.deployments)
+
+
+def run_on_fleet_clock(clock, deps: list, route: np.ndarray, reqs: Requests, rec: Recorder, horizon_s: float,
+                       dt_s: float, rows: dict[str, list], progress: Callable[[float], None] | None) -> float:
+    """Serve the open-loop requests on the fixed deployments ``deps``, built on ``clock`` with ``clock.done`` as
+    their ``on_done`` (``route``: deployment index per stream, -1 for none: rejected on arrival). Fills ``rows``
+    with the replica timeline as ``fleet.sampler.replica_sampler`` does; returns the end of the run."""
+    rids = np.flatnonzero(~np.isnan(reqs.arrival_s)).astype(np.int64)
+    arrival = np.ascontiguousarray(reqs.arrival_s[rids], dtype=np.float64)
+    dest = np.ascontiguousarray(route[reqs.stream[rids]], dtype=np.int64)
+    replicas = [r for d in deps for r in d.replicas]
+    dep_of = [di for di, d in enumerate(deps) for _r in d.replicas]
+    return run_fleet(clock, deps, rids, arrival, dest, rec, horizon_s, dt_s, replicas, dep_of, rows, progress)
 
 
 def run_replicas_alone(deps: list, route: np.ndarray, reqs: Requests, rec: Recorder, horizon_s: float,

@@ -92,10 +92,16 @@ class Arrivals:
         An arrived request that is neither finished, rejected nor held by the platform vanished: it is
         labelled ``lost`` (never relabelled as in flight, which would hide the bug) and counted; returns the
         number lost (``self.lost``), which every correct platform keeps at zero."""
-        rec.mark_in_flight(in_flight)
-        arrived = ~np.isnan(self.arrival) & (self.arrival <= end_s)
-        lost = arrived & (rec.outcome == 0)
-        rec.outcome[lost] = LOST
-        rec.arrival_s = self.arrival
-        self.lost = int(np.count_nonzero(lost))
+        self.lost = finish_run(rec, self.arrival, in_flight, end_s)
         return self.lost
+
+
+def finish_run(rec: Recorder, arrival_s: np.ndarray, in_flight, end_s: float) -> int:
+    """``Arrivals.finish`` for a run whose arrivals were ``arrival_s`` (on any clock): mark ``in_flight``,
+    label an arrived request without an outcome ``lost``, store the arrivals; returns the number lost."""
+    rec.mark_in_flight(in_flight)
+    arrived = ~np.isnan(arrival_s) & (arrival_s <= end_s)
+    lost = arrived & (rec.outcome == 0)
+    rec.outcome[lost] = LOST
+    rec.arrival_s = arrival_s
+    return int(np.count_nonzero(lost))

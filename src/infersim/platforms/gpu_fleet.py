@@ -17,14 +17,15 @@ import simpy
 
 from infersim.build.gpu import deployment_setup
 from infersim.build.pools import build_pools
+from infersim.engine.clock import FleetClock
 from infersim.engine.recorder import Recorder
 from infersim.fleet import collect as fleet_collect
 from infersim.fleet.autoscaled import AutoscaledDeployment
 from infersim.fleet.billing import BillingClock
 from infersim.fleet.deployment import Deployment
 from infersim.fleet.sampler import FleetSampler, replica_sampler
-from infersim.platforms.alone import replicas_independent, run_replicas_alone
-from infersim.platforms.arrivals import Arrivals
+from infersim.platforms.alone import fixed_fleet, replicas_independent, run_on_fleet_clock, run_replicas_alone
+from infersim.platforms.arrivals import Arrivals, finish_run
 from infersim.platforms.dispatch import RoutedDispatch
 from infersim.platforms.fleet_economics import PROVIDER_STAGES, fleet_outputs, spot_pools
 from infersim.platforms.platform_run import PlatformRun
@@ -34,11 +35,16 @@ from infersim.workload.generate import Requests
 
 def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float,
                        timeline_dt: float, progress: Callable[[float], None] | None) -> PlatformRun:
-    env = simpy.Environment()
     n = len(reqs)
     rec = Recorder(n)
-    arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop (platforms/arrivals.py)
-    on_done = arrivals.done
+    if fixed_fleet(plat, reqs):  # fixed deployments, open loop: on their own calendar (platforms/alone.py)
+        env = FleetClock()
+        arrivals = None
+        on_done = env.done
+    else:
+        env = simpy.Environment()
+        arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop
+        on_done = arrivals.done
 
     chain_full = reqs.chain_full
     routed: list[RoutedDispatch] = []
@@ -93,6 +99,8 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     fleet_sampler = FleetSampler(env, deps, timeline_dt)
     if replicas_independent(plat, reqs):  # each replica on its own clock (platforms/alone.py): same numbers, faster
         end_s = run_replicas_alone(deps, route, reqs, rec, horizon_s, timeline_dt, rows, progress)
+    elif arrivals is None:  # the fleet on one FleetClock: SimPy's numbers, without its per-event machinery
+        end_s = run_on_fleet_clock(env, deps, route, reqs, rec, horizon_s, timeline_dt, rows, progress)
     else:
         arrivals.start()
         dep_of = [di for di, d in enumerate(deps) for _ in d.replicas]
@@ -101,7 +109,11 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     in_flight = [rid for r in all_replicas for rid in r.in_flight()] + [q for d in deps for q in d.queued()]
     if routed:
         in_flight += routed[0].in_flight()
-    arrivals.finish(rec, in_flight, end_s)  # any other arrival without an outcome is counted as lost
+    # any other arrival without an outcome is counted as lost
+    if arrivals is None:
+        finish_run(rec, reqs.arrival_s, in_flight, end_s)
+    else:
+        arrivals.finish(rec, in_flight, end_s)
     fleet = fleet_collect.finish(plat, deps, fleet_sampler, end_s)
     scaled = [s.engine for d in deps if isinstance(d, AutoscaledDeployment) for s in d.dead if s.engine]
     rep_tl = fleet.pop("replica_timeline")

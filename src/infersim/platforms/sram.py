@@ -39,12 +39,14 @@ from infersim.build.sram import (
 )
 from infersim.core.errors import CapacityError
 from infersim.economics import customer_parts, economics_fields, footprint
+from infersim.engine.clock import FleetClock
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.deployment import Deployment
 from infersim.fleet.sampler import replica_sampler
 from infersim.perf.sram.load import systems_for_load
 from infersim.perf.sram.params import profile_for
-from infersim.platforms.arrivals import Arrivals
+from infersim.platforms.alone import run_on_fleet_clock
+from infersim.platforms.arrivals import Arrivals, finish_run
 from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario import platform as schema
 from infersim.scenario.schema import Scenario
@@ -59,6 +61,12 @@ def served_streams(names, streams: list[str] | None) -> np.ndarray:
     return np.array([streams is None or n in streams for n in names], dtype=bool)
 
 
+def fleet_clock_ok(reqs: Requests) -> bool:
+    """Whether an SRAM platform's run can go on a ``FleetClock``: open-loop arrivals (closed-loop clients
+    run on SimPy, ``platforms.arrivals``)."""
+    return not reqs.closed_loop
+
+
 def simulate_sram(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, horizon_s: float, timeline_dt: float,
                   progress: Callable[[float], None] | None) -> PlatformRun:
     path = f"platforms.{plat.name}"
@@ -71,26 +79,34 @@ def simulate_sram(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, hor
     spec = schema.Deployment(name=plat.name, model=model.id, hardware=pipe.cfg.hardware.id, replicas=plat.replicas,
                              replica_concurrency=slots, queue_timeout=plat.queue_timeout,
                              load_balancer={"kind": "least_outstanding"})
-    env = simpy.Environment()
     rec = Recorder(len(reqs))
     serves = served_streams(reqs.stream_names, plat.streams)
-
-    def dispatch(rid: int) -> None:
-        if not serves[reqs.stream[rid]]:
-            rec.reject(rid, "no_deployment", env.now)
-            arrivals.done(rid)
-            return
-        rec.deployment[rid] = 0
-        dep.submit(rid)
-
-    arrivals = Arrivals(env, reqs, sc.duration, dispatch)
-    dep = Deployment(env, setup, spec, reqs, rec, 0, arrivals.done, seed=seed, platform=plat.name,
-                     chain_full=reqs.chain_full)
-    arrivals.start()
     rows: dict[str, list] = {}
-    env.process(replica_sampler(env, dep.replicas, [0] * len(dep.replicas), timeline_dt, rows, progress))
-    end_s = arrivals.run(horizon_s)
-    arrivals.finish(rec, [rid for r in dep.replicas for rid in r.in_flight()] + dep.queued(), end_s)
+    if fleet_clock_ok(reqs):  # the fleet on its own calendar (platforms/alone.py): SimPy's numbers, faster
+        clock = FleetClock()
+        dep = Deployment(clock, setup, spec, reqs, rec, 0, clock.done, seed=seed, platform=plat.name,
+                         chain_full=reqs.chain_full)
+        route = np.where(serves, 0, -1).astype(np.int64)
+        end_s = run_on_fleet_clock(clock, [dep], route, reqs, rec, horizon_s, timeline_dt, rows, progress)
+        finish_run(rec, reqs.arrival_s, [rid for r in dep.replicas for rid in r.in_flight()] + dep.queued(), end_s)
+    else:
+        env = simpy.Environment()
+
+        def dispatch(rid: int) -> None:
+            if not serves[reqs.stream[rid]]:
+                rec.reject(rid, "no_deployment", env.now)
+                arrivals.done(rid)
+                return
+            rec.deployment[rid] = 0
+            dep.submit(rid)
+
+        arrivals = Arrivals(env, reqs, sc.duration, dispatch)
+        dep = Deployment(env, setup, spec, reqs, rec, 0, arrivals.done, seed=seed, platform=plat.name,
+                         chain_full=reqs.chain_full)
+        arrivals.start()
+        env.process(replica_sampler(env, dep.replicas, [0] * len(dep.replicas), timeline_dt, rows, progress))
+        end_s = arrivals.run(horizon_s)
+        arrivals.finish(rec, [rid for r in dep.replicas for rid in r.in_flight()] + dep.queued(), end_s)
     tl = pd.DataFrame(rows)
     if len(tl):
         tl["deployment"] = plat.name

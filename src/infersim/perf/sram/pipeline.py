@@ -108,6 +108,10 @@ class SramPipeline:
         self.microbatch = p.max_microbatch or self.knee
         self.concurrency = self.stages * self.microbatch
         self._affine_cache: dict[int, tuple | None] = {}  # decode_affine coefficients per batch size
+        # step_s's constants: the prefill micro-batch's denominator ((P - 1) c_s; 0 when one stage or no
+        # compute, where a micro-batch is the whole prompt) and the decode micro-batch as a float
+        self._q_den = (self.stages - 1) * self.c_s if self.stages > 1 and self.c_s > 0 else 0.0
+        self._mb_f = float(self.microbatch)
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _stage(self, m, kv_read, pairs):
@@ -143,37 +147,49 @@ class SramPipeline:
     # -- the StepModel interface ---------------------------------------------------------------------
     def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                prefill_ctx_sum=0.0) -> float:
-        """Seconds of one pipeline round (see module docstring). Scalar arithmetic (the engine's hot path);
-        the same equations as ``_decode`` / ``_prefill``."""
-        chain, busy = 0.0, 0.0
-        hop = self.hops
-        if n_decode > 0 and not (n_prefill_seqs > 0 and n_prefill_tokens > 0):
-            aff = self.decode_affine(int(n_decode))
-            if aff is not None:  # a decode-only round: exactly the fast-forward's arithmetic
-                fixed, k, c0, c_rate, m0, m_rate = aff
-                x = float(decode_ctx_sum)
-                mm, cc = m0 + m_rate * x, c0 + c_rate * x
-                return fixed + k * (mm if mm > cc else cc)
+        """Seconds of one pipeline round (see module docstring). Scalar arithmetic (the engine's hot path: every
+        prefill round of an lpu / wafer replica); the same equations and float operations as ``_decode`` /
+        ``_prefill`` (``a if a >= b else b`` is ``max(a, b)``, without the call)."""
+        chain = busy = 0.0
+        prefill = n_prefill_seqs > 0 and n_prefill_tokens > 0
+        a_s = self.a_s
         if n_decode > 0:
+            if not prefill:
+                aff = self._affine_cache.get(n_decode) if n_decode in self._affine_cache \
+                    else self.decode_affine(int(n_decode))
+                if aff is not None:  # a decode-only round: exactly the fast-forward's arithmetic
+                    fixed, k, c0, c_rate, m0, m_rate = aff
+                    x = float(decode_ctx_sum)
+                    mm, cc = m0 + m_rate * x, c0 + c_rate * x
+                    return fixed + k * (mm if mm > cc else cc)
             b = int(n_decode)
-            m = min(self.microbatch, -(-b // self.stages))
+            m = -(-b // self.stages)
+            if self.microbatch < m:
+                m = self.microbatch
             x = float(decode_ctx_sum) / b * m + m
-            t = self.a_s + max(self.w_s + self.kv_s * x, self.c_s * m + self.attn_s * x)
-            chain = self.stages * t + hop * (self.hop_s + m * self.act_s)
+            mem, comp = self.w_s + self.kv_s * x, self.c_s * m + self.attn_s * x
+            t = a_s + (mem if mem >= comp else comp)
+            chain = self.stages * t + self.hops * (self.hop_s + m * self.act_s)
             busy = -(-b // m) * t
-        if n_prefill_seqs > 0 and n_prefill_tokens > 0:
+        if prefill:
             n_seqs = int(n_prefill_seqs)
             n_bar = float(n_prefill_tokens) / n_seqs
-            q = math.sqrt(n_bar * self.a_s / ((self.stages - 1) * self.c_s)) if self.stages > 1 and self.c_s > 0 \
-                else n_bar
-            q = min(n_bar, max(q, float(self.microbatch)))
+            q = math.sqrt(n_bar * a_s / self._q_den) if self._q_den > 0.0 else n_bar
+            mb = self._mb_f
+            if mb > q:
+                q = mb
+            if n_bar < q:
+                q = n_bar
             n_per = math.ceil(n_bar / q - 1e-9)
             n_pmb = n_seqs * n_per
             x = float(prefill_ctx_sum) / n_seqs + n_bar / 2.0
-            t = self.a_s + max(self.w_s + self.kv_s * x, self.c_s * q + self.attn_s * float(prefill_pairs) / n_pmb)
-            chain = max(chain, (self.stages - 1 + n_per) * t + hop * (self.hop_s + q * self.act_s))
+            mem, comp = self.w_s + self.kv_s * x, self.c_s * q + self.attn_s * float(prefill_pairs) / n_pmb
+            t = a_s + (mem if mem >= comp else comp)
+            c = (self.stages - 1 + n_per) * t + self.hops * (self.hop_s + q * self.act_s)
+            if c > chain:
+                chain = c
             busy += n_pmb * t
-        return max(chain, busy)
+        return chain if chain >= busy else busy
 
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
         agg = step_aggregates(prefill_tokens, prefill_context, decode_context)

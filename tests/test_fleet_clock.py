@@ -1,0 +1,130 @@
+"""Fixed fleets on their own calendar (``engine.clock.FleetClock``, ``engine.own_clock.run_fleet``) give exactly
+what the SimPy clock gives: requests, summary and timeline, bit for bit.
+
+Each case runs as it is (fixed deployments whose replicas look at each other: a load-aware balancer, a
+deployment queue with ``replica_concurrency`` and timeouts, the lpu and wafer platforms) and with the SimPy
+path forced. The cases are chosen to exercise what differs between the two loops: queue timeouts, the
+sampler, a run cut at its horizon, a stream nobody serves, and exact-time ties between arrivals, step ends,
+scheduling-delay exits and queue timeouts (where the order of same-instant events decides the result).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import scenario
+from infersim.perf.gpu import GpuRoofline
+from infersim.platforms import gpu_fleet, sram
+from infersim.results.simulate import simulate
+from infersim.validate import load_scenario
+
+
+def _both(sc, monkeypatch):
+    ours = simulate(sc, timeline_points=50)
+    with monkeypatch.context() as m:
+        m.setattr(gpu_fleet, "fixed_fleet", lambda plat, reqs: False)
+        m.setattr(sram, "fleet_clock_ok", lambda reqs: False)
+        simpy_run = simulate(sc, timeline_points=50)
+    for table in ("requests", "summary", "timeline"):
+        pd.testing.assert_frame_equal(getattr(ours, table), getattr(simpy_run, table), check_exact=True, obj=table)
+    return ours
+
+
+def _with_platforms(sc, platforms):
+    data = sc.model_dump(mode="json", exclude_none=True)
+    data["platforms"] = platforms
+    return load_scenario("test.yaml", data=data)
+
+
+BURSTY = {"kind": "gamma", "rate": 40, "cv": 3.0}  # bursts fill the slots and the deployment queue
+
+
+@pytest.mark.parametrize("kind", ["lpu", "wafer"])
+def test_sram_platform_with_full_slots_and_queue_timeouts(kind, monkeypatch):
+    plat = ({"name": "g", "kind": "lpu", "model": "llama-3.1-8b", "chips": 64, "max_in_flight": 6}
+            if kind == "lpu" else {"name": "c", "kind": "wafer", "model": "llama-3.1-8b", "systems": 1,
+                                   "max_in_flight": 6})
+    sc = scenario(**{"duration": 40, "drain": 30, "workload.streams[0].arrival": BURSTY,
+                     "workload.streams[0].output_tokens.value": 1500})
+    sc = _with_platforms(sc, [{**plat, "replicas": 3, "queue_timeout": 0.5}])
+    res = _both(sc, monkeypatch)
+    reasons = res.requests["reason"].value_counts()
+    assert reasons.get("queue_timeout", 0) > 0 and (res.requests["outcome"] == "finished").sum() > 0
+    assert set(res.requests["replica"].dropna()) >= {0, 1, 2}
+
+
+def test_sram_stream_filter_and_horizon_cut(monkeypatch):
+    sc = scenario(**{"duration": 30, "drain": 2, "workload.streams": [
+        {"name": "a", "arrival": {"kind": "poisson", "rate": 20}, "input_tokens": {"kind": "fixed", "value": 800},
+         "output_tokens": {"kind": "fixed", "value": 2000}},
+        {"name": "b", "arrival": {"kind": "poisson", "rate": 3}, "input_tokens": {"kind": "fixed", "value": 100},
+         "output_tokens": {"kind": "fixed", "value": 10}}]})
+    sc = _with_platforms(sc, [{"name": "g", "kind": "lpu", "model": "llama-3.1-8b", "chips": 64, "replicas": 2,
+                               "streams": ["a"]}])
+    res = _both(sc, monkeypatch)
+    out = res.requests["outcome"].value_counts()
+    assert out["rejected"] > 0 and out["in_flight"] > 0
+
+
+@pytest.mark.parametrize("balancer", ["least_outstanding", "power_of_two", "least_kv", "prefix_affinity"])
+def test_gpu_fleet_balancers_with_a_deployment_queue(balancer, monkeypatch):
+    """Two deployments, one per stream: the first queues (and times out) behind its concurrency limit, the
+    second sends every request straight to a replica; their requests interleave on one clock."""
+    dep = {"name": "queued", "model": "llama-3.1-8b", "hardware": "l40s", "precision": "fp8", "replicas": 3,
+           "load_balancer": {"kind": balancer}, "replica_concurrency": 6, "queue_timeout": 2.0,
+           "engine": {"kind": "vllm", "max_num_seqs": 8}, "streams": ["s"]}
+    sc = scenario(**{"duration": 30, "drain": 60, "workload.streams[0].arrival": BURSTY,
+                     "workload.streams[0].prefix": {"kind": "shared", "tokens": 256, "groups": 3},
+                     "workload.streams[1]": {"name": "t", "arrival": {"kind": "poisson", "rate": 5},
+                                             "input_tokens": {"kind": "fixed", "value": 300},
+                                             "output_tokens": {"kind": "fixed", "value": 40}},
+                     "platforms[0].deployments": [dep, {**dep, "name": "direct", "replicas": 2, "streams": ["t"],
+                                                        "replica_concurrency": None, "queue_timeout": None}]})
+    res = _both(sc, monkeypatch)
+    assert (res.requests["reason"] == "queue_timeout").sum() > 0
+
+
+def test_gpu_fleet_without_a_queue(monkeypatch):
+    sc = scenario(**{"duration": 30, "workload.rate": 30,
+                     "platforms[0].deployments[0].replicas": 4,
+                     "platforms[0].deployments[0].load_balancer": {"kind": "prefix_affinity"},
+                     "workload.streams[0].prefix": {"kind": "shared", "tokens": 512, "groups": 4}})
+    res = _both(sc, monkeypatch)
+    assert res.summary.iloc[0]["prefix_hit_rate"] > 0
+
+
+@pytest.fixture
+def grid_steps(monkeypatch):
+    """Step times on a 1/8 s grid (as tests/test_clock_ties.py): many events coincide exactly."""
+    def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum, prefill_ctx_sum=0.0):
+        return 0.25 if n_prefill_tokens or n_prefill_seqs else 0.125
+
+    monkeypatch.setattr(GpuRoofline, "step_s", step_s)
+    monkeypatch.setattr(GpuRoofline, "decode_affine", lambda self, n: (0.125, 1, 0.0, 0.0, 0.0, 0.0))
+    monkeypatch.setattr(GpuRoofline, "decode_steps_s", lambda self, n, ctx: np.full(len(np.atleast_1d(ctx)), 0.125))
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.5])
+def test_exact_ties_are_ordered_as_simpy_orders_them(tmp_path, monkeypatch, grid_steps, delay_s):
+    rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    for s in range(30):
+        for j in range((s * 5) % 4 + 1):  # 1 to 4 requests at each whole second
+            rows.append(f"2023-11-16 18:00:{s:02d}.000000,{200 + 150 * j},{3 + (s * 7 + j) % 11}")
+    trace = tmp_path / "ties.csv"
+    trace.write_text("\n".join(rows) + "\n")
+    sc = scenario(**{
+        "duration": 30, "drain": 120,
+        "workload.streams[0]": {"name": "s", "arrival": {"kind": "trace", "path": str(trace)}},
+        "platforms[0].deployments[0].replicas": 2,
+        "platforms[0].deployments[0].load_balancer": {"kind": "least_outstanding"},
+        "platforms[0].deployments[0].replica_concurrency": 3,
+        "platforms[0].deployments[0].queue_timeout": 1.0,  # expiries land on whole seconds too
+        "platforms[0].deployments[0].engine": {"kind": "vllm", "max_num_seqs": 4, "max_batched_tokens": 512,
+                                               "perf": {"schedule_delay_s": delay_s, "schedule_delay_per_seq_s": 0.0,
+                                                        "api_serial_s": 0.0}},
+    })
+    res = _both(sc, monkeypatch)
+    fin = res.requests[res.requests["outcome"] == "finished"]
+    assert (fin["finish_s"] % 1.0 == 0).sum() > 5  # the case does tie: finishes on arrival instants

@@ -11,10 +11,13 @@ from infersim.engine.replica cimport Replica
 cpdef tuple run_alone(Replica r, list rids, list arrival_s, double horizon_s, list sample_s, double dt_s,
                       list rows)
 
-@cython.locals(heap=list, n=long, col_t=list, col_d=list, col_r=list, col_b=list, col_kv=list,
-               col_run=list, col_w=list, r=Replica, depcol="short[::1]", wake=long, enqueue=long, callback=long,
-               arr_seq=long, t_arr=double, i=long, t=double, n_rep=long, top=tuple, t_ev=double, arrival=bint,
-               nxt=double, t_loc=double, rid=long, d=long, kind=long, ev=Timeout, j=long, row=tuple)
+@cython.locals(heap=list, n=long, cols=list, r=Replica, depcol="short[::1]", wake=long, enqueue=long,
+               callback=long, arr_seq=long, t_arr=double, i=long, t=double, top=tuple, t_ev=double, arrival=bint,
+               nxt=double, t_loc=double, rid=long, d=long, kind=long, ev=Timeout)
 cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, const double[::1] arrival_s,
                        const int64_t[::1] dest, Recorder rec,
                        double horizon_s, double dt_s, list replicas, list dep_of, dict rows, object progress)
+
+@cython.locals(col_t=list, col_d=list, col_r=list, col_b=list, col_kv=list, col_run=list, col_w=list, j=long,
+               r=Replica, row=tuple)
+cdef void _sample(FleetClock clock, list replicas, list dep_of, double t, double dt_s, list cols, object progress)

@@ -64,10 +64,7 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
     Returns the end of the run (seconds)."""
     heap = clock.heap
     n = len(rids)
-    for k in ("t_s", "deployment", "replica", "busy", "kv_usage", "running", "waiting"):
-        rows.setdefault(k, [])
-    col_t, col_d, col_r = rows["t_s"], rows["deployment"], rows["replica"]
-    col_b, col_kv, col_run, col_w = rows["busy"], rows["kv_usage"], rows["running"], rows["waiting"]
+    cols = [rows.setdefault(k, []) for k in ("t_s", "deployment", "replica", "busy", "kv_usage", "running", "waiting")]
     for r in replicas:
         r.clock = clock
     if n == 0:
@@ -81,7 +78,6 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
     heappush(heap, (dt_s, clock.seq, 3, None, 0))
     i = 0
     t = 0.0
-    n_rep = len(replicas)
     while True:
         top = heap[0]
         t_ev = top[0]
@@ -126,37 +122,31 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
                 for cb in ev.callbacks:
                     cb(ev)
             else:
-                for j in range(n_rep):
-                    r = replicas[j]
-                    col_t.append(t)
-                    col_d.append(dep_of[j])
-                    col_r.append(r.id)
-                    row = r.sample(t, dt_s)
-                    col_b.append(row[0])
-                    col_kv.append(row[1])
-                    col_run.append(row[2])
-                    col_w.append(row[3])
-                if progress is not None:
-                    progress(t)
-                clock.seq += 1
-                heappush(heap, (t + dt_s, clock.seq, 3, None, 0))
+                _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
         if i >= n and clock.left >= n:
             # every request left: SimPy ends the run after the events already due at this instant
             while heap[0][0] == t:
                 top = heappop(heap)
                 if top[2] == 3:
-                    for j in range(n_rep):
-                        r = replicas[j]
-                        col_t.append(t)
-                        col_d.append(dep_of[j])
-                        col_r.append(r.id)
-                        row = r.sample(t, dt_s)
-                        col_b.append(row[0])
-                        col_kv.append(row[1])
-                        col_run.append(row[2])
-                        col_w.append(row[3])
-                    if progress is not None:
-                        progress(t)
-                    clock.seq += 1
-                    heappush(heap, (t + dt_s, clock.seq, 3, None, 0))
+                    _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
             return t
+
+
+def _sample(clock, replicas: list, dep_of: list, t: float, dt_s: float, cols: list, progress) -> None:
+    """The timeline sampler's event at ``t``: one row per replica (as ``fleet.sampler.replica_sampler``), then
+    its next sample ``dt_s`` later."""
+    col_t, col_d, col_r, col_b, col_kv, col_run, col_w = cols
+    for j in range(len(replicas)):
+        r = replicas[j]
+        col_t.append(t)
+        col_d.append(dep_of[j])
+        col_r.append(r.id)
+        row = r.sample(t, dt_s)
+        col_b.append(row[0])
+        col_kv.append(row[1])
+        col_run.append(row[2])
+        col_w.append(row[3])
+    if progress is not None:
+        progress(t)
+    clock.seq += 1
+    heappush(clock.heap, (t + dt_s, clock.seq, 3, None, 0))

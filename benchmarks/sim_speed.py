@@ -14,8 +14,8 @@ input lognormal median 512 / p99 4096, output lognormal median 128 / p99 1024):
   400 -> 100 req/s every 10 minutes (~740,000 requests; ``--scale`` shrinks rates and max replicas).
 Prints a table and one JSON line per case. ``--scale`` shrinks the request counts for a quick look.
 Events per request count SimPy events plus the events of replicas running on their own clocks
-(``platforms/alone.py``: fixed round-robin deployments). ``engine`` says whether the compiled engine ran
-(``INFERSIM_PURE_PYTHON=1`` measures the Python source).
+(``platforms/alone.py``: fixed round-robin deployments) and of fixed fleets on a ``FleetClock``. ``engine``
+says whether the compiled engine ran (``INFERSIM_PURE_PYTHON=1`` measures the Python source).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import tracemalloc
 import simpy
 
 from infersim.engine import compiled
+from infersim.engine.clock import FleetClock
 from infersim.fleet import deployment
 from infersim.results.simulate import simulate
 from infersim.validate import load_scenario
@@ -90,9 +91,13 @@ def measure(data: dict, memory: bool = False) -> dict:
         counter["events"] += 1
         return orig(self)
 
+    clocks: list = []
+
     def init(self, *a, **k):
         orig_init(self, *a, **k)
         replicas.extend(self.replicas)
+        if isinstance(self.env, FleetClock) and all(c is not self.env for c in clocks):
+            clocks.append(self.env)  # a fixed fleet on its own calendar (platforms/alone.py)
 
     simpy.Environment.step = counting_step
     deployment.Deployment.__init__ = init
@@ -107,7 +112,7 @@ def measure(data: dict, memory: bool = False) -> dict:
     finally:
         simpy.Environment.step = orig
         deployment.Deployment.__init__ = orig_init
-    counter["events"] += sum(r.events for r in replicas)
+    counter["events"] += sum(r.events for r in replicas) + sum(c.events for c in clocks)
     n = len(res.requests)
     fin = int((res.requests["outcome"] == "finished").sum())
     out = {"case": data["name"], "engine": "compiled" if compiled() else "python", "requests": n, "finished": fin, "wall_s": round(wall, 3),

@@ -31,7 +31,7 @@ def reference_step_s(perf: GpuRoofline, n_pre, pairs, n_pre_seqs, n_dec, dec_ctx
         dec_read = (perf._windowed(float(dec_ctx), float(n_dec)) + n_dec) * g
         stage += max(perf.attn_flops_pair * dec_pairs / perf.attn_flops, perf.kv_bytes_per_token * dec_read / perf.bw)
     hop = (perf.pp - 1) * (p.allreduce_latency_s + perf.hop_bytes_tok * t / perf.hop_bw) if perf.pp > 1 else 0.0
-    return p.step_overhead_s + p.per_seq_overhead_s * n_seqs + perf.pp * stage + hop
+    return p.step_overhead_s + p.per_seq_overhead_s * perf._rank_seqs(n_seqs) + perf.pp * stage + hop
 
 
 CONFIGS = [

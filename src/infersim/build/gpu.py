@@ -109,6 +109,27 @@ def tp_problem(model, tp: int) -> str | None:
     return None
 
 
+def parallelism_problem(model, tp: int, ep: int = 1) -> tuple[str, str] | None:
+    """``(field, why)`` when tensor parallelism ``tp`` with expert parallelism ``ep`` cannot serve ``model``,
+    or None when it can. ``tp`` must shard the attention heads (``tp_problem``); ``ep`` > 1 needs a
+    mixture of experts, and spreads its routed experts over ``ep = tp x dp`` GPUs of a stage (the schema checks
+    that product), so it cannot exceed the expert count (vLLM's ``determine_expert_map`` gives each EP rank
+    ``num_experts // ep`` experts and the remainder to the first ranks; with more ranks than experts some
+    would hold none: https://github.com/vllm-project/vllm, vllm/model_executor/layers/fused_moe/layer.py).
+    Attention data parallelism (``dp``) and pipeline stages (``pp``) need no divisibility here."""
+    problem = tp_problem(model, tp)
+    if problem:
+        return "tp", problem
+    if ep > 1:
+        if not model.num_experts:
+            return "ep", (f"ep={ep} needs a mixture-of-experts model; {model.id} is dense "
+                          "(expected ep: 1, or a MoE model)")
+        if ep > model.num_experts:
+            return "ep", (f"ep={ep} exceeds {model.id}'s {model.num_experts} routed experts (expected at most "
+                          f"{model.num_experts} expert-parallel ranks)")
+    return None
+
+
 def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment",
                      base_dir: Path | str | None = None) -> DeploymentSetup:
     """The setup of ``dep``; problems raise ``ScenarioError`` naming ``path`` (``CapacityError`` when the
@@ -123,11 +144,12 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
         raise ScenarioError(f"{hw.id} is a {hw.kind}; use a platform of kind '{hw.kind}' for it",
                             path=f"{path}.hardware")
     eng = dep.engine
-    problem = tp_problem(model, dep.tp)
+    problem = parallelism_problem(model, dep.tp, dep.ep)
     if problem:
-        raise ScenarioError(problem, path=f"{path}.tp")
+        raise ScenarioError(problem[1], path=f"{path}.{problem[0]}")
     params = engine_params(dep, path, base_dir)
-    cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp)
+    cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp,
+                    dep.dp, dep.ep)
     mem = plan_memory(cfg, max_batched_tokens=eng.max_batched_tokens, max_num_seqs=eng.max_num_seqs,
                       gpu_memory_utilization=eng.gpu_memory_utilization)
     block_size = engine_block_size(dep)
@@ -137,6 +159,10 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     perf = GpuRoofline(cfg, params)
     if eng.speculative is not None:  # speculative decoding: a step-model variant (perf/specdec.py)
         perf = speculative_gpu(eng.speculative, perf, catalog, f"{path}.engine.speculative")
+    # one scheduler stands for the replica's dp attention ranks, each its own engine core with the engine's
+    # max_num_seqs and max_batched_tokens (vLLM data parallelism: one EngineCore per DP rank; SGLang DP
+    # attention likewise), so the replica's limits are dp times a rank's; the step model splits the batch
+    # evenly over the ranks (perf.gpu, ASSUMPTION: a balanced scheduler)
     return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, perf, mem,
-                           eng.max_num_seqs, eng.max_batched_tokens, block_size, eng.prefix_caching, blocks,
-                           engine_knobs(dep, params))
+                           eng.max_num_seqs * dep.dp, eng.max_batched_tokens * dep.dp, block_size,
+                           eng.prefix_caching, blocks, engine_knobs(dep, params))

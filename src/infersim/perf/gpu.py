@@ -16,8 +16,8 @@ flow through the stages. Per micro-batch and stage (per GPU), each operator is i
   dispatch + combine all-to-all per MoE layer, each latency + bytes / (link bandwidth x ``comm_eff``); links are
   the scale-up domain's (``interconnect_gbps``) inside ``nvlink_domain_gpus``, the scale-out network beyond.
 
-step = CPU time (``step_overhead_s`` + ``per_seq_overhead_s`` x sequences) + pp x stage(micro-batch) +
-(pp - 1) stage-to-stage sends. With pp stages and m = pp micro-batches, a compute-bound step runs pp times the
+step = CPU time (``step_overhead_s`` + ``per_seq_overhead_s`` x the sequences of one rank's engine core) +
+pp x stage(micro-batch) + (pp - 1) stage-to-stage sends. With pp stages and m = pp micro-batches, a compute-bound step runs pp times the
 work of one stage in the time of one (throughput scales with stages); a single sequence (m = 1) pays every stage
 in turn (the pipeline bubble). Decode-only steps are affine in the batch's total context for a fixed number of
 sequences (only decode attention depends on it), which the engine's exact fast-forward uses (``decode_affine``).
@@ -208,7 +208,7 @@ class GpuRoofline:
         n_seqs = n_dec + n_pre_seqs
         g, mb = self._split(n_seqs)
         t = (n_pre + n_dec) * g
-        overhead = p.step_overhead_s + p.per_seq_overhead_s * n_seqs
+        overhead = p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n_seqs)
         comm = 0.0
         if self.ar_count:
             comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
@@ -280,7 +280,16 @@ class GpuRoofline:
             b = self.kv_bytes_per_token * dec_read / self.bw
             stage += b if b > a else a
         hop = (pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if pp > 1 else 0.0
-        return p.step_overhead_s + p.per_seq_overhead_s * n_seqs + pp * stage + hop
+        return p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n_seqs) + pp * stage + hop
+
+    def _rank_seqs(self, n_seqs: int) -> float:
+        """Sequences whose per-sequence CPU time one engine core pays: all of them with one attention rank;
+        with ``dp`` ranks each rank's engine core schedules its own share in parallel (vLLM runs one EngineCore
+        process per data-parallel rank; ASSUMPTION: an even split, as ``_split``)."""
+        dp = self.dp
+        if dp == 1 or n_seqs <= 1:
+            return n_seqs
+        return n_seqs / (dp if dp <= n_seqs else n_seqs)
 
     def decode_affine(self, n_decode: int) -> tuple[float, int, float, float, float, float] | None:
         """Coefficients ``(fixed, pp, compute0, compute_rate, memory0, memory_rate)`` of a decode-only step
@@ -303,7 +312,8 @@ class GpuRoofline:
             g, mb = self._split(n_decode)
             t = n * g
             hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
-            fixed = p.step_overhead_s + p.per_seq_overhead_s * n + self.pp * self._stage_fixed(t, t, n / mb) + hop
+            fixed = (p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n_decode)
+                     + self.pp * self._stage_fixed(t, t, n / mb) + hop)
             c = self._fixed_cache[n_decode] = (fixed, g)
         return c
 
@@ -352,7 +362,7 @@ class GpuRoofline:
         t = tokens * g
         stage = self._stage_fixed(t, t, tokens / mb)
         hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
-        fixed = p.step_overhead_s + p.per_seq_overhead_s * n + self.pp * stage + hop
+        fixed = p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n) + self.pp * stage + hop
         out = np.empty_like(ctx)
         for i, c in enumerate(ctx.tolist()):
             pairs = self._windowed(q * c + n * q * (q + 1) / 2.0, tokens) * g

@@ -175,3 +175,51 @@ def test_short_fast_forwards_are_timed_with_speculation():
         decode_times(spec, 8, 8 * 8000, k, dts, cum)
         want = spec.decode_steps_s(8, 8 * 8000 + 8 * np.arange(k, dtype=float))
         assert np.allclose(dts, want, rtol=1e-12) and float(cum[-1]) == pytest.approx(want.sum(), rel=1e-12)
+
+
+# -- multi-token prediction (DeepSeek-V3's MTP module as the drafter) --------------------------------------
+
+def test_mtp_module_is_one_layer_plus_shared_head_and_the_size_deepseek_publishes():
+    from infersim.perf.specdec import mtp_module
+
+    m = CAT.get_model("deepseek-v3")
+    mod = mtp_module(m)
+    # README_WEIGHTS.md: 685B on the Hub = 671B main model + 14B MTP module
+    assert mod.total_params_b == pytest.approx(14.0, rel=0.06)
+    assert mod.layers == mod.moe_layers == 1 and mod.expert_params_b == pytest.approx(m.expert_params_b / 58)
+    assert mod.active_params_b < mod.total_params_b / 5  # 8 of 256 routed experts active, as in the main model
+    with pytest.raises(Exception, match="ships no multi-token-prediction module"):
+        mtp_module(CAT.get_model("llama-3.1-70b"))
+
+
+def test_mtp_speeds_deepseek_decode_by_about_what_deepseek_reports():
+    """DeepSeek-V3 Technical Report (arXiv 2412.19437) sec. 5.4.3: the second token's acceptance rate is
+    85-90 % and MTP speculation gives 1.8x tokens per second. One MTP step (one MoE layer + the LM head) costs a
+    few per cent of a TP-8 decode step, so the speed-up approaches E = 1 + a = 1.85 at batch 1 but cannot pass
+    it; the verification pass reads more experts than one decode step, which takes some of it back."""
+    from infersim.build.specdec import speculative_gpu
+
+    base = GpuRoofline(GpuConfig(CAT.get_hardware("h200"), CAT.get_model("deepseek-v3"), "fp8", "fp8", 8, 1),
+                       shipped_profile("sglang"))
+    mtp = speculative_gpu(Speculative(method="mtp", num_tokens=1, acceptance_rate=0.85), base, CAT)
+    ctx = np.array([3000.0])
+    speedup = base.decode_steps_s(1, ctx)[0] / mtp.decode_steps_s(1, ctx)[0]
+    assert 1.4 < speedup < 1.85
+    assert 0.0 < mtp.draft_s(1, ctx)[0] < 0.1 * base.decode_steps_s(1, ctx)[0]
+    # two MTP steps cost twice one (the module runs once per proposed token)
+    two = speculative_gpu(Speculative(method="mtp", num_tokens=2, acceptance_rate=0.85), base, CAT)
+    assert two.draft_s(1, ctx)[0] == pytest.approx(2 * mtp.draft_s(1, ctx)[0], rel=0.01)
+
+
+def test_mtp_needs_a_model_with_the_module_and_no_draft_model():
+    from infersim.core.errors import ScenarioError
+
+    with pytest.raises(ValidationError, match="method 'mtp' takes no 'draft_model'"):
+        Speculative(method="mtp", draft_model="llama-3.1-8b", num_tokens=1, acceptance_rate=0.8)
+    dep = "platforms[0].deployments[0]"
+    with pytest.raises(ScenarioError, match="ships multi-token-prediction modules") as e:  # at load, before a run
+        scenario(**{f"{dep}.model": "llama-3.1-70b", f"{dep}.tp": 4,
+                    f"{dep}.engine.speculative": {"method": "mtp", "num_tokens": 1, "acceptance_rate": 0.8}})
+    assert e.value.path == f"{dep}.engine.speculative.method"
+    with pytest.raises(ScenarioError, match="GPU engines only"):
+        _lpu_scenario(speculative={"method": "mtp", "num_tokens": 1, "acceptance_rate": 0.8})

@@ -74,7 +74,11 @@ def sram_pipeline(plat: SramPlatform, catalog: Catalog | None = None, path: str 
 def draft_pipeline(plat: SramPlatform, pipe: SramPipeline, catalog: Catalog | None = None,
                    path: str = "platform") -> SramPipeline | None:
     """The draft model's own pipeline for ``speculative.method`` ``draft_model`` (None otherwise): its own
-    units, the fewest that hold its weights plus KV for as many tokens as the target's KV cache holds."""
+    units, the fewest that hold its weights plus KV for as many tokens as the target's KV cache holds.
+    ``method: mtp`` is modelled on GPU engines only (no SRAM system publishes MTP serving)."""
+    if plat.speculative is not None and plat.speculative.method == "mtp":
+        raise ScenarioError("method 'mtp' is modelled on GPU engines only (expected 'draft_model' or 'ngram' on "
+                            f"a {plat.kind} platform)", path=f"{path}.speculative.method")
     if plat.speculative is None or plat.speculative.method != "draft_model":
         return None
     cat = catalog or default_catalog()

@@ -91,6 +91,8 @@ class Model:
     in routed experts (all of them), so the always-active part is ``total - expert``. ``kv_lora_rank`` and
     ``rope_head_dim`` are set for multi-head latent attention (DeepSeek), which caches one compressed vector
     per layer instead of K and V per head. ``sliding_window`` applies to ``sliding_window_layers`` layers.
+    ``mtp_layers``: multi-token-prediction modules (DeepSeek-V3's ``num_nextn_predict_layers``), each one more
+    transformer block sharing the embedding and output head; speculative ``method: mtp`` drafts with them.
     """
 
     id: str
@@ -115,6 +117,7 @@ class Model:
     sliding_window: int = 0
     sliding_window_layers: int = 0
     active_includes_embedding: bool = True
+    mtp_layers: int = 0  # multi-token-prediction modules shipped with the weights (num_nextn_predict_layers)
     aliases: tuple[str, ...] = ()
     source: dict[str, str] = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()

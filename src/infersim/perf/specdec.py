@@ -29,12 +29,44 @@ compute-bound and costs about ``k + 1`` decode steps, so throughput *falls* by a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from infersim.core.errors import InfersimError
 from infersim.perf.base import StepTime, step_aggregates
+
+
+def mtp_module(model):
+    """The drafter of speculative ``method: mtp``: the model's multi-token-prediction modules as a model of their
+    own, for the GPU step model. DeepSeek-V3 (Technical Report, arXiv 2412.19437, sec. 2.2) builds each module
+    from one transformer block of the main model's kind plus a 2d -> d projection, sharing the embedding and
+    output head; engines run the module k times per round to propose k tokens (SGLang's
+    ``--speculative-num-steps``). So the module is ``mtp_layers`` layers with the main model's per-layer
+    attention, shared and routed experts (each MoE layer's share of ``expert_params_b``), and the full
+    embedding and LM head; its KV (one latent per token and layer) is not taken from the target's KV budget
+    and the projection (2 x hidden^2 parameters) is counted with the layer's dense part. For DeepSeek-V3 this
+    gives ~14B parameters, the size DeepSeek publishes for the module (README_WEIGHTS.md: 685B on the Hub =
+    671B + 14B)."""
+    n = int(model.mtp_layers)
+    if n < 1:
+        raise InfersimError(f"{model.id} ships no multi-token-prediction module (mtp_layers = 0)")
+    embed_b = model.vocab_size * model.hidden_size / 1e9
+    n_embed = 2  # input embedding and LM head (untied in DeepSeek-V3)
+    moe = model.moe_layers or (model.layers if model.is_moe else 0)
+    expert_layer_b = model.expert_params_b / moe if moe else 0.0
+    dense_layer_b = (model.total_params_b - model.expert_params_b - n_embed * embed_b) / model.layers
+    proj_b = 2.0 * model.hidden_size * model.hidden_size / 1e9
+    k, e = model.experts_per_token, model.num_experts
+    active_expert_b = expert_layer_b * k / e if e else 0.0
+    layer_total = dense_layer_b + proj_b + expert_layer_b
+    layer_active = dense_layer_b + proj_b + active_expert_b
+    # the base model counts the published active figure with or without the input embedding: keep its convention
+    active_embed = n_embed if model.active_includes_embedding else n_embed - 1
+    return replace(model, id=f"{model.id}-mtp", name=f"{model.name} MTP module", layers=n,
+                   moe_layers=n if moe else 0, total_params_b=n * layer_total + n_embed * embed_b,
+                   active_params_b=n * layer_active + active_embed * embed_b,
+                   expert_params_b=n * expert_layer_b, mtp_layers=0, aliases=())
 
 
 def expected_tokens_per_round(acceptance: float, k: int) -> float:

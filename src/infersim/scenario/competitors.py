@@ -22,11 +22,12 @@ Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 
 class Speculative(StrictModel):
     """Speculative decoding (``perf.specdec``): ``method`` ``draft_model`` (a smaller model of the catalog runs
-    ``num_tokens`` decode steps per round on the same hardware) or ``ngram`` (prompt lookup: drafts copied
-    from the context, costing ``draft_overhead`` per round); the target verifies ``num_tokens + 1`` positions
+    ``num_tokens`` decode steps per round on the same hardware), ``ngram`` (prompt lookup: drafts copied
+    from the context, costing ``draft_overhead`` per round) or ``mtp`` (the model's own multi-token-prediction
+    module, DeepSeek-V3-style, run ``num_tokens`` times per round; GPU engines); the target verifies ``num_tokens + 1`` positions
     per sequence per round and keeps each draft with i.i.d. probability ``acceptance_rate``."""
 
-    method: Literal["draft_model", "ngram"]
+    method: Literal["draft_model", "ngram", "mtp"]
     draft_model: str | None = None
     num_tokens: int = Field(ge=1, le=16, description="tokens proposed per round (k)")
     acceptance_rate: float = Field(ge=0, le=1, description="per-token acceptance probability (i.i.d.)")
@@ -36,8 +37,8 @@ class Speculative(StrictModel):
     def _draft(self):
         if self.method == "draft_model" and not self.draft_model:
             raise FieldError("draft_model", "method 'draft_model' needs 'draft_model' (a catalog model)")
-        if self.method == "ngram" and self.draft_model:
-            raise FieldError("draft_model", "method 'ngram' takes no 'draft_model'")
+        if self.method in ("ngram", "mtp") and self.draft_model:
+            raise FieldError("draft_model", f"method '{self.method}' takes no 'draft_model'")
         return self
 
 class Prices(StrictModel):

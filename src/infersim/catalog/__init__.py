@@ -118,6 +118,7 @@ class Model:
     sliding_window_layers: int = 0
     active_includes_embedding: bool = True
     mtp_layers: int = 0  # multi-token-prediction modules shipped with the weights (num_nextn_predict_layers)
+    topk_group: int = 0  # group-limited routing: a token's experts lie in at most this many groups (0: no limit)
     aliases: tuple[str, ...] = ()
     source: dict[str, str] = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()

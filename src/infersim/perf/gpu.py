@@ -86,8 +86,12 @@ class GpuConfig:
 class GpuRoofline:
     """The GPU variant of the step model. Construct once per deployment; calls are cheap."""
 
-    def __init__(self, cfg: GpuConfig, params: PerfParams | None = None):
+    def __init__(self, cfg: GpuConfig, params: PerfParams | None = None, *, overlap: bool = False):
         self.cfg, self.p = cfg, params or PerfParams()
+        # two-batch overlap (SGLang --enable-two-batch-overlap): two micro-batches alternate so that one's
+        # collectives run under the other's compute; ASSUMPTION: perfectly hidden, a stage lasts
+        # max(compute, communication). Only with collectives to hide.
+        self.overlap = bool(overlap) and (cfg.tp > 1 or cfg.ep > 1)
         p, m, hw = self.p, cfg.model, cfg.hardware
         tp, pp, dp, ep = cfg.tp, cfg.pp, cfg.dp, cfg.ep
         self.tp, self.pp, self.dp, self.ep = tp, pp, dp, ep
@@ -136,13 +140,34 @@ class GpuRoofline:
         self.ar_bytes_tok = m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0
         self.ar_bw = self._link_bw(tp) * p.comm_eff
         self.a2a_count = 2.0 * moe_layers / pp if ep > 1 else 0.0
-        # each GPU dispatches its 1/ep share of the micro-batch's tokens to k experts, (ep-1)/ep of them remote
-        self.a2a_bytes_tok = (k * m.hidden_size * ACT_BYTES * (ep - 1) / ep / ep) if ep > 1 else 0.0
+        self.a2a_bytes_tok = self._a2a_bytes_per_token(comp) if ep > 1 else 0.0
         self.a2a_bw = self._link_bw(ep) * p.comm_eff
         self.hop_bytes_tok = m.hidden_size * ACT_BYTES
         self.hop_bw = self._link_bw(tp * dp * pp)
         self._affine_cache: dict[int, tuple] = {}  # decode_affine coefficients per batch size
         self._fixed_cache: dict[int, tuple[float, float]] = {}
+
+    def _a2a_bytes_per_token(self, compute_precision: str) -> float:
+        """Bytes one GPU sends per all-to-all (the mean of dispatch and combine), per token of the micro-batch
+        over all ranks (a GPU holds ``1/ep`` of them). Dispatch travels in FP8 when the model computes in 8 or
+        4 bits, combine in BF16 (DeepEP: FP8 dispatch, BF16 combine; github.com/deepseek-ai/DeepEP). Inside one
+        scale-up domain each token goes to its k experts, ``(ep - 1)/ep`` of them on other GPUs. Across domains
+        (``ep`` > ``nvlink_domain_gpus``) a token crosses the network once per remote domain holding one of its
+        experts and is forwarded over NVLink there (DeepEP's internode kernels): with k experts uniform over n
+        domains that is ``(n - 1)(1 - (1 - 1/n)^k)`` domains, at most the model's ``topk_group`` (DeepSeek-V3's
+        node-limited routing sends a token to at most 4 nodes, Technical Report sec. 2.1.2; ASSUMPTION: expert
+        groups map onto domains)."""
+        m, ep = self.cfg.model, self.cfg.ep
+        b = ((1.0 if compute_precision != "bf16" else ACT_BYTES) + ACT_BYTES) / 2.0
+        domain = max(self.cfg.hardware.nvlink_domain_gpus, 1)
+        k = float(m.experts_per_token)
+        if ep <= domain:
+            return k * m.hidden_size * b * (ep - 1) / ep / ep
+        n = math.ceil(ep / domain)
+        touched = n * (1.0 - (1.0 - 1.0 / n) ** k)
+        if m.topk_group:
+            touched = min(touched, float(m.topk_group))
+        return m.hidden_size * b * touched * (n - 1) / n / ep
 
     def _link_bw(self, group: int) -> float:
         """Per-direction bytes/s of a collective over ``group`` GPUs: the scale-up domain's links
@@ -231,6 +256,9 @@ class GpuRoofline:
         float operations in the same order (bit-identical results, ``tests/test_perf_step_speed.py``): a
         mixed step is evaluated once per engine step, and the calls and ``max`` lookups cost more than the
         arithmetic (``benchmarks/sim_speed.py``)."""
+        if self.overlap:
+            return self._overlapped_s(n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
+                                      prefill_ctx_sum)
         if n_prefill_tokens == 0 and n_prefill_seqs == 0 and n_decode > 0:
             if self.full_frac >= 1.0:
                 fixed, pp, c0, c_rate, m0, m_rate = self.decode_affine(n_decode)
@@ -291,6 +319,37 @@ class GpuRoofline:
             return n_seqs
         return n_seqs / (dp if dp <= n_seqs else n_seqs)
 
+    def _overlapped_s(self, n_pre, pairs, n_pre_seqs, n_dec, dec_ctx, pre_ctx=0.0) -> float:
+        """A step under two-batch overlap: each stage's batch runs as two halves, one's collectives under the
+        other's compute, so a stage lasts the longer of twice a half's compute (GEMMs at half the M, the touched
+        experts' weights read once per half, attention, kernel fixed time) and the whole batch's collectives."""
+        p = self.p
+        n_seqs = n_dec + n_pre_seqs
+        g, mb = self._split(n_seqs)
+        tokens = float(n_pre + n_dec)
+        t = tokens * g
+        t_all = tokens / mb
+        halves = 2.0 if n_seqs > 1 else 1.0  # one sequence cannot be split
+        th = t / halves
+        tm = max(th, 1.0)
+        dense = max((self.dense_flops_tok * th + self.head_flops_seq * n_seqs * g / halves) / self._gemm_eff(tm,
+                    p.compute_half_tokens), self.dense_bytes / self.bw)
+        compute = halves * (dense + (self._experts_s(th, t_all / halves) if self.moe else 0.0) + self.kernel_fixed_s)
+        if n_pre:
+            compute += max(self.attn_flops_pair * self._windowed(float(pairs), float(n_pre)) * g / self.attn_flops,
+                           self.kv_bytes_per_token * (pre_ctx + n_pre) * g / self.bw)
+        if n_dec:
+            dec_pairs = self._windowed(dec_ctx + n_dec, float(n_dec)) * g
+            dec_read = (self._windowed(float(dec_ctx), float(n_dec)) + n_dec) * g
+            compute += max(self.attn_flops_pair * dec_pairs / self.attn_flops, self.kv_bytes_per_token * dec_read / self.bw)
+        comm = 0.0
+        if self.ar_count:
+            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+        if self.a2a_count:
+            comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * t_all / self.a2a_bw)
+        hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0
+        return p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n_seqs) + self.pp * max(compute, comm) + hop
+
     def decode_affine(self, n_decode: int) -> tuple[float, int, float, float, float, float] | None:
         """Coefficients ``(fixed, pp, compute0, compute_rate, memory0, memory_rate)`` of a decode-only step
         of ``n_decode`` sequences with total context ``ctx``: step = fixed + pp x max(compute0 + compute_rate x
@@ -298,7 +357,7 @@ class GpuRoofline:
         None with sliding-window layers (not affine). Cached per ``n_decode``."""
         c = self._affine_cache.get(n_decode)
         if c is None:
-            if self.full_frac < 1.0:
+            if self.full_frac < 1.0 or self.overlap:  # a max of compute and communication is not affine
                 return None
             c = self._affine_cache[n_decode] = self._decode_coeffs(n_decode)
         return c
@@ -338,6 +397,8 @@ class GpuRoofline:
         the affine form, or with sliding-window layers each sequence's keys capped at the window (the same
         float operations as ``step_s``)."""
         ctx = np.asarray(ctx_sums, dtype=float)
+        if self.overlap:
+            return np.array([self._overlapped_s(0, 0.0, 0, n_decode, float(c)) for c in ctx.ravel()]).reshape(ctx.shape)
         if self.full_frac >= 1.0:
             fixed, pp, c0, c_rate, m0, m_rate = self.decode_affine(n_decode)
             return fixed + pp * np.maximum(c0 + c_rate * ctx, m0 + m_rate * ctx)
@@ -356,6 +417,9 @@ class GpuRoofline:
         n, q = int(n_seqs), int(tokens_per_seq)
         if q == 1:
             return self.decode_steps_s(n, ctx)
+        if self.overlap:  # k + 1 query tokens per sequence: the prefill form of q tokens on c cached
+            return np.array([self._overlapped_s(n * q, q * c + n * q * (q + 1) / 2.0, n, 0, 0.0, c)
+                             for c in ctx.ravel()]).reshape(ctx.shape)
         p = self.p
         g, mb = self._split(n)
         tokens = float(n * q)

@@ -58,6 +58,10 @@ class Engine(StrictModel):
                           "+ maximum output at admission, never preempt: TensorRT-LLM's default); default: the "
                           "engine profile's kv_cache.capacity_scheduler")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    two_batch_overlap: bool = Field(
+        False, description="split each step into two micro-batches whose collectives (all-reduce, expert "
+                           "all-to-all) run under the other's compute (SGLang --enable-two-batch-overlap); "
+                           "modelled as a stage lasting max(compute, communication)")
     kv_precision: Literal["auto", *PRECISIONS] = "auto"  # type: ignore[valid-type]
     profile: str | None = Field(
         None, description="engine profile file (YAML with a 'params' mapping, e.g. written by 'infersim calibrate "

@@ -91,3 +91,53 @@ def test_estimate_bad_input_exits_2(capsys):
     assert "does not fit" in capsys.readouterr().err
     assert main(["estimate", "--model", "llama-3.1-8b", "--hardware", "h10O"]) == 2
     assert "did you mean 'h100-sxm'" in capsys.readouterr().err
+
+
+def _est(capsys, *args):
+    rc = main(["estimate", "--model", "gpt-oss-120b", "--hardware", "b200", "--precision", "mxfp4", "--input", "1024",
+               "--output", "1024", "--batch", "32", "--json", *args])
+    assert rc == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_estimate_disaggregated_lone_ttft_and_lesser_pool_capacity(capsys):
+    """1P3D on one HGX B200 node: a lone request's TTFT is its prefill + the KV transfer over NVLink + the first
+    decode step (by arithmetic from the parts printed); the deployment's capacity is the lesser pool's, and with
+    1,024-token prompts one prefill GPU outruns three decode GPUs, so decode binds."""
+    from infersim.catalog import default_catalog
+    from infersim.perf.kv_link import kv_bytes
+
+    d = _est(capsys, "--prefill-replicas", "1", "--decode-replicas", "3", "--placement", "same_domain")
+    m = default_catalog().get_model("gpt-oss-120b")
+    assert d["transfer_s"] == pytest.approx(10e-6 + kv_bytes(m, "fp8", 1024) / 900e9)
+    assert d["prefill_s"] + d["transfer_s"] < d["ttft_s"] < d["prefill_s"] + d["transfer_s"] + d["tpot_s"]
+    assert d["bottleneck"] == "decode" and d["prefill_req_s"] > d["decode_req_s"]
+    assert d["max_output_tok_s"] == pytest.approx(d["decode_req_s"] * 1024)
+    assert d["gpus"] == 4 and d["output_tok_s_per_gpu"] == pytest.approx(d["max_output_tok_s"] / 4)
+    # three times the decode replicas: three times the decode capacity, the prefill pool's unchanged
+    e = _est(capsys, "--prefill-replicas", "1", "--decode-replicas", "9", "--placement", "rdma")
+    assert e["decode_req_s"] == pytest.approx(3 * d["decode_req_s"])
+    assert e["prefill_req_s"] == pytest.approx(d["prefill_req_s"])
+    assert e["transfer_s"] > d["transfer_s"]  # 50 GB/s ConnectX-7 instead of 900 GB/s NVLink
+
+
+def test_estimate_expert_and_data_parallel_layout(capsys):
+    one = _est(capsys)
+    wide = _est(capsys, "--dp", "4", "--ep", "4")
+    assert wide["kv_capacity_tokens"] > 4 * one["kv_capacity_tokens"]  # experts spread: more room per GPU
+    assert wide["max_output_tok_s"] > 3 * one["max_output_tok_s"]
+
+
+def test_estimate_bad_layouts_exit_2_naming_the_flag(capsys):
+    base = ["estimate", "--model", "gpt-oss-120b", "--hardware", "b200", "--precision", "mxfp4"]
+    assert main([*base, "--ep", "2"]) == 2
+    assert "ep must be 1 or tp x dp" in capsys.readouterr().err
+    assert main([*base, "--prefill-replicas", "1"]) == 2
+    assert "--decode-replicas" in capsys.readouterr().err
+    assert main([*base, "--decode-tp", "2"]) == 2
+    assert "apply to a disaggregated estimate" in capsys.readouterr().err
+    assert main(["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--dp", "2", "--ep", "2"]) == 2
+    assert "--ep: ep=2 needs a mixture-of-experts model" in capsys.readouterr().err
+    assert main([*base, "--tp", "4", "--decode-tp", "8", "--prefill-replicas", "1", "--decode-replicas", "1",
+                 "--placement", "same_domain"]) == 2  # a 4-GPU and an 8-GPU replica in one 8-GPU NVLink domain
+    assert "do not fit one NVLink domain" in capsys.readouterr().err

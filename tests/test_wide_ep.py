@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infersim.calibrate.wide_ep import median_abs_error, predict, wide_ep_checks
+from infersim.calibrate.wide_ep import median_abs_error, wide_ep_checks
 
 CSV = Path(__file__).resolve().parents[1] / "data" / "calibration" / "wide_ep.csv"
 

@@ -108,14 +108,33 @@ def _cmd_estimate(args) -> int:
     est, setup = run_estimate(model=args.model, hardware=args.hardware, tp=args.tp, pp=args.pp,
                               precision=args.precision, input_tokens=args.input, output_tokens=args.output,
                               batch=args.batch, engine=args.engine, max_num_seqs=args.max_num_seqs,
-                              max_batched_tokens=args.max_batched_tokens, chips=args.chips)
+                              max_batched_tokens=args.max_batched_tokens, chips=args.chips, dp=args.dp,
+                              ep=args.ep, prefill_replicas=args.prefill_replicas,
+                              decode_replicas=args.decode_replicas, decode_tp=args.decode_tp,
+                              decode_dp=args.decode_dp, decode_ep=args.decode_ep, placement=args.placement)
     if args.json:
         print(json.dumps(est.as_dict()))
         return 0
     from infersim.core.units import format_duration as fd
 
-    gpus = f"{args.tp * args.pp}x {setup['hardware']}"
-    print(f"{setup['model']} on {gpus} at {args.precision} ({args.engine} profile), "
+    layout = f"tp{args.tp}" + (f" pp{args.pp}" if args.pp > 1 else "") + (f" dp{args.dp}" if args.dp > 1 else "") \
+        + (f" ep{args.ep}" if args.ep > 1 else "")
+    if args.prefill_replicas is not None:
+        print(f"{setup['model']} on {setup['hardware']} at {args.precision} ({args.engine} profile), "
+              f"{args.prefill_replicas}P{args.decode_replicas}D: prefill replicas of {setup['gpus']} GPUs ({layout}), "
+              f"decode replicas of {setup['decode_gpus']} GPUs, KV over {setup['link']}; "
+              f"{args.input} in / {args.output} out")
+        print(f"  lone request: TTFT {fd(est.ttft_s)} = prefill {fd(est.prefill_s)} + KV transfer "
+              f"{fd(est.transfer_s)} + first decode step")
+        print(f"  batch {est.batch} per decode replica: TPOT {fd(est.tpot_s)}, "
+              f"{est.output_tok_s_per_user:,.1f} output tok/s per user")
+        print(f"  capacity: prefill pool {est.prefill_req_s:,.2f} req/s, decode pool {est.decode_req_s:,.2f} req/s "
+              f"(best decode batch {est.best_decode_batch:,}); the {est.bottleneck} pool binds")
+        print(f"  saturation: {est.max_output_tok_s:,.0f} output tok/s, {est.output_tok_s_per_gpu:,.0f} per GPU "
+              f"({est.gpus} GPUs)")
+        return 0
+    gpus = f"{setup.get('gpus', args.tp * args.pp)}x {setup['hardware']}"
+    print(f"{setup['model']} on {gpus} ({layout}) at {args.precision} ({args.engine} profile), "
           f"{args.input} in / {args.output} out")
     print(f"  batch {est.batch}: TTFT {fd(est.ttft_s)}, TPOT {fd(est.tpot_s)}, "
           f"{est.output_tok_s_per_user:,.1f} output tok/s per user")
@@ -270,6 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--hardware", required=True)
     e.add_argument("--tp", type=int, default=1)
     e.add_argument("--pp", type=int, default=1)
+    e.add_argument("--dp", type=int, default=1, help="attention data-parallel ranks in the replica")
+    e.add_argument("--ep", type=int, default=1, help="expert parallelism of MoE layers: 1 or tp x dp")
+    e.add_argument("--prefill-replicas", type=int, default=None,
+                   help="disaggregated: prefill replicas (with --decode-replicas; e.g. 1 and 3 for 1P3D)")
+    e.add_argument("--decode-replicas", type=int, default=None, help="disaggregated: decode replicas")
+    e.add_argument("--decode-tp", type=int, default=None, help="disaggregated: decode replicas' tp (default --tp)")
+    e.add_argument("--decode-dp", type=int, default=None, help="disaggregated: decode replicas' dp (default --dp)")
+    e.add_argument("--decode-ep", type=int, default=None, help="disaggregated: decode replicas' ep")
+    e.add_argument("--placement", default="rdma", choices=["same_domain", "rdma"],
+                   help="disaggregated: where the KV travels (NVLink inside one domain, or GPUDirect RDMA)")
     e.add_argument("--precision", default="bf16")
     e.add_argument("--input", type=int, default=1000)
     e.add_argument("--output", type=int, default=1000)

@@ -107,3 +107,68 @@ def estimate(model: GpuRoofline, plan: MemoryPlan, input_tokens: int, output_tok
     return Estimate(ttft_s=ttft, tpot_s=tpot, output_tok_s_per_user=1.0 / tpot if tpot > 0 else math.inf,
                     kv_capacity_tokens=plan.kv_capacity_tokens, max_batch=max_batch,
                     max_output_tok_s=best, best_batch=best_b, batch=batch)
+
+
+@dataclass(frozen=True)
+class DisaggEstimate:
+    """What ``infersim estimate --prefill-replicas P --decode-replicas D`` prints (seconds, tokens per second).
+
+    A lone request's ``ttft_s`` = its prefill on an idle prefill replica + the KV transfer on an idle link +
+    the first decode step (the decode replica at ``batch``); ``tpot_s`` is a decode step at ``batch`` sequences
+    per decode replica. Capacity per pool in requests/s: the prefill pool's ``P / (prefill seconds per prompt
+    of a full token budget)`` (decodes never share its steps), the decode pool's ``D x best decode batch /
+    (output tokens x its step)`` over the batches its KV cache holds at ``input + output`` tokens each; the
+    deployment saturates at the lesser (``bottleneck``), the mechanism test's "lesser pool capacity"
+    (tests/test_disagg.py) in closed form."""
+
+    ttft_s: float
+    prefill_s: float
+    transfer_s: float
+    tpot_s: float
+    output_tok_s_per_user: float
+    prefill_req_s: float
+    decode_req_s: float
+    bottleneck: str
+    max_output_tok_s: float
+    output_tok_s_per_gpu: float
+    best_decode_batch: int
+    decode_kv_capacity_tokens: int
+    gpus: int
+    batch: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def disagg_estimate(prefill: GpuRoofline, prefill_plan: MemoryPlan, decode: GpuRoofline, decode_plan: MemoryPlan,
+                    transfer_s: float, input_tokens: int, output_tokens: int, *, prefill_replicas: int,
+                    decode_replicas: int, batch: int = 1, max_num_seqs: int = 256,
+                    max_batched_tokens: int = 8192) -> DisaggEstimate:
+    """The closed-form view of a ``prefill_replicas`` P ``decode_replicas`` D deployment (``DisaggEstimate``);
+    ``transfer_s`` is one prompt's KV transfer on an idle link (``perf.kv_link.KvLink.transfer_s``)."""
+    i_tok, o_tok = int(input_tokens), int(max(output_tokens, 1))
+    pre_one = prefill_time_s(prefill, 1, i_tok, max_batched_tokens)
+    ctx0 = float(batch * i_tok)
+    first = float(decode.decode_steps_s(batch, np.array([ctx0]))[0])
+    tpot = float(decode.decode_steps_s(batch, np.array([batch * (i_tok + o_tok / 2.0)]))[0])
+    # prefill capacity: enough prompts to fill the token budget several times over, served back to back
+    n = max(8, 8 * math.ceil(max_batched_tokens / max(i_tok, 1)))
+    n = min(n, max(prefill_plan.max_batch(i_tok, max_num_seqs), 1) * 8)
+    pre_req_s = prefill_replicas * n / prefill_time_s(prefill, n, i_tok, max_batched_tokens)
+    max_b = decode_plan.max_batch(i_tok + o_tok, max_num_seqs)
+    if max_b >= 1:
+        grid = np.unique(np.round(np.geomspace(1, max_b, num=min(max_b, 256))).astype(int))
+        tok_s = np.array([b / float(decode.decode_steps_s(int(b), np.array([b * (i_tok + o_tok / 2.0)]))[0])
+                          for b in grid])
+        k = int(np.argmax(tok_s))
+        dec_req_s, best_b = decode_replicas * float(tok_s[k]) / o_tok, int(grid[k])
+    else:
+        dec_req_s, best_b = 0.0, 0
+    req_s = min(pre_req_s, dec_req_s)
+    gpus = prefill_replicas * prefill.cfg.gpus + decode_replicas * decode.cfg.gpus
+    return DisaggEstimate(
+        ttft_s=pre_one + transfer_s + first, prefill_s=pre_one, transfer_s=transfer_s, tpot_s=tpot,
+        output_tok_s_per_user=1.0 / tpot if tpot > 0 else math.inf, prefill_req_s=pre_req_s,
+        decode_req_s=dec_req_s, bottleneck="prefill" if pre_req_s < dec_req_s else "decode",
+        max_output_tok_s=req_s * o_tok, output_tok_s_per_gpu=req_s * o_tok / gpus, best_decode_batch=best_b,
+        decode_kv_capacity_tokens=decode_plan.kv_capacity_tokens, gpus=gpus, batch=batch)

@@ -130,3 +130,13 @@ def test_spot_pool_priced_from_market_row(capsys):
     assert main(["catalog", "gpus", "--model", "b200", "--provider", "spheron"]) == 0
     out = capsys.readouterr().out
     assert "spot" in out and "2.68" in out and "8.32" in out
+
+
+def test_catalog_gpus_filters_by_term(capsys):
+    from infersim.cli import main
+
+    assert main(["catalog", "gpus", "--model", "h100-sxm", "--term", "spot"]) == 0
+    out = capsys.readouterr().out
+    assert "spot" in out and "on_demand" not in out
+    assert main(["catalog", "gpus", "--term", "spt"]) == 2
+    assert "--term: unknown term 'spt'" in capsys.readouterr().err

@@ -87,7 +87,9 @@ def _cmd_market(args) -> int:
         title = "Published per-user speeds (catalog/data/provider_speeds.csv)"
         text = ("model", "provider", "hardware", "date", "TTFT kind", "measured by", "source", "retrieved")
     else:
-        rows = market.gpu_rentals(args.model)
+        if args.term is not None and args.term not in market.TERMS:
+            raise InfersimError(f"--term: unknown term '{args.term}' (expected one of: {', '.join(market.TERMS)})")
+        rows = market.gpu_rentals(args.model, term=args.term)
         df = pd.DataFrame([{
             "hardware": r.hardware, "provider": r.provider, "class": r.provider_class, "quarter": r.quarter,
             "term": r.term, "$/GPU-h": r.usd_per_gpu_hour, "source": r.source_url, "retrieved": r.retrieved}
@@ -282,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", default=None, help="prices/speeds: a catalog model; gpus: a catalog hardware id")
     c.add_argument("--provider", default=None, help="prices/speeds/gpus: a provider (e.g. groq, aws-bedrock)")
     c.add_argument("--as-of", default=None, help="prices/speeds: rows dated on or before (YYYY, YYYY-MM, YYYY-MM-DD)")
+    c.add_argument("--term", default=None, help="gpus: on_demand, reserved or spot")
     c.set_defaults(fn=_cmd_catalog)
 
     e = sub.add_parser("estimate", help="quick analytic estimate for one deployment")

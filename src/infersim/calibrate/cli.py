@@ -119,6 +119,7 @@ def _result(src: str, sims, table, skipped, fits) -> dict:
             metrics[m] = {"measured": meas, "predicted": _num(round(pred, 4)),
                           "error_pct": _num(round(err, 3)), "abs_error_pct": _num(round(abs(err), 3))}
         rows.append({"row": r.row, "model": r.model, "hardware": r.hardware, "tp": r.tp, "engine": r.engine,
+                     "layout": r.layout(), "label": r.label(),
                      "precision": r.precision, "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
                      "concurrency": r.concurrency, "rate_per_s": r.rate_per_s, "num_requests": r.num_requests,
                      "finished": s.finished, "preemptions": s.preemptions, "metrics": metrics})
@@ -143,9 +144,11 @@ def _print(result: dict, table) -> None:
     from infersim.core.tables import render
 
     t = table.copy()
-    t["run"] = [f"{e} {m} tp{tp} {i}/{o} " + (f"c={int(c)}" if c == c and c is not None else f"{q:g}/s")
-                for e, m, tp, i, o, c, q in zip(t.engine, t.model, t.tp, t.input_tokens, t.output_tokens,
-                                                t.concurrency, t.rate_per_s, strict=True)]
+    layout = {r["row"]: r["layout"] for r in result["rows"]}  # dp/ep, TBO, xPyD: '' for a plain row
+    t["run"] = [f"{e} {m} tp{tp} " + (f"{layout[n]} " if layout.get(n) else "") + f"{i}/{o} "
+                + (f"c={int(c)}" if c == c and c is not None else f"{q:g}/s")
+                for n, e, m, tp, i, o, c, q in zip(t.row, t.engine, t.model, t.tp, t.input_tokens, t.output_tokens,
+                                                   t.concurrency, t.rate_per_s, strict=True)]
     t["error"] = [f"{e:+.1f}%" if e == e else "-" for e in t.error_pct]
     render(t, [("row", "row", "int"), ("run", "run", "str"), ("metric", "metric", "str"),
                ("measured", "measured", "num"), ("predicted", "predicted", "num"), ("error", "error", "str")],

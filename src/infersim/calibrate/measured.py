@@ -17,6 +17,17 @@ Columns (extra columns are ignored; a missing metric is skipped):
   ``think_time_s``, ``engine_version``, ``client_start`` (``burst``: the closed loop's clients send their first
   requests together; ``staggered``: spread over one request's latency, see ``runner.drive``; default: the one
   the engine's shipped profile was fitted with, ``client_start_default`` in the profile);
+- optional layout: ``dp`` (attention data-parallel ranks in the replica, default 1; the replica spans
+  tp x pp x dp GPUs), ``ep`` (expert parallelism of a MoE model: 1, the default, or tp x dp),
+  ``two_batch_overlap`` (``true``/``false``, default false: SGLang's ``--enable-two-batch-overlap``); a
+  disaggregated run (prefill and decode on separate pools, xPyD) gives ``prefill_replicas`` and
+  ``decode_replicas`` (both or neither), optionally ``decode_tp``, ``decode_dp`` and ``decode_ep`` (the decode
+  pool's replica; default the row's ``tp`` and ``dp``, and ``ep`` 1 if the row's ``ep`` is 1, else full expert
+  parallelism ``decode_tp`` x ``decode_dp``, which is the row's ``ep`` when the decode replica is the same
+  shape), ``kv_placement`` (how the KV cache moves from prefill to decode: ``same_domain`` (NVLink), ``rdma``
+  (the default) or ``ethernet``) and ``kv_bandwidth_gb_per_s`` (the link's GB/s, needed for ``ethernet``;
+  overrides the catalog otherwise); ``tp``, ``pp``, ``dp``, ``ep``, ``precision``, ``kv_precision`` and the
+  engine columns are the prefill pool's and, unless the ``decode_`` columns say otherwise, the decode pool's;
 - metrics (any of): ``ttft_mean_ms``, ``ttft_p50_ms``, ``ttft_p90_ms``, ``ttft_p99_ms``, ``itl_mean_ms``,
   ``e2e_mean_ms``, ``e2e_p50_ms``, ``e2e_p90_ms``, ``e2e_p99_ms``, ``output_tok_s``.
 
@@ -50,6 +61,10 @@ ENGINES = {
 }
 CLIENT_STARTS = ("burst", "staggered")
 ARRIVALS = ("poisson", "constant", "gamma")
+KV_PLACEMENTS = ("same_domain", "rdma", "ethernet")
+BOOLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+#: columns of a disaggregated layout that need ``prefill_replicas`` and ``decode_replicas``
+DISAGG_COLUMNS = ("decode_tp", "decode_dp", "decode_ep", "kv_placement", "kv_bandwidth_gb_per_s")
 REQUIRED = ("model", "hardware", "tp", "engine", "input_tokens", "output_tokens")
 MAX_REQUESTS = 100_000
 
@@ -90,7 +105,23 @@ class MeasuredRow:
     burstiness: float = 1.0  # gamma shape (vLLM's --burstiness); 1.0 unless arrival is gamma
     prefix_groups: int = 1
     pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    two_batch_overlap: bool = False
+    # disaggregated layout (xPyD): None for a co-located row; the decode_ fields are resolved (never None) and
+    # kv_placement is set when prefill_replicas is
+    prefill_replicas: int | None = None
+    decode_replicas: int | None = None
+    decode_tp: int | None = None
+    decode_dp: int | None = None
+    decode_ep: int | None = None
+    kv_placement: str | None = None  # same_domain | rdma | ethernet
+    kv_bandwidth_gb_per_s: float | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill_replicas is not None
 
     @property
     def group(self) -> tuple[str, str, int]:
@@ -103,8 +134,29 @@ class MeasuredRow:
             load = f"{self.rate_per_s:g}/s" + {"poisson": "", "constant": " constant"}.get(
                 self.arrival or "poisson", f" gamma b={self.burstiness:g}")
         pp = f" pp{self.pp}" if self.pp > 1 else ""
-        return (f"{self.engine} {self.model} tp{self.tp}{pp} {self.precision} {self.input_tokens}/"
-                f"{self.output_tokens} {load}")
+        layout = self.layout()
+        return (f"{self.engine} {self.model} tp{self.tp}{pp}{' ' + layout if layout else ''} {self.precision} "
+                f"{self.input_tokens}/{self.output_tokens} {load}")
+
+    def layout(self) -> str:
+        """The row's parallelism beyond tp and pp, '' when there is none: ``dp8 ep8``, ``TBO``, ``1P3D`` (with
+        the decode replica's ``decode tp.. dp.. ep..`` when it differs from the prefill's and the KV link when
+        it is not RDMA)."""
+        def par(tp: int | None, dp: int, ep: int, with_tp: bool) -> list[str]:
+            return ([f"tp{tp}"] if with_tp else []) + ([f"dp{dp}"] if dp > 1 else []) + ([f"ep{ep}"] if ep > 1 else [])
+
+        parts = par(self.tp, self.dp, self.ep, False)
+        if self.two_batch_overlap:
+            parts.append("TBO")
+        if self.disaggregated:
+            parts.append(f"{self.prefill_replicas}P{self.decode_replicas}D")
+            if (self.decode_tp, self.decode_dp, self.decode_ep) != (self.tp, self.dp, self.ep):
+                parts.append("decode " + " ".join(par(self.decode_tp, self.decode_dp or 1, self.decode_ep or 1, True)))
+            if self.kv_placement != "rdma":
+                parts.append(str(self.kv_placement))
+            if self.kv_bandwidth_gb_per_s is not None:
+                parts.append(f"{self.kv_bandwidth_gb_per_s:g} GB/s")
+        return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -175,6 +227,58 @@ def _arrival(raw: dict, open_loop: bool) -> tuple[str | None, float]:
     return kind, burst if kind == "gamma" else 1.0
 
 
+def _bool(raw: dict, name: str) -> bool | None:
+    v = raw.get(name)
+    if _blank(v):
+        return None
+    key = str(v).strip().lower()
+    if key not in BOOLS:
+        raise _Bad(f"{name}: expected true or false, got {v!r}")
+    return BOOLS[key]
+
+
+def _ep(raw: dict, name: str, tp: int, dp: int, default: int) -> int:
+    """Expert parallelism of a replica of ``tp`` x ``dp`` GPUs per stage: 1 or tp x dp (the scenario's rule)."""
+    ep = _int(raw, name)
+    if ep is None:
+        ep = default
+    if ep != 1 and ep != tp * dp:
+        raise _Bad(f"{name}: expected 1 or tp x dp = {tp * dp} (experts over all the replica's GPUs of a stage), "
+                   f"got {ep}")
+    return ep
+
+
+def _layout(raw: dict, tp: int) -> dict:
+    """The row's parallelism and disaggregated layout, as MeasuredRow fields."""
+    dp = _int(raw, "dp") or 1
+    ep = _ep(raw, "ep", tp, dp, 1)
+    out: dict = {"dp": dp, "ep": ep, "two_batch_overlap": bool(_bool(raw, "two_batch_overlap"))}
+    n_pre, n_dec = _int(raw, "prefill_replicas"), _int(raw, "decode_replicas")
+    if n_pre is None and n_dec is None:
+        given = [c for c in DISAGG_COLUMNS if not _blank(raw.get(c))]
+        if given:
+            raise _Bad(f"{given[0]}: applies to a disaggregated run (give prefill_replicas and decode_replicas)")
+        return out
+    if n_pre is None or n_dec is None:
+        have, miss = ("prefill_replicas", "decode_replicas") if n_dec is None else ("decode_replicas",
+                                                                                     "prefill_replicas")
+        raise _Bad(f"{miss}: missing (a disaggregated run gives both prefill_replicas and decode_replicas; "
+                   f"this row gives only {have})")
+    d_tp = _int(raw, "decode_tp") or tp
+    d_dp = _int(raw, "decode_dp") or dp
+    d_ep = _ep(raw, "decode_ep", d_tp, d_dp, 1 if ep == 1 else d_tp * d_dp)
+    place = "rdma" if _blank(raw.get("kv_placement")) else str(raw["kv_placement"]).strip().lower()
+    if place not in KV_PLACEMENTS:
+        raise _Bad(f"kv_placement: expected one of {', '.join(KV_PLACEMENTS)}, got {raw['kv_placement']!r}")
+    bw = _float(raw, "kv_bandwidth_gb_per_s", strict_lo=True)
+    if place == "ethernet" and bw is None:
+        raise _Bad("kv_bandwidth_gb_per_s: missing (kv_placement ethernet has no catalog bandwidth; give the "
+                   "link's GB/s)")
+    out.update(prefill_replicas=n_pre, decode_replicas=n_dec, decode_tp=d_tp, decode_dp=d_dp, decode_ep=d_ep,
+               kv_placement=place, kv_bandwidth_gb_per_s=bw)
+    return out
+
+
 def normalize_engine(name: str) -> str:
     key = "".join(ch for ch in str(name).lower() if ch.isalnum())
     if key in ENGINES:
@@ -211,6 +315,7 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
                        else "missing concurrency or rate_per_s")
         arrival, burst = _arrival(raw, rate is not None)
         pp = _int(raw, "pp") or 1
+        layout = _layout(raw, tp)
         n = _int(raw, "num_requests")
         n = default_num_requests(conc) if n is None else n
         if n > MAX_REQUESTS:
@@ -235,7 +340,8 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
         known = set(REQUIRED) | set(METRICS) | {
             "precision", "concurrency", "rate_per_s", "num_requests", "max_num_seqs", "max_batched_tokens",
             "prefix_tokens", "prefix_share", "kv_precision", "gpu_memory_utilization", "think_time_s",
-            "engine_version", "client_start", "arrival", "burstiness", "prefix_groups", "pp"}
+            "engine_version", "client_start", "arrival", "burstiness", "prefix_groups", "pp", "dp", "ep",
+            "two_batch_overlap", "prefill_replicas", "decode_replicas", *DISAGG_COLUMNS}
         return MeasuredRow(
             row=row, model=model, hardware=hardware, tp=tp, engine=engine, precision=precision,
             input_tokens=i_tok, output_tokens=o_tok, concurrency=conc, rate_per_s=rate, num_requests=n,
@@ -243,7 +349,7 @@ def parse_row(raw: dict[str, str], row: int, catalog: Catalog | None = None) -> 
             max_num_seqs=_int(raw, "max_num_seqs"), max_batched_tokens=_int(raw, "max_batched_tokens", minimum=16),
             prefix_tokens=ptok, prefix_share=(1.0 if share is None else share) if ptok else 0.0,
             kv_precision=kv, gpu_memory_utilization=gmu, think_time_s=think, client_start=start,
-            arrival=arrival, burstiness=burst, prefix_groups=groups or 1, pp=pp,
+            arrival=arrival, burstiness=burst, prefix_groups=groups or 1, pp=pp, **layout,
             extra={k: v for k, v in raw.items() if k not in known and k is not None})
     except _Bad as exc:
         raise InfersimError(str(exc)) from None

@@ -4,9 +4,15 @@ A closed-loop row (``concurrency`` N) becomes a ``closed_loop`` stream of N clie
 output lengths and ``num_requests`` requests in all (the first N arrive together at t=0, as when a benchmark
 client starts); a ``rate_per_s`` row becomes an open-loop stream lasting ``num_requests / rate`` seconds with
 the row's arrival process (Poisson, constant, or gamma gaps of shape ``burstiness``: vLLM's benchmark
-client). The deployment is one replica of the row's model on ``tp`` x ``pp`` GPUs of its hardware with the
-row's engine; a ``prefix_tokens`` row shares that prefix within ``prefix_groups`` groups; engine
-limits the CSV does not give follow the engine's defaults (:data:`ENGINE_DEFAULTS`, assumptions stated there).
+client). The deployment is one replica of the row's model on ``tp`` x ``pp`` x ``dp`` GPUs of its hardware
+(expert parallelism ``ep``, two-batch overlap as the row says) with the row's engine; a disaggregated row
+(``prefill_replicas`` and ``decode_replicas``) is instead a ``kind: disaggregated`` platform with a prefill pool
+of that many replicas of the row's layout, a decode pool of ``decode_tp`` x ``pp`` x ``decode_dp`` GPU replicas
+(``decode_ep``), the same engine block on both (with the fit's ``perf`` or ``profile``) and the KV link of
+``kv_placement``; the benchmark client then drives the two pools (``fleet.disaggregated``) as it drives one
+replica, and the user's first token is the decode pool's. A ``prefix_tokens`` row shares that prefix within
+``prefix_groups`` groups; engine limits the CSV does not give follow the engine's defaults
+(:data:`ENGINE_DEFAULTS`, assumptions stated there); each dp rank has the engine's limits.
 
 Metric definitions (over finished requests): TTFT = first token - arrival (includes the profile's
 ``schedule_delay_s``); ITL = the mean over requests of (finish - first token) / (output - 1), i.e. the
@@ -17,6 +23,7 @@ tokens / (last finish - first arrival).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -67,6 +74,8 @@ def scenario_data(row: MeasuredRow, params: PerfParams | None = None, *, seed: i
         engine["perf"] = {k: float(v) for k, v in params.as_dict().items()}
     if profile is not None:
         engine["profile"] = str(profile)
+    if row.two_batch_overlap:
+        engine["two_batch_overlap"] = True
     stream: dict = {"name": "bench",
                     "input_tokens": {"kind": "fixed", "value": row.input_tokens},
                     "output_tokens": {"kind": "fixed", "value": row.output_tokens}}
@@ -80,12 +89,39 @@ def scenario_data(row: MeasuredRow, params: PerfParams | None = None, *, seed: i
     if row.prefix_tokens:
         stream["prefix"] = {"kind": "shared", "tokens": row.prefix_tokens, "groups": row.prefix_groups,
                             "share": row.prefix_share}
+    if row.disaggregated:
+        platform = disaggregated_platform(row, engine)
+    else:
+        platform = {"name": "measured", "kind": "gpu_fleet", "deployments": [{
+            "model": row.model, "hardware": row.hardware, "precision": row.precision, "tp": row.tp,
+            "pp": row.pp, **_dp_ep(row.dp, row.ep), "replicas": 1, "engine": engine}]}
     return {
         "name": f"row-{row.row}", "seed": seed, "duration": duration, "drain": DRAIN_S,
         "workload": {"streams": [stream]},
-        "platforms": [{"name": "measured", "kind": "gpu_fleet", "deployments": [{
-            "model": row.model, "hardware": row.hardware, "precision": row.precision, "tp": row.tp,
-            "pp": row.pp, "replicas": 1, "engine": engine}]}],
+        "platforms": [platform],
+    }
+
+
+def _dp_ep(dp: int, ep: int) -> dict:
+    """The dp and ep keys of a deployment or pool, left out at their defaults (the scenario of a plain row is
+    the one it always was)."""
+    return {**({"dp": dp} if dp != 1 else {}), **({"ep": ep} if ep != 1 else {})}
+
+
+def disaggregated_platform(row: MeasuredRow, engine: dict) -> dict:
+    """The ``kind: disaggregated`` platform of a disaggregated row: ``prefill_replicas`` replicas of the row's
+    layout, ``decode_replicas`` of the decode layout, one engine block (a copy each), the row's KV link."""
+    pool = {"hardware": row.hardware, "precision": row.precision, "pp": row.pp}
+    kv: dict = {"placement": row.kv_placement or "rdma"}
+    if row.kv_bandwidth_gb_per_s is not None:
+        kv["bandwidth_gb_per_s"] = float(row.kv_bandwidth_gb_per_s)
+    return {
+        "name": "measured", "kind": "disaggregated", "model": row.model,
+        "prefill": {**pool, "tp": row.tp, **_dp_ep(row.dp, row.ep), "replicas": row.prefill_replicas,
+                    "engine": copy.deepcopy(engine)},
+        "decode": {**pool, "tp": row.decode_tp or row.tp, **_dp_ep(row.decode_dp or 1, row.decode_ep or 1),
+                   "replicas": row.decode_replicas, "engine": copy.deepcopy(engine)},
+        "kv_transfer": kv,
     }
 
 
@@ -156,19 +192,29 @@ def simulate_row(row: MeasuredRow, params: PerfParams | None = None, *, seed: in
                            data=scenario_data(row, params, seed=seed, profile=profile))
         cat = scenario_catalog(sc, base)
         reqs = generate(sc.workload, seed=sc.seed, duration_s=sc.duration, base_dir=base)
-        setup = deployment_setup(sc.platforms[0].deployments[0], cat, base_dir=base)
+        plat = sc.platforms[0]
+        if row.disaggregated:
+            from infersim.build.disagg import disagg_build
+
+            build = disagg_build(plat, cat, "platform", base_dir=base)
+            return drive(row, build.prefill.setup, reqs, disagg=build)
+        setup = deployment_setup(plat.deployments[0], cat, base_dir=base)
     except InfersimError as exc:
         return Simulated(row, {}, error=str(exc))
     return drive(row, setup, reqs)
 
 
-def single_request_latency_s(setup, row: MeasuredRow) -> float:
+def single_request_latency_s(setup, row: MeasuredRow, disagg=None) -> float:
     """Latency of one request alone at the row's batch: its prefill plus its decode steps among
-    ``concurrency`` sequences (the spread of a staggered client start)."""
-    perf = setup.perf
+    ``concurrency`` sequences (the spread of a staggered client start); with ``disagg`` (a disaggregated
+    build) the prefill on the prefill pool, the KV transfer, then the decode steps on the decode pool."""
     i, o, c = row.input_tokens, row.output_tokens, max(row.concurrency or 1, 1)
-    return float(perf.step_s(i, i * (i + 1) / 2.0, 1, 0, 0.0)
-                 + max(o - 1, 0) * perf.step_s(0, 0.0, 0, c, c * (i + o / 2.0)))
+    prefill = setup.perf.step_s(i, i * (i + 1) / 2.0, 1, 0, 0.0)
+    decode, transfer = setup.perf, 0.0
+    if disagg is not None:
+        decode = disagg.decode.setup.perf
+        transfer = disagg.link.transfer_s(disagg.kv_bytes_per_token * i)
+    return float(prefill + transfer + max(o - 1, 0) * decode.step_s(0, 0.0, 0, c, c * (i + o / 2.0)))
 
 
 @cache
@@ -183,10 +229,11 @@ def default_client_start(engine: str) -> str:
         return "burst"
 
 
-def drive(row: MeasuredRow, setup, reqs) -> Simulated:
-    """Run the benchmark client against one replica: a closed loop of ``concurrency`` clients (each sends its
-    next request ``think_time_s`` after its previous one finished, ``num_requests`` in all) or the Poisson
-    arrival times of ``reqs`` (Poisson, constant or gamma: :func:`open_loop_arrival`).
+def drive(row: MeasuredRow, setup, reqs, disagg=None) -> Simulated:
+    """Run the benchmark client against one replica (or, with ``disagg``, a disaggregated build: against its
+    prefill and decode pools, ``setup`` being the prefill pool's): a closed loop of ``concurrency`` clients
+    (each sends its next request ``think_time_s`` after its previous one finished, ``num_requests`` in all) or
+    the arrival times of ``reqs`` (Poisson, constant or gamma: :func:`open_loop_arrival`).
 
     ``row.client_start`` says when the clients send their first requests: ``burst`` = all at t=0 (a benchmark
     client starting its workers together); ``staggered`` = evenly over one request's latency (the steady state
@@ -196,6 +243,18 @@ def drive(row: MeasuredRow, setup, reqs) -> Simulated:
 
     from infersim.engine.recorder import FINISHED, REJECTED, Recorder
     from infersim.engine.replica import Replica
+
+    def serve(on_done):
+        """What the client sends to: one replica, or the two pools of a disaggregated build."""
+        if disagg is None:
+            return Replica(env, setup, reqs, rec, 0, on_done=on_done)
+        from infersim.fleet.disaggregated import DisaggDeployment
+
+        b = disagg
+        return DisaggDeployment(env, reqs, rec, b.prefill.setup, b.decode.setup, [b.link] * b.prefill.n_max,
+                                on_done or (lambda _rid: None), kv_bytes_per_token=b.kv_bytes_per_token,
+                                prefill_pool=b.prefill.pool_kwargs(), decode_pool=b.decode.pool_kwargs(),
+                                decode_wait_s=None)
 
     env = simpy.Environment()
     n = len(reqs)
@@ -219,14 +278,14 @@ def drive(row: MeasuredRow, setup, reqs) -> Simulated:
             else:
                 send(rid)
 
-        rep = Replica(env, setup, reqs, rec, 0, on_done=lambda _rid: next_request(think))
+        rep = serve(lambda _rid: next_request(think))
         c = row.concurrency
         mode = row.client_start or default_client_start(row.engine)
-        spread = single_request_latency_s(setup, row) if mode == "staggered" else 0.0
+        spread = single_request_latency_s(setup, row, disagg) if mode == "staggered" else 0.0
         for k in range(min(c, n)):
             next_request(spread * k / c)
     else:
-        rep = Replica(env, setup, reqs, rec, 0)
+        rep = serve(None)
         order = np.argsort(reqs.arrival_s, kind="stable")
 
         def arrivals():
@@ -239,6 +298,8 @@ def drive(row: MeasuredRow, setup, reqs) -> Simulated:
 
         env.process(arrivals())
     env.run()
+    if disagg is not None:
+        rep.finish(env.now)  # folds the prefill side's preemptions into the record
     fin = rec.outcome == FINISHED
     pred = metrics_from_arrays(arrival, rec.first_token_s, rec.finish_s, reqs.output_tokens.astype(float), fin)
     n_rej = int((rec.outcome == REJECTED).sum())

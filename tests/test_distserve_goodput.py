@@ -26,14 +26,15 @@ the Poisson rate with one fixed seed. Stand-ins and assumptions:
 - DistServe searches its placement per model (for OPT-13B in the artifact: a prefill instance on 2 GPUs at
   tp=2 and a decode instance on 1, simdistserve/README.md; _plot.py counts 3 GPUs); here the budget is 1P1D.
 
-Result (the strict xfail below holds the numbers): infersim does NOT reproduce the direction. Two causes:
-the co-located vLLM replicas, with chunked prefill, keep TPOT far under 0.1 s up to ~4 req/s per GPU (the
-paper's vLLM missed mostly on TPOT, §6.2), so TTFT is what binds both configurations; and the disaggregated
-decode replica recomputes many transferred prompts (``decode_recomputed_blocks``): a transfer's blocks are
-inserted only into free KV blocks, never by evicting the cached blocks of finished requests, so once the
-decode cache is full of those, the prompt is prefilled again on the decode GPU, and the first token waits for
-it (second strict xfail below; ~40 % of the transferred blocks at 1 req/s). Patching that insert to evict
-raises the disaggregated goodput from 0.84 to 4.81 req/s, still below the co-located 8.49.
+Result (the strict xfail below holds the numbers): infersim does NOT reproduce the direction. The co-located
+vLLM replicas keep TPOT far under 0.1 s up to ~4 req/s per GPU (the paper's vLLM missed mostly on TPOT, §6.2),
+and do so with prefill priority too (DistServe's vLLM 0.2-era scheduler: prompts in steps of their own, engine
+perf prefill_priority 1: goodput 8.18 req/s), so TTFT is what binds both configurations; the 1P1D pair has one
+GPU for every prefill, and its first token waits for the decode replica's step (TTFT p50 0.15 s at 4 req/s
+against 0.11 s co-located). When this check was written, the decode replica also recomputed up to ~40 % of the
+transferred prompts (a transfer's blocks went only into free KV blocks, never evicting the cached blocks of
+finished requests that placement counted as room; disaggregated goodput 0.84 req/s); that is fixed
+(fleet/disaggregated.py evicts to make the room) and the last test below keeps it fixed.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ OUTPUT = {"kind": "lognormal", "median": 200, "p99": 640, "max": 640}
 SEED, DURATION_S, WARMUP_S = 1, 180.0, 20.0  # three simulated minutes per point, the first 20 s left out
 RATE_LO, RATE_HI, RATE_TOL = 0.25, 32.0, 1.05  # bisection in log space until hi / lo <= 1.05
 
-# what this check measured when written (seed 1, 180 s per point): co-located 8.49 req/s, disaggregated
-# 0.84 req/s; with the decode-side insert patched to evict (not shipped), disaggregated 4.81 req/s (0.57x)
-MEASURED = "co-located 8.49 req/s, disaggregated 0.84 req/s (0.10x; the paper: 2.0x-4.6x)"
+# what this check measures (seed 1, 180 s per point): co-located 8.49 req/s, disaggregated 4.81 req/s (0.84
+# before the decode-side insert evicted cached blocks to make room for a transfer)
+MEASURED = "co-located 8.49 req/s, disaggregated 4.81 req/s (0.57x; the paper: 2.0x-4.6x)"
 
 
 def _engine(**kw) -> dict:
@@ -142,8 +143,8 @@ def test_goodput_measures_capacity(where, measured):
 
 
 @pytest.mark.xfail(strict=True, reason=f"infersim does not reproduce DistServe's direction: {MEASURED}. Its "
-                   "co-located vLLM (chunked prefill) keeps TPOT far under 0.1 s, so TTFT binds both, and the "
-                   "decode replica recomputes transferred prompts (see the test below)")
+                   "co-located vLLM keeps TPOT far under 0.1 s (with or without prefill priority), so TTFT "
+                   "binds both, and 1P1D has one GPU for every prefill")
 def test_disaggregation_serves_a_higher_rate_within_slo(measured):
     dis, colo = measured["disaggregated"][0], measured["colocated"][0]
     ratio = dis / colo
@@ -157,12 +158,10 @@ def test_disaggregation_serves_a_higher_rate_within_slo(measured):
     assert 1.2 <= ratio <= 6.0, f"disaggregated {dis:.2f} req/s vs co-located {colo:.2f} req/s: {ratio:.2f}x"
 
 
-@pytest.mark.xfail(strict=True, reason="KvCache.insert_unreferenced only fills free blocks and never evicts the "
-                   "cached blocks of finished requests, which placement counted as available; once the decode "
-                   "cache is full of those, transferred prompts are prefilled again on the decode GPU")
 def test_transferred_kv_is_not_recomputed_at_light_load(where):
     # 1 req/s on an 80 GB decode GPU: a handful of sequences in flight, nothing should need evicting before
-    # its admission; measured when written: 2,691 blocks recomputed, ~40 % of those transferred (none in the
-    # first simulated minute, while the decode cache still has free blocks)
+    # its admission; before the landing transfer evicted finished requests' cached blocks to make its room,
+    # 2,691 blocks were recomputed here, ~40 % of those transferred (none in the first simulated minute,
+    # while the decode cache still had free blocks)
     s = summary(where, disaggregated(), 1.0)
     assert s.decode_recomputed_blocks == 0

@@ -25,6 +25,7 @@ cdef class Replica(Sequences):
     @cython.locals(need=long, delay=double, load=LoadView)
     cdef void _submit(self, long rid, double now)
     cdef void _enqueue(self, long rid, double now)
+    cpdef void kick(self, double now)
     cpdef void fail(self, double now)
     @cython.locals(preempted=bint, held=bint, n_active=long, s=long, nd=long, total=long, n_dec=long,
                    budget=long, slot=long, c=long, chunk=long, need=long, n_tok=long, pairs=double,

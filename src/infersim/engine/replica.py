@@ -344,6 +344,12 @@ class Replica(Sequences):
             self._release(slot, finished=True)
             self._done(rid)
 
+    def kick(self, now: float) -> None:
+        """KV blocks were freed from outside the engine (a disaggregated prefill replica's KV held for its
+        transfer): an idle replica with requests waiting for room plans again."""
+        if not self.busy and not self.failed and self.waiting:
+            self._plan(now)
+
     def fail(self, now: float) -> None:
         """The replica fails at ``now``: its step in progress never completes (busy time counted up to now)
         and requests still in its scheduling delay are dropped (the fleet retries or rejects them)."""

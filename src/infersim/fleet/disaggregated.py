@@ -7,15 +7,21 @@ with reason ``decode_kv_full`` after ``decode_wait_s``), then its KV moves over 
 (``fleet.kv_link.SharedLink``: latency + bytes / bandwidth, concurrent transfers share it), then it decodes.
 
 On the decode replica the transferred KV is the request's own cached prefix: its full blocks are inserted
-into the replica's KV cache when the transfer lands (``KvCache.insert_unreferenced``, under unique ids), so
+into the replica's KV cache when the transfer lands (``KvCache.insert_unreferenced``, under unique ids; cached
+blocks of finished requests are evicted, oldest first, to make the room placement counted on), so
 the decode engine admits the request with those tokens computed and its first step computes only the rest
 of the last partial block (at most ``block_size`` tokens, at least one) and samples the first token, which is
 the user's first token: TTFT = prefill wait and step + wait for decode room + transfer + decode wait and
 first step. Prefix caching works on the prefill side only (the workload's shared prefixes); the decode side
 caches only the transferred blocks.
 
-Simplifications (documented in docs/disaggregation.md): the prefill replica frees the prompt's KV when its
-prefill step ends (real connectors hold it until the transfer completes); the receiving side's NICs are not a
+The prefill replica keeps the prompt's KV until its transfer lands (NIXL / Mooncake connectors free the
+source blocks only after the read completes): from the end of its prefill, through any wait for decode room,
+to the end of the transfer, those blocks are taken from the prefill replica's cache, so a full decode pool
+throttles prefill (back-pressure reaches the prefill side). Held: the prompt's blocks outside its shared prefix
+(the shared blocks stay in the prefix cache, where a later request may find them or evict them).
+
+Simplifications (documented in docs/disaggregation.md): the receiving side's NICs are not a
 second shared resource; a decode replica that evicts a transferred block before the request is admitted
 recomputes that part (counted in ``decode_recomputed_tokens``).
 
@@ -242,6 +248,11 @@ class DisaggDeployment:
         self.transfer_blocks = 0
         self.transferring: set[int] = set()
         self.arrival = np.full(n, np.nan)
+        # prompt KV blocks each request holds on its prefill replica until its transfer lands
+        self.p_bs = prefill_setup.block_size
+        self.p_shared = prefill_setup.prefix_caching
+        self.held = np.zeros(n, np.int64)
+        self.hold_short = 0  # prefills whose KV could not be kept (no room left at that instant)
 
     # -- prefill ----------------------------------------------------------------------------------
     def submit(self, rid: int) -> None:
@@ -267,8 +278,28 @@ class DisaggDeployment:
             self.rec.reject(rid, "kv_capacity", now)
             self.on_done(rid)
             return
+        self._hold(rid, i)
         if self.wait or not self._try_place(rid):
             self.wait.push(rid)
+
+    def _hold(self, rid: int, i: int) -> None:
+        """Keep ``rid``'s prompt KV on prefill replica ``i`` (the engine freed it when the prefill ended)."""
+        n = blocks_for(int(self.reqs.input_tokens[rid]), self.p_bs)
+        if self.p_shared:
+            n -= int(self.reqs.prefix_tokens[rid]) // self.p_bs
+        if n > 0:
+            if self.prefill.replicas[i].kv.allocate(n):
+                self.held[rid] = n
+            else:
+                self.hold_short += 1
+
+    def _unhold(self, rid: int) -> None:
+        n = int(self.held[rid])
+        if n:
+            self.held[rid] = 0
+            rep = self.prefill.replicas[int(self.prefill_replica[rid])]
+            rep.kv.free(n)
+            rep.kick(self.env.now)
 
     # -- placement and transfer -------------------------------------------------------------------
     def _need(self, rid: int) -> int:
@@ -299,10 +330,17 @@ class DisaggDeployment:
         self.reserved[j] -= need
         self.kv_transfer_end_s[rid] = self.env.now
         self.kv_bytes_received += nbytes
+        self._unhold(rid)
         rep = self.decode.replicas[j]
         ids = self.dview.prefix_ids(rid).tolist()
         self.transfer_blocks += len(ids)
-        self.inserted_blocks += rep.kv.insert_unreferenced(ids)
+        kv = rep.kv
+        short = len(ids) - kv.free_blocks
+        if short > 0:  # placement counted cached blocks of finished requests as room: evict them (LRU) now
+            take = kv.free_blocks + min(short, kv.evictable_blocks)
+            if kv.allocate(take):
+                kv.free(take)
+        self.inserted_blocks += kv.insert_unreferenced(ids)
         rep.submit(rid)
 
     def _drain(self) -> None:
@@ -313,6 +351,7 @@ class DisaggDeployment:
             self.wait.pop()
 
     def _expire(self, rid: int) -> None:
+        self._unhold(rid)
         self.rec.reject(rid, "decode_kv_full", self.env.now)
         self.on_done(rid)
 

@@ -95,9 +95,15 @@ def _run_platform(i: int) -> dict:
     def track_dep(self, *a, **kw):
         dep_init(self, *a, **kw)
         replicas.extend(self.replicas)
-        if isinstance(self.env, FleetClock) and all(c is not self.env for c in clocks):
-            clocks.append(self.env)
 
+    class TrackedClock(FleetClock):  # every platform's calendar, wherever it is made
+        def __init__(self):
+            super().__init__()
+            clocks.append(self)
+
+    from infersim.platforms import arrivals, gpu_fleet, sram
+
+    arrivals.FleetClock = gpu_fleet.FleetClock = sram.FleetClock = TrackedClock
     simpy.Environment.__init__, deployment.Deployment.__init__ = track_env, track_dep
     horizon = sc.duration + sc.drain
     dt = max(sc.duration / 600, 0.05)

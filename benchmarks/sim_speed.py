@@ -96,9 +96,16 @@ def measure(data: dict, memory: bool = False) -> dict:
     def init(self, *a, **k):
         orig_init(self, *a, **k)
         replicas.extend(self.replicas)
-        if isinstance(self.env, FleetClock) and all(c is not self.env for c in clocks):
-            clocks.append(self.env)  # a fixed fleet on its own calendar (platforms/alone.py)
 
+    class TrackedClock(FleetClock):  # every platform's calendar (platforms.arrivals.new_clock, fixed fleets)
+        def __init__(self):
+            super().__init__()
+            clocks.append(self)
+
+    from infersim.platforms import arrivals, gpu_fleet, sram
+
+    made = (arrivals.FleetClock, gpu_fleet.FleetClock, sram.FleetClock)
+    arrivals.FleetClock = gpu_fleet.FleetClock = sram.FleetClock = TrackedClock
     simpy.Environment.step = counting_step
     deployment.Deployment.__init__ = init
     try:
@@ -112,6 +119,7 @@ def measure(data: dict, memory: bool = False) -> dict:
     finally:
         simpy.Environment.step = orig
         deployment.Deployment.__init__ = orig_init
+        arrivals.FleetClock, gpu_fleet.FleetClock, sram.FleetClock = made
     counter["events"] += sum(r.events for r in replicas) + sum(c.events for c in clocks)
     n = len(res.requests)
     fin = int((res.requests["outcome"] == "finished").sum())

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import scenario
 from infersim.perf.gpu import GpuRoofline
-from infersim.platforms import gpu_fleet, sram
+from infersim.platforms import arrivals, gpu_fleet, sram
 from infersim.results.simulate import simulate
 from infersim.validate import load_scenario
 
@@ -128,3 +128,83 @@ def test_exact_ties_are_ordered_as_simpy_orders_them(tmp_path, monkeypatch, grid
     res = _both(sc, monkeypatch)
     fin = res.requests[res.requests["outcome"] == "finished"]
     assert (fin["finish_s"] % 1.0 == 0).sum() > 5  # the case does tie: finishes on arrival instants
+
+
+# -- routed, autoscaled and closed-loop fleets: the FleetClock as SimPy (engine.clock run / process / any_of) -----
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+DEP = "platforms[0].deployments[0]"
+
+
+def _both_general(sc, monkeypatch):
+    """The run on a FleetClock (default) and on ``simpy.Environment`` (forced): identical tables."""
+    ours = simulate(sc, timeline_points=50)
+    with monkeypatch.context() as m:
+        m.setattr(arrivals, "SIMPY_CLOCK", True)
+        simpy_run = simulate(sc, timeline_points=50)
+    for table in ("requests", "summary", "timeline", "fleet", "replica_log"):
+        a, b = getattr(ours, table), getattr(simpy_run, table)
+        if isinstance(a, pd.DataFrame):
+            # SimPy's clock is the integer 0 until its first event, so times stamped during set-up (replicas
+            # requested at t = 0) come out int64 there and float64 (0.0) here: equal values, the dtype apart
+            pd.testing.assert_frame_equal(a, b, check_exact=True, check_dtype=table != "replica_log", obj=table)
+    return ours
+
+
+@pytest.mark.parametrize("name", ["cursor", "notion", "launch-spike", "platform-economics", "disaggregation",
+                                  "frontier-models"])
+def test_shipped_routed_and_autoscaled_scenarios_match_simpy(name, monkeypatch):
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml", {"duration": 45, "drain": 30, "warmup": 5})
+    _both_general(sc, monkeypatch)
+
+
+def test_autoscaled_with_failures_spot_pools_retries_and_queue_timeouts(monkeypatch):
+    sc = scenario(**{
+        "seed": 5, "duration": 120, "drain": 60,
+        "workload.streams[0].arrival": {"kind": "stages", "stages": [{"rate": 2, "duration": 40},
+                                                                     {"rate": 9, "duration": 80}]},
+        "platforms[0].pools": [{"name": "east", "hardware": "h100-sxm", "limit_gpus": 2},
+                               {"name": "west", "hardware": "h100-sxm", "limit_gpus": 2,
+                                "pricing": {"kind": "spot", "usd_per_gpu_hour": 2.0,
+                                            "interruption_mtbf_gpu_hours": 0.01}}],
+        f"{DEP}.pools": ["east", "west"],
+        f"{DEP}.autoscaling": {"kind": "baseten", "max_replicas": 4, "autoscaling_window": 10,
+                               "scale_down_delay": 20, "concurrency_target": 3},
+        f"{DEP}.cold_start": {"provision": 5, "image_pull": 2, "warmup": 3},
+        f"{DEP}.failures": {"mtbf_gpu_hours": 0.01, "at": [50.0], "max_retries": 1},
+        f"{DEP}.replica_concurrency": 3, f"{DEP}.queue_timeout": 20.0})
+    res = _both_general(sc, monkeypatch)
+    s = res.summary.iloc[0]
+    assert s["finished"] > 0 and res.fleet["ready"].max() >= 2  # the fleet scaled, requests were served
+    assert s["replica_failures"] > 0 and s["spot_interruptions"] > 0 and s["requests_retried"] > 0
+
+
+def test_closed_loop_clients_with_think_time_and_exact_ties(monkeypatch):
+    """Closed-loop clients (think 0.25 s) beside a constant-rate stream on a 1/8 s grid, an autoscaler ticking
+    on whole seconds: arrivals, ticks, cold-start stages and step ends at the same instants."""
+    sc = scenario(**{
+        "seed": 2, "duration": 30, "drain": 30,
+        "workload.streams": [
+            {"name": "c", "arrival": {"kind": "closed_loop", "concurrency": 6, "think_time": 0.25},
+             "input_tokens": {"kind": "fixed", "value": 256}, "output_tokens": {"kind": "fixed", "value": 32}},
+            {"name": "o", "arrival": {"kind": "constant", "rate": 8},
+             "input_tokens": {"kind": "fixed", "value": 128}, "output_tokens": {"kind": "fixed", "value": 16}}],
+        f"{DEP}.engine.perf": {"schedule_delay_s": 0.125, "schedule_delay_per_seq_s": 0.0, "api_serial_s": 0.0},
+        f"{DEP}.autoscaling": {"kind": "baseten", "max_replicas": 3, "autoscaling_window": 10,
+                               "scale_down_delay": 4, "concurrency_target": 2},
+        f"{DEP}.cold_start": {"provision": 1, "image_pull": 1, "warmup": 1}})
+    _both_general(sc, monkeypatch)
+
+
+def test_token_api_and_closed_loop_sram_match_simpy(monkeypatch):
+    """The token API server (latency draws, rate limits) and lpu / wafer platforms under closed-loop clients
+    (which keep SimPy's process-and-callback form) on the FleetClock."""
+    sc = scenario(**{"duration": 30, "drain": 30, "workload.streams[0].arrival": {
+        "kind": "closed_loop", "concurrency": 12, "think_time": 0.5}})
+    sc = _with_platforms(sc, [
+        {"name": "api", "kind": "token_api", "model": "llama-3.1-8b", "preset": "fireworks/llama-3.1-8b",
+         "rate_limits": {"requests_per_minute": 600}},
+        {"name": "g", "kind": "lpu", "model": "llama-3.1-8b", "chips": 64, "max_in_flight": 4, "replicas": 2},
+        {"name": "c", "kind": "wafer", "model": "llama-3.1-8b", "systems": 1, "max_in_flight": 4}])
+    res = _both_general(sc, monkeypatch)
+    assert set(res.summary["platform"]) == {"api", "g", "c"}

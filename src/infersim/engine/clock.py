@@ -12,10 +12,17 @@ SimPy's semantics exactly, so a fleet gives the same numbers on it as on a ``sim
 
 Replicas on this clock (``Replica.clock``) put their step ends (``wake``) and scheduling-delay exits
 (``enqueue``) on the heap as plain tuples: no event object, no callback list, no generator.
+
+It also runs what routed, autoscaled and closed-loop fleets ask of SimPy (``run``): untriggered events
+(``event()``, ``succeed``, ``triggered``), processes (``process(generator)``: a generator yielding this clock's
+events, started by an urgent initialisation as SimPy's ``Initialize``, its end scheduled as SimPy schedules a
+finished process) and ``run(until=any_of([...]))``, with SimPy's order: (time, priority, event id), urgent
+events (a process's start, always due now) before every normal one.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from heapq import heappush
 
 # what a heap entry (time, seq, kind, obj, value) stands for
@@ -26,11 +33,59 @@ SAMPLE = 3  # the timeline sampler's next row
 
 
 class Timeout:
-    """The SimPy event subset the fleet's callbacks use: ``callbacks`` (called with the event) and ``value``."""
+    """The SimPy event subset the fleet's callbacks use: ``callbacks`` (called with the event; None once the
+    event was processed), ``value`` and ``triggered``; ``succeed`` schedules an untriggered one now."""
 
-    def __init__(self, value):
+    def __init__(self, value, clock=None):
         self.callbacks = []
         self.value = value
+        self.triggered = clock is None  # a timeout is triggered when made; an event() when it succeeds
+        self.clock = clock
+
+    def succeed(self, value=None):
+        """Trigger this ``FleetClock.event()`` now (SimPy ``Event.succeed``)."""
+        if self.triggered:
+            raise RuntimeError("event has already been triggered")
+        self.triggered = True
+        self.value = value
+        c = self.clock
+        c.seq += 1
+        heappush(c.heap, (c.now, c.seq, CALLBACK, self, 0))
+        return self
+
+
+class Process:
+    """A generator run as a SimPy process: resumed by the events it yields (``_resume``)."""
+
+    def __init__(self, clock, gen):
+        self.clock, self.gen = clock, gen
+
+    def _resume(self, ev) -> None:
+        try:
+            nxt = self.gen.send(ev.value if ev is not None else None)
+        except StopIteration:
+            c = self.clock  # SimPy schedules the finished process (an event nobody waits on here)
+            c.seq += 1
+            heappush(c.heap, (c.now, c.seq, CALLBACK, Timeout(None), 0))
+            return
+        nxt.callbacks.append(self._resume)
+
+
+class AnyOf:
+    """``any_of(events)``: succeeds (is scheduled now) when the first of ``events`` is processed."""
+
+    def __init__(self, clock, events):
+        self.clock = clock
+        self.ev = Timeout(None, clock)
+        for e in events:
+            if e.callbacks is None:  # already processed (SimPy checks it at once)
+                self._check(e)
+            else:
+                e.callbacks.append(self._check)
+
+    def _check(self, _e) -> None:
+        if not self.ev.triggered:
+            self.ev.succeed()
 
 
 class FleetClock:
@@ -39,9 +94,38 @@ class FleetClock:
     def __init__(self):
         self.now = 0.0
         self.heap = []
+        self.urgent = deque()  # processes to start now, before any normal event (SimPy's URGENT priority)
         self.seq = 0  # events scheduled so far (SimPy's event id)
         self.events = 0  # events processed
         self.left = 0  # requests that left the platform (finished or rejected)
+        self.stop = None  # the event ``run`` runs until
+
+    def event(self) -> Timeout:
+        """An event triggered later by ``succeed`` (as ``simpy.Environment.event``)."""
+        return Timeout(None, self)
+
+    def process(self, gen) -> Process:
+        """Run generator ``gen`` as a process from now (as ``simpy.Environment.process``)."""
+        p = Process(self, gen)
+        self.seq += 1
+        self.urgent.append(p)
+        return p
+
+    def any_of(self, events) -> Timeout:
+        """An event processed after the first of ``events`` is (as ``simpy.Environment.any_of``)."""
+        return AnyOf(self, events).ev
+
+    def run(self, until) -> None:
+        """Process events in SimPy's order until ``until`` (an event of this clock) is processed
+        (``engine.own_clock.run_until``, which calls the replicas' compiled step methods)."""
+        from infersim.engine.own_clock import run_until
+
+        until.callbacks.append(self._stop)
+        self.stop = None
+        run_until(self)
+
+    def _stop(self, ev) -> None:
+        self.stop = ev
 
     def timeout(self, delay: float, value=None) -> Timeout:
         """An event ``delay`` seconds from now (as ``simpy.Environment.timeout``)."""

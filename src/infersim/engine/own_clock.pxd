@@ -21,3 +21,6 @@ cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, con
 @cython.locals(col_t=list, col_d=list, col_r=list, col_b=list, col_kv=list, col_run=list, col_w=list, j=long,
                r=Replica, row=tuple)
 cdef void _sample(FleetClock clock, list replicas, list dep_of, double t, double dt_s, list cols, object progress)
+
+@cython.locals(heap=list, wake=long, enqueue=long, top=tuple, t=double, kind=long, r=Replica, ev=Timeout, cbs=list)
+cpdef void run_until(FleetClock clock)

@@ -19,6 +19,7 @@ def run_alone(r, rids: list[int], arrival_s: list[float], horizon_s: float, samp
     then an arrival. Appends an ``r.sample`` row to ``rows`` at each ``sample_s`` up to the last event;
     returns (time of the last event, whether work was left at the horizon)."""
     r.alone = pend = []  # (time, rid) of requests in the scheduling delay, pushed by the replica
+    r.clock = None  # its own loop, not a fleet's calendar (the replica may have been built on one)
     inf = float("inf")
     n, ns = len(rids), len(sample_s)
     i = j = 0
@@ -150,3 +151,35 @@ def _sample(clock, replicas: list, dep_of: list, t: float, dt_s: float, cols: li
         progress(t)
     clock.seq += 1
     heappush(clock.heap, (t + dt_s, clock.seq, 3, None, 0))
+
+
+def run_until(clock) -> None:
+    """``FleetClock.run``'s loop: process events in SimPy's order ((time, priority, event id); a process's
+    start is urgent, due now, before any normal event) until ``clock.stop`` is set (by the event ``run``
+    waits for)."""
+    heap, urgent = clock.heap, clock.urgent
+    wake, enqueue = 0, 1  # engine.clock.WAKE, ENQUEUE (else CALLBACK)
+    while clock.stop is None:
+        if urgent:
+            clock.events += 1
+            urgent.popleft()._resume(None)
+            continue
+        top = heappop(heap)
+        t = top[0]
+        clock.now = t
+        clock.events += 1
+        kind = top[2]
+        if kind == wake:
+            r = top[3]
+            if top[4] == r.gen:  # else superseded by a cut
+                r._commit(t)
+                r._plan(t)
+        elif kind == enqueue:
+            r = top[3]
+            r._enqueue(top[4], t)
+        else:
+            ev = top[3]
+            cbs = ev.callbacks
+            ev.callbacks = None
+            for cb in cbs:
+                cb(ev)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from infersim.engine.clock import FleetClock
 from infersim.engine.fastforward import K_MAX, decode_times, steps_done
 from infersim.engine.sequences import Sequences
 from infersim.policy.batching import IDLE, blocks_to_add, decodes_held, new_plan, prompt_budget
@@ -76,9 +77,9 @@ class Replica(Sequences):
         # own event loop (engine.own_clock): heap of (time, rid) of requests in the scheduling delay; None on
         # the shared SimPy clock
         self.alone: list | None = None
-        # a fleet's own calendar (engine.clock.FleetClock, run by engine.own_clock.run_fleet): step ends and
-        # scheduling-delay exits go on its heap; None on a SimPy clock or alone
-        self.clock = None
+        # a fleet's own calendar (engine.clock.FleetClock, the replica's env or set by engine.own_clock.run_fleet):
+        # step ends and scheduling-delay exits go on its heap; None on a SimPy clock or alone
+        self.clock = env if isinstance(env, FleetClock) else None
         self.last_busy = 0.0  # busy seconds at the last timeline sample
         self.events = 0  # events of its own loop (engine.own_clock): step ends, scheduling-delay exits, arrivals
 

@@ -1,6 +1,6 @@
 """What every platform simulator shares: feeding the request stream and ending the run (mechanism).
 
-``Arrivals`` replays the workload on a SimPy clock: open-loop rows at their ``arrival_s``, closed-loop
+``Arrivals`` replays the workload on a clock (``new_clock``: a ``FleetClock``, or SimPy): open-loop rows at their ``arrival_s``, closed-loop
 streams as ``concurrency`` clients that send their next request ``think_time`` after the previous one
 left (finished or rejected). It calls ``dispatch(rid)`` for each arrival; the platform calls
 ``done(rid)`` when a request leaves. ``run(horizon_s)`` stops when every request has left or at the
@@ -13,8 +13,23 @@ from collections.abc import Callable
 
 import numpy as np
 
+from infersim.engine.clock import FleetClock
 from infersim.engine.recorder import LOST, Recorder
 from infersim.workload.generate import Requests
+
+#: run every platform on ``simpy.Environment`` instead of a ``FleetClock`` (the tests that require both to
+#: give the same tables set it)
+SIMPY_CLOCK = False
+
+
+def new_clock():
+    """The calendar a platform's run uses: a ``FleetClock`` (SimPy's semantics and order of events, replicas'
+    step ends as plain heap entries), or SimPy itself where ``SIMPY_CLOCK`` is set."""
+    if SIMPY_CLOCK:
+        import simpy
+
+        return simpy.Environment()
+    return FleetClock()
 
 
 class Arrivals:

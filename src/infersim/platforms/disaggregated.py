@@ -14,14 +14,13 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from infersim.build.disagg import disagg_build
 from infersim.economics import customer_parts, economics_fields, footprint, token_charge_usd
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.disaggregated import DisaggDeployment
 from infersim.fleet.sampler import replica_sampler
-from infersim.platforms.arrivals import Arrivals
+from infersim.platforms.arrivals import Arrivals, new_clock
 from infersim.platforms.platform_run import PlatformRun
 from infersim.platforms.sram import served_streams
 from infersim.scenario.schema import Scenario
@@ -32,7 +31,7 @@ def simulate_disaggregated(sc: Scenario, plat, reqs: Requests, catalog, *, seed:
                            timeline_dt: float, progress: Callable[[float], None] | None) -> PlatformRun:
     path = f"platforms.{plat.name}"
     b = disagg_build(plat, catalog, path, base_dir=sc.base_dir)
-    env = simpy.Environment()
+    env = new_clock()
     rec = Recorder(len(reqs))
     serves = served_streams(reqs.stream_names, plat.streams)
 

@@ -1,4 +1,4 @@
-"""Simulate a ``gpu_fleet`` platform: deployments of GPU replicas (fixed or autoscaled) on one SimPy clock.
+"""Simulate a ``gpu_fleet`` platform: deployments of GPU replicas (fixed or autoscaled) on one clock.
 
 Arrivals (open-loop times, or closed-loop clients) are dispatched to a deployment by the platform's
 ``router`` (``infersim.platforms.dispatch``) or, without one, to the first deployment serving the request's
@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from infersim.build.gpu import deployment_setup
 from infersim.build.pools import build_pools
@@ -25,7 +24,7 @@ from infersim.fleet.billing import BillingClock
 from infersim.fleet.deployment import Deployment
 from infersim.fleet.sampler import FleetSampler, replica_sampler
 from infersim.platforms.alone import fixed_fleet, replicas_independent, run_on_fleet_clock, run_replicas_alone
-from infersim.platforms.arrivals import Arrivals, finish_run
+from infersim.platforms.arrivals import Arrivals, finish_run, new_clock
 from infersim.platforms.dispatch import RoutedDispatch
 from infersim.platforms.fleet_economics import PROVIDER_STAGES, fleet_outputs, spot_pools
 from infersim.platforms.platform_run import PlatformRun
@@ -41,8 +40,8 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         env = FleetClock()
         arrivals = None
         on_done = env.done
-    else:
-        env = simpy.Environment()
+    else:  # routers, autoscalers, closed-loop clients: SimPy's semantics on the same calendar (engine.clock)
+        env = new_clock()
         arrivals = Arrivals(env, reqs, sc.duration, lambda rid: dispatch(rid))  # open and closed loop
         on_done = arrivals.done
 

@@ -26,7 +26,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from infersim.build.sram import (
     draft_pipeline,
@@ -46,7 +45,7 @@ from infersim.fleet.sampler import replica_sampler
 from infersim.perf.sram.load import systems_for_load
 from infersim.perf.sram.params import profile_for
 from infersim.platforms.alone import run_on_fleet_clock
-from infersim.platforms.arrivals import Arrivals, finish_run
+from infersim.platforms.arrivals import Arrivals, finish_run, new_clock
 from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario import platform as schema
 from infersim.scenario.schema import Scenario
@@ -90,7 +89,7 @@ def simulate_sram(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, hor
         end_s = run_on_fleet_clock(clock, [dep], route, reqs, rec, horizon_s, timeline_dt, rows, progress)
         finish_run(rec, reqs.arrival_s, [rid for r in dep.replicas for rid in r.in_flight()] + dep.queued(), end_s)
     else:
-        env = simpy.Environment()
+        env = new_clock()
 
         def dispatch(rid: int) -> None:
             if not serves[reqs.stream[rid]]:

@@ -22,13 +22,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import simpy
-
 from infersim.build.token_api import api_latency, api_price_source, api_prices, api_rate_limiter
 from infersim.core.rng import rng
 from infersim.economics import customer_parts, economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
-from infersim.platforms.arrivals import Arrivals
+from infersim.platforms.arrivals import Arrivals, new_clock
 from infersim.platforms.platform_run import PlatformRun
 from infersim.platforms.sram import served_streams
 from infersim.platforms.token_api_server import TokenApiServer
@@ -44,7 +42,7 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
     count_out = plat.rate_limits.count_output_tokens if plat.rate_limits is not None else True
     max_context = catalog.get_model(plat.model, path=f"platforms.{plat.name}.model").max_context
     n = len(reqs)
-    env = simpy.Environment()
+    env = new_clock()
     rec = Recorder(n)
     serves = served_streams(reqs.stream_names, plat.streams)
     t_in, t_out = reqs.input_tokens, reqs.output_tokens

@@ -208,3 +208,21 @@ def test_token_api_and_closed_loop_sram_match_simpy(monkeypatch):
         {"name": "c", "kind": "wafer", "model": "llama-3.1-8b", "systems": 1, "max_in_flight": 4}])
     res = _both_general(sc, monkeypatch)
     assert set(res.summary["platform"]) == {"api", "g", "c"}
+
+
+def test_open_loop_token_api_without_a_clock_matches_the_clocked_run(monkeypatch):
+    """An open-loop token API (no load curve) is served without events (``serve_open_loop``): rate limits
+    that reject, a context-length rejection, a stream it does not serve, requests cut at the horizon."""
+    sc = scenario(**{"duration": 60, "drain": 2, "workload.streams": [
+        {"name": "a", "arrival": {"kind": "gamma", "rate": 30, "cv": 2.0},
+         "input_tokens": {"kind": "lognormal", "median": 800, "p99": 200000},
+         "output_tokens": {"kind": "lognormal", "median": 300, "p99": 4000}},
+        {"name": "b", "arrival": {"kind": "poisson", "rate": 5}, "input_tokens": {"kind": "fixed", "value": 100},
+         "output_tokens": {"kind": "fixed", "value": 10}}]})
+    sc = _with_platforms(sc, [{"name": "api", "kind": "token_api", "model": "llama-3.1-8b",
+                               "preset": "fireworks/llama-3.1-8b", "streams": ["a"],
+                               "rate_limits": {"requests_per_minute": 1200, "tokens_per_minute": 1_000_000}}])
+    res = _both_general(sc, monkeypatch)
+    reasons = set(res.requests["reason"].dropna())
+    assert {"rate_limited", "context_length", "no_deployment"} <= reasons
+    assert (res.requests["outcome"] == "in_flight").any()  # cut at the horizon

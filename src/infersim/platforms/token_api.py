@@ -11,7 +11,9 @@ follow the number of this platform's requests in flight at admission). Per reque
 3. TTFT = median x exp(sigma x z1) and per-user speed = median x exp(sigma x z2), with z1, z2 standard
    normals drawn once per request id from the platform's seeded stream ``rng(seed, "platform", name,
    "latency")`` (the same request gets the same draws in every run); first token at arrival + TTFT, finish at
-   first token + (output - 1) / speed. One event per admitted request.
+   first token + (output - 1) / speed. One event per admitted request; with open-loop arrivals and no
+   ``load_curve`` no event at all: the requests are served in arrival order and each finish computed at once
+   (``TokenApiServer.serve_open_loop``, the clocked run's numbers to the last bit).
 
 Economics: revenue = per-token prices x tokens of finished requests. What serving costs the provider is
 not known from outside (``provider_cost_usd`` is nan), and there is no hardware footprint to report.
@@ -26,7 +28,8 @@ from infersim.build.token_api import api_latency, api_price_source, api_prices, 
 from infersim.core.rng import rng
 from infersim.economics import customer_parts, economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
-from infersim.platforms.arrivals import Arrivals, new_clock
+from infersim.platforms import arrivals as _arrivals
+from infersim.platforms.arrivals import Arrivals, finish_run, new_clock
 from infersim.platforms.platform_run import PlatformRun
 from infersim.platforms.sram import served_streams
 from infersim.platforms.token_api_server import TokenApiServer
@@ -57,16 +60,22 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
             return
         server.submit(rid)
 
-    arrivals = Arrivals(env, reqs, sc.duration, dispatch)
-    arrivals.start()
-    if progress is not None:
-        def ticks():
-            while True:
-                yield env.timeout(timeline_dt)
-                progress(env.now)
-        env.process(ticks())
-    end_s = arrivals.run(horizon_s)
-    arrivals.finish(rec, sorted(server.active), end_s)
+    if not reqs.closed_loop and latency.load_curve is None and not _arrivals.SIMPY_CLOCK:  # no clock needed
+        end_s, in_flight = server.serve_open_loop(serves, horizon_s)
+        finish_run(rec, reqs.arrival_s, in_flight, end_s)
+        if progress is not None:
+            progress(end_s)
+    else:
+        arrivals = Arrivals(env, reqs, sc.duration, dispatch)
+        arrivals.start()
+        if progress is not None:
+            def ticks():
+                while True:
+                    yield env.timeout(timeline_dt)
+                    progress(env.now)
+            env.process(ticks())
+        end_s = arrivals.run(horizon_s)
+        arrivals.finish(rec, sorted(server.active), end_s)
     fin = rec.outcome == FINISHED
     tok_in, tok_out = float(t_in[fin].sum()), float(t_out[fin].sum())
     charge = prices.cost_usd(tok_in, tok_out).item()

@@ -62,3 +62,58 @@ class TokenApiServer:
         if out > 1:
             self.rec.itl_one(tpot, out - 1)
         self.on_done(rid)
+
+    def serve_open_loop(self, serves, horizon_s: float) -> tuple[float, list[int]]:
+        """Serve every open-loop request of the workload without a clock: ``(end of run, ids in flight)``.
+
+        For a platform of its own with no ``load_curve``: then a request's admission depends only on the
+        arrivals before it (rate limits) and its latency only on its own draws, so the run is the arrivals in
+        order and each finish computed at once. The numbers are the clocked run's, to the last bit: the
+        arrival times chained as the arrivals' process chains them (each the previous clock time plus the
+        gap), finish = arrival + (TTFT + (out - 1) x TPOT) as the finish timeout computes it, a request
+        finishing after ``horizon_s`` in flight (its first token unrecorded, as on the clock), the run's end the
+        last departure if every request left, else the horizon. ``serves``: per stream, whether this platform
+        serves it."""
+        reqs, rec, lat = self.reqs, self.rec, self.latency
+        order = np.flatnonzero(~np.isnan(reqs.arrival_s))
+        times = reqs.arrival_s[order]
+        t_in_col, out_col, stream = reqs.input_tokens, reqs.output_tokens, reqs.stream
+        z_t, z_s = self.z_ttft, self.z_speed
+        t_med, t_sig, s_med, s_sig = lat.ttft.median, lat.ttft.sigma, lat.speed.median, lat.speed.sigma
+        limiter, count_out, max_ctx, dep = self.limiter, self.count_out, self.max_context, self.deployment
+        now, clock = 0.0, 0.0
+        last = 0.0  # last departure (a rejection at its arrival, a finish at its end)
+        in_flight: list[int] = []
+        for lo in range(0, len(order), 4096):
+            for rid, t in zip(order[lo:lo + 4096].tolist(), times[lo:lo + 4096].tolist(), strict=True):
+                if t > now:
+                    clock = clock + (t - now)
+                    now = t
+                if not serves[stream[rid]]:
+                    rec.reject(rid, "no_deployment", clock)
+                    last = clock if clock > last else last
+                    continue
+                t_in, out = int(t_in_col[rid]), int(out_col[rid])
+                if max_ctx is not None and t_in + out > max_ctx:
+                    reason = "context_length"
+                elif limiter is not None and not limiter.admit(clock, t_in + out if count_out else t_in):
+                    reason = "rate_limited"
+                else:
+                    reason = ""
+                if reason:
+                    rec.reject(rid, reason, clock)
+                    last = clock if clock > last else last
+                    continue
+                rec.deployment[rid] = dep
+                ttft = t_med * math.exp(t_sig * z_t[rid])
+                tpot = 1.0 / (s_med * math.exp(s_sig * z_s[rid]))
+                fin = clock + (ttft + (out - 1) * tpot)
+                if fin > horizon_s:
+                    in_flight.append(rid)
+                    continue
+                rec.first_token(rid, clock + ttft)
+                rec.finish(rid, fin)
+                if out > 1:
+                    rec.itl_one(tpot, out - 1)
+                last = fin if fin > last else last
+        return (float(horizon_s) if in_flight else float(last)), sorted(in_flight)

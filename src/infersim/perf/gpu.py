@@ -308,7 +308,8 @@ class GpuRoofline:
             b = self.kv_bytes_per_token * dec_read / self.bw
             stage += b if b > a else a
         hop = (pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if pp > 1 else 0.0
-        return p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n_seqs) + pp * stage + hop
+        return (p.step_overhead_s + p.per_seq_overhead_s * (n_seqs if dp == 1 else self._rank_seqs(n_seqs))
+                + pp * stage + hop)
 
     def _rank_seqs(self, n_seqs: int) -> float:
         """Sequences whose per-sequence CPU time one engine core pays: all of them with one attention rank;

@@ -76,12 +76,14 @@ class PrefixAffinity:
         self._ring: list[int] = []
         self._owner: list[int] = []
         self._n = -1
+        self._home: dict[int, int] = {}  # prefix key -> its replica on the current ring (keys repeat: sessions)
 
     def _build(self, n: int) -> None:
         pts = sorted((zlib.crc32(f"{i}:{v}".encode()), i) for i in range(n) for v in range(self.vnodes))
         self._ring = [p for p, _ in pts]
         self._owner = [o for _, o in pts]
         self._n = n
+        self._home = {}
 
     def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         n = len(views)
@@ -90,9 +92,10 @@ class PrefixAffinity:
             return LeastOutstanding().choose(views, rid)
         if n != self._n:
             self._build(n)
-        h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
-        j = bisect.bisect(self._ring, h) % len(self._ring)
-        pick = self._owner[j]
+        pick = self._home.get(key, -1)
+        if pick < 0:
+            h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
+            pick = self._home[key] = self._owner[bisect.bisect(self._ring, h) % len(self._ring)]
         mean = (total if total >= 0 else sum(r.outstanding for r in views)) / n
         if views[pick].outstanding > self.max_imbalance * max(mean, 1.0):
             return LeastOutstanding().choose(views, rid)

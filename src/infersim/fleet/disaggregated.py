@@ -7,8 +7,8 @@ with reason ``decode_kv_full`` after ``decode_wait_s``), then its KV moves over 
 (``fleet.kv_link.SharedLink``: latency + bytes / bandwidth, concurrent transfers share it), then it decodes.
 
 On the decode replica the transferred KV is the request's own cached prefix: its full blocks are inserted
-into the replica's KV cache when the transfer lands (``KvCache.insert_unreferenced``, under unique ids; cached
-blocks of finished requests are evicted, oldest first, to make the room placement counted on), so
+into the replica's KV cache when the transfer lands (``KvCache.chain_extend``: a chain of the request's own;
+cached blocks of finished requests are evicted, oldest first, to make the room placement counted on), so
 the decode engine admits the request with those tokens computed and its first step computes only the rest
 of the last partial block (at most ``block_size`` tokens, at least one) and samples the first token, which is
 the user's first token: TTFT = prefill wait and step + wait for decode room + transfer + decode wait and
@@ -44,8 +44,6 @@ from infersim.fleet.queue import TimedQueue
 from infersim.policy.disagg import PoolView, blocks_for, least_loaded, pick_decode
 
 OFF, STARTING, READY, DRAINING = 0, 1, 2, 3
-DECODE_ID_BIT = 1 << 61  # decode-side ids of transferred blocks: never a workload chain id (2^62..) or a rid chain
-_RID_SHIFT = 24  # up to 2^24 blocks per prompt
 
 
 class PrefillView:
@@ -72,25 +70,25 @@ class PrefillView:
 
 
 class DecodeView:
-    """The requests as the decode pool sees them: the whole prompt is a prefix of unique blocks (the
-    transferred KV), so the engine computes only what the last partial block leaves."""
+    """The requests as the decode pool sees them: the whole prompt is a cached prefix (the transferred KV), a
+    chain of its own per request (key = the request id; the decode replica's cache holds nothing else), so the
+    engine computes only what the last partial block leaves. A chain is O(1) to insert and evicts from its tail."""
 
     def __init__(self, reqs, block_tokens: int):
         self.input_tokens = reqs.input_tokens
         self.output_tokens = reqs.output_tokens
         self.block_tokens = int(block_tokens)
         self.has_prefixes = True
-        n = len(reqs)
-        self.block_offsets = np.zeros(1, np.int64)  # not None: the engine looks the ids up by prefix_ids
-        self.prefix_key = np.full(n, -1, np.int64)  # no generated chains on the decode side
-        self.prefix_tokens = np.zeros(n, np.int64)
+        self.block_offsets = None  # no trace hash ids: chains only
+        self.prefix_key = np.arange(len(reqs), dtype=np.int64)
+        self.prefix_tokens = reqs.input_tokens // self.block_tokens * self.block_tokens
 
     def __len__(self) -> int:
         return len(self.input_tokens)
 
-    def prefix_ids(self, i: int) -> np.ndarray:
-        n = int(self.input_tokens[i]) // self.block_tokens
-        return DECODE_ID_BIT + (int(i) << _RID_SHIFT) + np.arange(n, dtype=np.int64)
+    def blocks(self, i: int) -> int:
+        """Whole KV blocks of request ``i``'s prompt: what its transfer lands on the decode replica."""
+        return int(self.input_tokens[i]) // self.block_tokens
 
     def chain_ids(self, i: int, n_blocks: int) -> list[int]:
         return []
@@ -332,15 +330,15 @@ class DisaggDeployment:
         self.kv_bytes_received += nbytes
         self._unhold(rid)
         rep = self.decode.replicas[j]
-        ids = self.dview.prefix_ids(rid).tolist()
-        self.transfer_blocks += len(ids)
+        n_blocks = self.dview.blocks(rid)
+        self.transfer_blocks += n_blocks
         kv = rep.kv
-        short = len(ids) - kv.free_blocks
+        short = n_blocks - kv.free_blocks
         if short > 0:  # placement counted cached blocks of finished requests as room: evict them (LRU) now
             take = kv.free_blocks + min(short, kv.evictable_blocks)
             if kv.allocate(take):
                 kv.free(take)
-        self.inserted_blocks += kv.insert_unreferenced(ids)
+        self.inserted_blocks += kv.chain_extend(rid, n_blocks)
         rep.submit(rid)
 
     def _drain(self) -> None:

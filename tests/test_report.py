@@ -409,3 +409,19 @@ def test_tornado_swing_covers_a_peak_between_the_extreme_values():
     assert (t["at_low"], t["at_high"]) == (1.0, 2.0)
     assert (t["at_min"], t["at_max"], t["swing"]) == (1.0, 9.0, 8.0)
     assert t["levels"] == [1.0, 9.0, 2.0]
+
+
+def test_platform_sentences_state_parallel_layouts_and_both_pools():
+    from infersim.report.describe import describe_platform
+
+    gpu = {"kind": "gpu_fleet", "name": "f", "deployments": [
+        {"model": "gpt-oss-120b", "precision": "mxfp4", "hardware": "b200", "tp": 2, "dp": 4, "ep": 8, "replicas": 2,
+         "engine": {"kind": "sglang", "two_batch_overlap": True}}]}
+    s = describe_platform(gpu)
+    assert "on 8x b200 per replica (tp2 dp4 ep8; sglang engine, two-batch overlap)" in s  # billed GPUs: tp x dp
+    dis = {"kind": "disaggregated", "name": "pd", "model": "deepseek-v3", "kv_transfer": {"placement": "rdma"},
+           "prefill": {"hardware": "h200", "precision": "fp8", "tp": 8, "replicas": 2, "engine": {"kind": "vllm"}},
+           "decode": {"kind": "lpu", "replicas": 1}}
+    s = describe_platform(dis)
+    assert "prefill deepseek-v3 at fp8 on 8x h200 per replica (tp8; vllm engine), 2 replica(s)" in s
+    assert "decode deepseek-v3 on lpu" in s and "KV over rdma" in s and "None" not in s

@@ -118,15 +118,51 @@ def describe_scenario(sc: dict) -> dict[str, list[str]]:
     return {"overview": ov, "streams": streams, "platforms": plats}
 
 
+def _gpu_replica(d: dict, model=None) -> str:
+    """``model at precision on N x hardware per replica (layout; engine and its options)`` of a GPU deployment
+    or pool entry (``model``: the platform's, for a disaggregated pool)."""
+    tp, pp, dp, ep = (d.get(k) or 1 for k in ("tp", "pp", "dp", "ep"))
+    layout = " ".join(f"{k}{v}" for k, v in (("tp", tp), ("pp", pp), ("dp", dp), ("ep", ep)) if v > 1 or k == "tp")
+    eng = d.get("engine") or {}
+    opts = [f"{eng.get('kind', '?')} engine"]
+    if eng.get("two_batch_overlap"):
+        opts.append("two-batch overlap")
+    spec = eng.get("speculative")
+    if spec:
+        opts.append(f"{spec.get('method')} speculation ({spec.get('num_tokens')} tokens at "
+                    f"{_num(100 * (spec.get('acceptance_rate') or 0))}% acceptance)")
+    return (f"{model or d.get('model')} at {d.get('precision')} on {tp * pp * dp}x {d.get('hardware')} per replica "
+            f"({layout}; {', '.join(opts)})")
+
+
 def describe_platform(p: dict) -> str:
     """One sentence per platform, from its saved scenario entry (any kind)."""
     kind, name = p.get("kind", "?"), p.get("name", "?")
+    if kind == "disaggregated":
+        parts = []
+        for side in ("prefill", "decode"):
+            pool = p.get(side) or {}
+            if pool.get("kind", "gpu") == "gpu":
+                desc = _gpu_replica(pool, p.get("model"))
+            else:
+                units = pool.get("units")
+                desc = (f"{p.get('model')} on {pool.get('hardware') or pool.get('kind')}, "
+                        + (f"{units} units per replica" if units else "as many units per replica as the model needs"))
+            a = pool.get("autoscaling")
+            n = (f"autoscaled {a.get('min_replicas')}-{a.get('max_replicas')} replicas" if a
+                 else f"{pool.get('replicas', 1)} replica(s)")
+            parts.append(f"{side} {desc}, {n}")
+        kv = p.get("kv_transfer") or {}
+        s = f"**{name}** (disaggregated): " + "; ".join(parts) + f"; KV over {kv.get('placement', 'rdma')}"
+        pr = p.get("prices")
+        if pr:
+            s += f"; customers pay ${_num(pr.get('input_usd_per_mtok'))} / ${_num(pr.get('output_usd_per_mtok'))} " \
+                 f"per million input / output tokens"
+        return s + "."
     if kind == "gpu_fleet":
         deps = []
         for d in p.get("deployments", []) or []:
-            gpus = (d.get("tp") or 1) * (d.get("pp") or 1)
-            s = (f"{d.get('model')} at {d.get('precision')} on {gpus}x {d.get('hardware')} per replica "
-                 f"({(d.get('engine') or {}).get('kind', '?')} engine)")
+            s = _gpu_replica(d)
             a = d.get("autoscaling")
             if a:
                 s += (f", autoscaled {a.get('min_replicas')}-{a.get('max_replicas')} replicas "

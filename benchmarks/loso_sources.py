@@ -193,6 +193,27 @@ def _catalog_model(name: str) -> str | None:
     return None
 
 
+def vllm_v0_chunk(r: dict, model_context: int) -> int | None:
+    """The prompt-token budget per step of a ``vllm_runs.csv``-layout row: a number recorded in its
+    ``max_batched_tokens``, else vLLM 0.5-0.6's default. Those versions turn chunked prefill on by themselves,
+    with ``max_num_batched_tokens`` 512, for a ``max_model_len`` above 32,768 (the model's context when not
+    set) unless prefix caching is on or chunked prefill was turned off (vllm/engine/arg_utils.py
+    ``create_engine_config``: "enable chunked prefill by default for long context (> 32K) models"; the server
+    logs "Chunked prefill is enabled with max_num_batched_tokens=512"); otherwise a prompt runs whole (None)."""
+    text = (r.get("max_batched_tokens") or "").strip()
+    if text[:1].isdigit():
+        return int(re.match(r"\d+", text).group(0))
+    engine = (r.get("engine") or "").lower()
+    version = (r.get("engine_version") or "").lstrip("v")
+    if "vllm" not in engine or not re.match(r"0\.[56]\.", version):
+        return None
+    if (r.get("chunked_prefill") or "").lower().startswith("off") or (r.get("prefix_caching") or "").lower().startswith("on"):
+        return None
+    m = re.match(r"\d+", (r.get("max_model_len") or "").strip())
+    max_len = int(m.group(0)) if m else int(model_context)
+    return 512 if max_len > 32768 else None
+
+
 def open_loop_sources(path: Path, source_col: str | None = None) -> tuple[list[Source], list[str]]:
     """Runs in the ``vllm_runs.csv`` layout: open-loop rates (trace replays at their mean rate) as Poisson rows,
     concurrency-capped clients as closed loops, bursts as a closed loop of one request per client; mean lengths
@@ -242,7 +263,7 @@ def open_loop_sources(path: Path, source_col: str | None = None) -> tuple[list[S
             if not metrics:
                 skipped.append(f"{tag}: no mean TTFT, ITL or E2E")
                 continue
-            chunk = 512 if "512" in (r.get("max_batched_tokens") or "") else None
+            chunk = vllm_v0_chunk(r, cat.get_model(model).max_context)
             mem = _num(r.get("gpu_mem_util"))
             seqs = _num(r.get("max_num_seqs"))
             version = (r.get("engine_version") or "").lstrip("v")

@@ -64,3 +64,21 @@ def test_bands_count_publications_and_before_after():
     assert hop["median_abs_error_pct"] == 30.0  # median of the sources' medians (20, 40)
     ba = lr.before_after(b.assign(median_abs_error_pct=b["median_abs_error_pct"] * 2), b)
     assert list(ba["median before"]) == [10.0, 60.0] and list(ba["median after"]) == [5.0, 30.0]
+
+
+def test_vllm_v0_long_context_default_chunks_prompts_in_512_token_steps():
+    """vLLM 0.5-0.6 turned chunked prefill on by itself (max_num_batched_tokens 512) above a 32K max_model_len,
+    unless prefix caching was on or chunked prefill was turned off; a recorded budget wins."""
+    from loso_sources import vllm_v0_chunk
+
+    row = {"engine": "vLLM", "engine_version": "0.6.3.post2", "max_model_len": "91680", "max_batched_tokens":
+           "not recorded (engine default)", "chunked_prefill": "not recorded", "prefix_caching": "off"}
+    assert vllm_v0_chunk(row, 131072) == 512
+    assert vllm_v0_chunk({**row, "max_model_len": "24272"}, 131072) is None  # at most 32K: whole prompts
+    assert vllm_v0_chunk({**row, "max_model_len": "model default"}, 131072) == 512  # the model's 128K context
+    assert vllm_v0_chunk({**row, "max_model_len": "model default"}, 8192) is None
+    assert vllm_v0_chunk({**row, "chunked_prefill": "off (--enable-chunked-prefill=False)"}, 131072) is None
+    assert vllm_v0_chunk({**row, "prefix_caching": "on"}, 131072) is None
+    assert vllm_v0_chunk({**row, "engine_version": "0.7.4.dev"}, 131072) is None  # not this rule's versions
+    assert vllm_v0_chunk({**row, "engine": "SGLang"}, 131072) is None
+    assert vllm_v0_chunk({**row, "max_batched_tokens": "2048"}, 131072) == 2048

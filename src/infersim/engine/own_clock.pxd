@@ -11,9 +11,8 @@ from infersim.engine.replica cimport Replica
 cpdef tuple run_alone(Replica r, list rids, list arrival_s, double horizon_s, list sample_s, double dt_s,
                       list rows)
 
-@cython.locals(heap=list, n=long, cols=list, r=Replica, depcol="short[::1]", wake=long, enqueue=long,
-               callback=long, arr_seq=long, t_arr=double, i=long, t=double, top=tuple, t_ev=double, arrival=bint,
-               nxt=double, t_loc=double, rid=long, d=long, kind=long, ev=Timeout)
+@cython.locals(heap=list, n=long, cols=list, r=Replica, depcol="short[::1]", arr_seq=long, t_arr=double, i=long,
+               t=double, top=tuple, t_ev=double, arrival=bint, nxt=double, t_loc=double, rid=long, d=long)
 cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, const double[::1] arrival_s,
                        const int64_t[::1] dest, Recorder rec,
                        double horizon_s, double dt_s, list replicas, list dep_of, dict rows, object progress)
@@ -22,5 +21,8 @@ cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, con
                r=Replica, row=tuple)
 cdef void _sample(FleetClock clock, list replicas, list dep_of, double t, double dt_s, list cols, object progress)
 
-@cython.locals(heap=list, wake=long, enqueue=long, top=tuple, t=double, kind=long, r=Replica, ev=Timeout, cbs=list)
+@cython.locals(heap=list, top=tuple, t=double)
 cpdef void run_until(FleetClock clock)
+
+@cython.locals(kind=long, r=Replica, ev=Timeout, cbs=list)
+cdef void _fire(tuple top, double t)

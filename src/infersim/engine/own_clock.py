@@ -71,7 +71,6 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
     if n == 0:
         return 0.0
     depcol = rec.deployment
-    wake, enqueue, callback = 0, 1, 2  # engine.clock.WAKE, ENQUEUE, CALLBACK (else SAMPLE)
     clock.seq += 1  # the arrivals' first timeout (or their dispatch at 0)
     arr_seq = clock.seq
     t_arr = float(arrival_s[0])
@@ -109,21 +108,10 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
                 arr_seq = clock.seq
         else:
             heappop(heap)
-            kind = top[2]
-            if kind == wake:
-                r = top[3]
-                if top[4] == r.gen:  # else superseded by a cut
-                    r._commit(t)
-                    r._plan(t)
-            elif kind == enqueue:
-                r = top[3]
-                r._enqueue(top[4], t)
-            elif kind == callback:
-                ev = top[3]
-                for cb in ev.callbacks:
-                    cb(ev)
-            else:
+            if top[2] == 3:
                 _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
+            else:
+                _fire(top, t)
         if i >= n and clock.left >= n:
             # every request left: SimPy ends the run after the events already due at this instant
             while heap[0][0] == t:
@@ -158,7 +146,6 @@ def run_until(clock) -> None:
     start is urgent, due now, before any normal event) until ``clock.stop`` is set (by the event ``run``
     waits for)."""
     heap, urgent = clock.heap, clock.urgent
-    wake, enqueue = 0, 1  # engine.clock.WAKE, ENQUEUE (else CALLBACK)
     while clock.stop is None:
         if urgent:
             clock.events += 1
@@ -168,18 +155,25 @@ def run_until(clock) -> None:
         t = top[0]
         clock.now = t
         clock.events += 1
-        kind = top[2]
-        if kind == wake:
-            r = top[3]
-            if top[4] == r.gen:  # else superseded by a cut
-                r._commit(t)
-                r._plan(t)
-        elif kind == enqueue:
-            r = top[3]
-            r._enqueue(top[4], t)
-        else:
-            ev = top[3]
-            cbs = ev.callbacks
-            ev.callbacks = None
-            for cb in cbs:
-                cb(ev)
+        _fire(top, t)
+
+
+def _fire(top: tuple, t: float) -> None:
+    """Process one calendar entry (time, seq, kind, obj, value) that is not a timeline sample, at ``t``: a
+    replica's plan end (a superseded generation is skipped), a request leaving a replica's scheduling delay, or
+    an event's callbacks (SimPy: the callbacks list is None once the event is processed)."""
+    kind = top[2]
+    if kind == 0:  # engine.clock.WAKE
+        r = top[3]
+        if top[4] == r.gen:  # else superseded by a cut
+            r._commit(t)
+            r._plan(t)
+    elif kind == 1:  # engine.clock.ENQUEUE
+        r = top[3]
+        r._enqueue(top[4], t)
+    else:  # engine.clock.CALLBACK
+        ev = top[3]
+        cbs = ev.callbacks
+        ev.callbacks = None
+        for cb in cbs:
+            cb(ev)

@@ -32,6 +32,30 @@ def new_clock():
     return FleetClock()
 
 
+def served_streams(names, streams: list[str] | None) -> np.ndarray:
+    """Boolean per stream index: served by a platform whose ``streams`` filter is ``streams`` (None = all)."""
+    return np.array([streams is None or n in streams for n in names], dtype=bool)
+
+
+def served_dispatch(env, reqs: Requests, rec: Recorder, serves: np.ndarray, submit: Callable[[int], None],
+                    done: Callable[[int], None], deployment: int | None = 0) -> Callable[[int], None]:
+    """The dispatch of a platform with one destination: a request of a stream it does not serve is rejected
+    ``no_deployment`` at arrival (and ``done``); the others go to ``submit`` (recorded under ``deployment``
+    unless None, when ``submit`` records it)."""
+    stream = reqs.stream
+
+    def dispatch(rid: int) -> None:
+        if not serves[stream[rid]]:
+            rec.reject(rid, "no_deployment", env.now)
+            done(rid)
+            return
+        if deployment is not None:
+            rec.deployment[rid] = deployment
+        submit(rid)
+
+    return dispatch
+
+
 class Arrivals:
     """Open-loop and closed-loop arrivals of ``reqs`` (``arrival`` holds the times actually used, seconds)."""
 

@@ -20,9 +20,8 @@ from infersim.economics import customer_parts, economics_fields, footprint, toke
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.fleet.disaggregated import DisaggDeployment
 from infersim.fleet.sampler import replica_sampler
-from infersim.platforms.arrivals import Arrivals, new_clock
+from infersim.platforms.arrivals import Arrivals, new_clock, served_dispatch, served_streams
 from infersim.platforms.platform_run import PlatformRun
-from infersim.platforms.sram import served_streams
 from infersim.scenario.schema import Scenario
 from infersim.workload.generate import Requests
 
@@ -35,14 +34,7 @@ def simulate_disaggregated(sc: Scenario, plat, reqs: Requests, catalog, *, seed:
     rec = Recorder(len(reqs))
     serves = served_streams(reqs.stream_names, plat.streams)
 
-    def dispatch(rid: int) -> None:
-        if not serves[reqs.stream[rid]]:
-            rec.reject(rid, "no_deployment", env.now)
-            arrivals.done(rid)
-            return
-        rec.deployment[rid] = 0
-        dep.submit(rid)
-
+    dispatch = served_dispatch(env, reqs, rec, serves, lambda rid: dep.submit(rid), lambda rid: arrivals.done(rid))
     arrivals = Arrivals(env, reqs, sc.duration, dispatch)
     n_pre = b.prefill.n_max
     dep = DisaggDeployment(env, reqs, rec, b.prefill.setup, b.decode.setup, [b.link] * n_pre, arrivals.done,

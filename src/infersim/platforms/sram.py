@@ -45,7 +45,7 @@ from infersim.fleet.sampler import replica_sampler
 from infersim.perf.sram.load import systems_for_load
 from infersim.perf.sram.params import profile_for
 from infersim.platforms.alone import run_on_fleet_clock
-from infersim.platforms.arrivals import Arrivals, finish_run, new_clock
+from infersim.platforms.arrivals import Arrivals, finish_run, new_clock, served_dispatch, served_streams
 from infersim.platforms.platform_run import PlatformRun
 from infersim.scenario import platform as schema
 from infersim.scenario.schema import Scenario
@@ -55,14 +55,9 @@ SLO_QUANTILE = 0.95  # replicas_for_slo holds this quantile of TTFT within the S
 SIZING_WINDOW_S = 60.0  # replicas_for_slo sizes for the busiest window of this length (seconds)
 
 
-def served_streams(names, streams: list[str] | None) -> np.ndarray:
-    """Boolean per stream index: served by a platform whose ``streams`` filter is ``streams`` (None = all)."""
-    return np.array([streams is None or n in streams for n in names], dtype=bool)
-
-
 def fleet_clock_ok(reqs: Requests) -> bool:
-    """Whether an SRAM platform's run can go on a ``FleetClock``: open-loop arrivals (closed-loop clients
-    run on SimPy, ``platforms.arrivals``)."""
+    """Whether an SRAM platform's run can go on ``run_on_fleet_clock`` (arrivals read from the workload's
+    columns): open-loop arrivals; closed-loop clients go through ``platforms.arrivals.Arrivals``."""
     return not reqs.closed_loop
 
 
@@ -90,15 +85,7 @@ def simulate_sram(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int, hor
         finish_run(rec, reqs.arrival_s, [rid for r in dep.replicas for rid in r.in_flight()] + dep.queued(), end_s)
     else:
         env = new_clock()
-
-        def dispatch(rid: int) -> None:
-            if not serves[reqs.stream[rid]]:
-                rec.reject(rid, "no_deployment", env.now)
-                arrivals.done(rid)
-                return
-            rec.deployment[rid] = 0
-            dep.submit(rid)
-
+        dispatch = served_dispatch(env, reqs, rec, serves, lambda rid: dep.submit(rid), lambda rid: arrivals.done(rid))
         arrivals = Arrivals(env, reqs, sc.duration, dispatch)
         dep = Deployment(env, setup, spec, reqs, rec, 0, arrivals.done, seed=seed, platform=plat.name,
                          chain_full=reqs.chain_full)

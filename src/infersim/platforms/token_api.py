@@ -29,9 +29,8 @@ from infersim.core.rng import rng
 from infersim.economics import customer_parts, economics_fields
 from infersim.engine.recorder import FINISHED, Recorder
 from infersim.platforms import arrivals as _arrivals
-from infersim.platforms.arrivals import Arrivals, finish_run, new_clock
+from infersim.platforms.arrivals import Arrivals, finish_run, new_clock, served_dispatch, served_streams
 from infersim.platforms.platform_run import PlatformRun
-from infersim.platforms.sram import served_streams
 from infersim.platforms.token_api_server import TokenApiServer
 from infersim.scenario.schema import Scenario
 from infersim.workload.generate import Requests
@@ -53,13 +52,7 @@ def simulate_token_api(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
                             lambda rid: arrivals.done(rid), limiter=limiter, count_output_tokens=count_out,
                             max_context=max_context)
 
-    def dispatch(rid: int) -> None:
-        if not serves[reqs.stream[rid]]:
-            rec.reject(rid, "no_deployment", env.now)
-            arrivals.done(rid)
-            return
-        server.submit(rid)
-
+    dispatch = served_dispatch(env, reqs, rec, serves, server.submit, lambda rid: arrivals.done(rid), deployment=None)
     if not reqs.closed_loop and latency.load_curve is None and not _arrivals.SIMPY_CLOCK:  # no clock needed
         end_s, in_flight = server.serve_open_loop(serves, horizon_s)
         finish_run(rec, reqs.arrival_s, in_flight, end_s)

@@ -33,24 +33,33 @@ class TokenApiServer:
         self.z_ttft, self.z_speed = rng.standard_normal(n), rng.standard_normal(n)
         self.active: set[int] = set()
 
-    def submit(self, rid: int) -> None:
-        env, rec = self.env, self.rec
-        now = env.now
-        t_in, out = int(self.reqs.input_tokens[rid]), int(self.reqs.output_tokens[rid])
+    def _admit(self, rid: int, now: float, out: int) -> bool:
+        """Admission of ``rid`` (``out`` output tokens) at ``now``: a rejection (context length, then the rate
+        limits) is recorded and False returned; else it is recorded under this API's deployment code."""
+        t_in = int(self.reqs.input_tokens[rid])
         if self.max_context is not None and t_in + out > self.max_context:
             reason = "context_length"
         elif self.limiter is not None and not self.limiter.admit(now, t_in + out if self.count_out else t_in):
             reason = "rate_limited"
         else:
-            reason = ""
-        if reason:
-            rec.reject(rid, reason, now)
+            self.rec.deployment[rid] = self.deployment
+            return True
+        self.rec.reject(rid, reason, now)
+        return False
+
+    def _draws(self, lat: TokenApiLatency, rid: int) -> tuple[float, float]:
+        """``(TTFT, TPOT)`` of ``rid`` at the latency ``lat``, from its pre-drawn standard normals."""
+        return (lat.ttft.median * math.exp(lat.ttft.sigma * self.z_ttft[rid]),
+                1.0 / (lat.speed.median * math.exp(lat.speed.sigma * self.z_speed[rid])))
+
+    def submit(self, rid: int) -> None:
+        env = self.env
+        now = env.now
+        out = int(self.reqs.output_tokens[rid])
+        if not self._admit(rid, now, out):
             self.on_done(rid)
             return
-        rec.deployment[rid] = self.deployment
-        lat = self.latency.at_concurrency(len(self.active) + 1)
-        ttft = lat.ttft.median * math.exp(lat.ttft.sigma * self.z_ttft[rid])
-        tpot = 1.0 / (lat.speed.median * math.exp(lat.speed.sigma * self.z_speed[rid]))
+        ttft, tpot = self._draws(self.latency.at_concurrency(len(self.active) + 1), rid)
         self.active.add(rid)
         env.timeout(ttft + (out - 1) * tpot).callbacks.append(
             lambda _e: self._finish(rid, now + ttft, tpot, out))
@@ -77,10 +86,7 @@ class TokenApiServer:
         reqs, rec, lat = self.reqs, self.rec, self.latency
         order = np.flatnonzero(~np.isnan(reqs.arrival_s))
         times = reqs.arrival_s[order]
-        t_in_col, out_col, stream = reqs.input_tokens, reqs.output_tokens, reqs.stream
-        z_t, z_s = self.z_ttft, self.z_speed
-        t_med, t_sig, s_med, s_sig = lat.ttft.median, lat.ttft.sigma, lat.speed.median, lat.speed.sigma
-        limiter, count_out, max_ctx, dep = self.limiter, self.count_out, self.max_context, self.deployment
+        out_col, stream = reqs.output_tokens, reqs.stream
         now, clock = 0.0, 0.0
         last = 0.0  # last departure (a rejection at its arrival, a finish at its end)
         in_flight: list[int] = []
@@ -93,20 +99,11 @@ class TokenApiServer:
                     rec.reject(rid, "no_deployment", clock)
                     last = clock if clock > last else last
                     continue
-                t_in, out = int(t_in_col[rid]), int(out_col[rid])
-                if max_ctx is not None and t_in + out > max_ctx:
-                    reason = "context_length"
-                elif limiter is not None and not limiter.admit(clock, t_in + out if count_out else t_in):
-                    reason = "rate_limited"
-                else:
-                    reason = ""
-                if reason:
-                    rec.reject(rid, reason, clock)
+                out = int(out_col[rid])
+                if not self._admit(rid, clock, out):
                     last = clock if clock > last else last
                     continue
-                rec.deployment[rid] = dep
-                ttft = t_med * math.exp(t_sig * z_t[rid])
-                tpot = 1.0 / (s_med * math.exp(s_sig * z_s[rid]))
+                ttft, tpot = self._draws(lat, rid)
                 fin = clock + (ttft + (out - 1) * tpot)
                 if fin > horizon_s:
                     in_flight.append(rid)

@@ -14,7 +14,8 @@ flow through the stages. Per micro-batch and stage (per GPU), each operator is i
   likewise (in practice the KV bytes);
 - collectives: two TP all-reduces per layer (one per MoE layer when experts are expert-parallel), and an EP
   dispatch + combine all-to-all per MoE layer, each latency + bytes / (link bandwidth x ``comm_eff``); links are
-  the scale-up domain's (``interconnect_gbps``) inside ``nvlink_domain_gpus``, the scale-out network beyond.
+  the scale-up domain's (``interconnect_gbps``) inside ``nvlink_domain_gpus``, the scale-out network beyond
+  (counts, bytes and links in ``perf.collectives``).
 
 step = CPU time (``step_overhead_s`` + ``per_seq_overhead_s`` x the sequences of one rank's engine core) +
 pp x stage(micro-batch) + (pp - 1) stage-to-stage sends. With pp stages and m = pp micro-batches, a compute-bound step runs pp times the
@@ -32,10 +33,10 @@ import numpy as np
 
 from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
+from infersim.perf.collectives import collectives
 from infersim.perf.kernels import gemm_prior, matmul_ceiling
 from infersim.perf.params import PerfParams
 
-ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
 #: GEMM kernels per layer (QKV, output, MLP up/gate, MLP down; MoE layers: the expert GEMMs in their place)
 GEMMS_PER_LAYER = 4
 
@@ -133,49 +134,13 @@ class GpuRoofline:
         self.kv_bytes_per_token = m.kv_bytes_per_token(cfg.kv_precision) / kv_shard / pp
         self.full_frac = 1.0 - (m.sliding_window_layers / m.layers if m.sliding_window else 0.0)
         self.window = float(m.sliding_window or 0)
-        # collectives per stage and micro-batch
-        moe_layers = (m.moe_layers or m.layers) if self.moe else 0
-        n_ar = (2 * m.layers - (moe_layers if ep > 1 else 0)) if tp > 1 else 0
-        self.ar_count = n_ar / pp
-        self.ar_bytes_tok = m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0
-        self.ar_bw = self._link_bw(tp) * p.comm_eff
-        self.a2a_count = 2.0 * moe_layers / pp if ep > 1 else 0.0
-        self.a2a_bytes_tok = self._a2a_bytes_per_token(comp) if ep > 1 else 0.0
-        self.a2a_bw = self._link_bw(ep) * p.comm_eff
-        self.hop_bytes_tok = m.hidden_size * ACT_BYTES
-        self.hop_bw = self._link_bw(tp * dp * pp)
+        # collectives per stage and micro-batch (perf.collectives)
+        c = collectives(cfg, p.comm_eff, self.moe, comp)
+        self.ar_count, self.ar_bytes_tok, self.ar_bw = c.ar_count, c.ar_bytes_tok, c.ar_bw
+        self.a2a_count, self.a2a_bytes_tok, self.a2a_bw = c.a2a_count, c.a2a_bytes_tok, c.a2a_bw
+        self.hop_bytes_tok, self.hop_bw = c.hop_bytes_tok, c.hop_bw
         self._affine_cache: dict[int, tuple] = {}  # decode_affine coefficients per batch size
         self._fixed_cache: dict[int, tuple[float, float]] = {}
-
-    def _a2a_bytes_per_token(self, compute_precision: str) -> float:
-        """Bytes one GPU sends per all-to-all (the mean of dispatch and combine), per token of the micro-batch
-        over all ranks (a GPU holds ``1/ep`` of them). Dispatch travels in FP8 when the model computes in 8 or
-        4 bits, combine in BF16 (DeepEP: FP8 dispatch, BF16 combine; github.com/deepseek-ai/DeepEP). Inside one
-        scale-up domain each token goes to its k experts, ``(ep - 1)/ep`` of them on other GPUs. Across domains
-        (``ep`` > ``nvlink_domain_gpus``) a token crosses the network once per remote domain holding one of its
-        experts and is forwarded over NVLink there (DeepEP's internode kernels): with k experts uniform over n
-        domains that is ``(n - 1)(1 - (1 - 1/n)^k)`` domains, at most the model's ``topk_group`` (DeepSeek-V3's
-        node-limited routing sends a token to at most 4 nodes, Technical Report sec. 2.1.2; ASSUMPTION: expert
-        groups map onto domains)."""
-        m, ep = self.cfg.model, self.cfg.ep
-        b = ((1.0 if compute_precision != "bf16" else ACT_BYTES) + ACT_BYTES) / 2.0
-        domain = max(self.cfg.hardware.nvlink_domain_gpus, 1)
-        k = float(m.experts_per_token)
-        if ep <= domain:
-            return k * m.hidden_size * b * (ep - 1) / ep / ep
-        n = math.ceil(ep / domain)
-        touched = n * (1.0 - (1.0 - 1.0 / n) ** k)
-        if m.topk_group:
-            touched = min(touched, float(m.topk_group))
-        return m.hidden_size * b * touched * (n - 1) / n / ep
-
-    def _link_bw(self, group: int) -> float:
-        """Per-direction bytes/s of a collective over ``group`` GPUs: the scale-up domain's links
-        (``interconnect_gbps`` is bidirectional) inside one domain, the scale-out network beyond."""
-        hw = self.cfg.hardware
-        if group <= max(hw.nvlink_domain_gpus, 1):
-            return max(hw.interconnect_gbps, 1e-9) * 1e9 / 2.0
-        return max(hw.scaleout_gbps, 1e-9) * 1e9
 
     # -- operators of one stage and micro-batch (scalars) --------------------------------------------------
     def _gemm_eff(self, m_tokens: float, half: float) -> float:

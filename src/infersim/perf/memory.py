@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 
 from infersim.core.errors import CapacityError
-from infersim.perf.gpu import ACT_BYTES, GpuConfig
+from infersim.perf.collectives import ACT_BYTES
+from infersim.perf.gpu import GpuConfig
 
 #: Memory a runtime keeps outside weights/activations/KV per GPU: CUDA context, NCCL buffers, CUDA
 #: graphs. Assumption: ~1.5 GB, typical of what vLLM logs as "non-torch memory" on H100s.

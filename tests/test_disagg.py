@@ -172,6 +172,46 @@ def test_ideal_link_ttft_is_prefill_plus_first_decode_step(tmp_path):
     assert r.ttft_s == pytest.approx(t_pre + t_dec, rel=1e-9)
 
 
+def test_first_token_at_prefill_ttft_is_the_prefill_and_the_gap_is_in_tpot(tmp_path):
+    # DistServe's design: the prefill instance returns the token it sampled; the decode pool makes the other 63
+    plat = disagg(kv_transfer={"placement": "rdma"}, first_token="prefill")
+    sc, r = lone(tmp_path, plat)
+    t_pre, t_x, t_dec, nbytes = _lone_expected(sc, plat)
+    assert r.ttft_s == pytest.approx(t_pre, rel=1e-9)
+    assert r.first_token_s == r.prefill_end_s
+    assert r.kv_bytes == nbytes
+    b = disagg_build(sc.platforms[0], CAT, "p")
+    d = b.decode.setup.perf
+    # after the prefill's token: transfer, the decode pool's first step (its first token: the answer's second),
+    # then 62 decode steps of one sequence
+    rest = sum(d.step_s(0, 0.0, 0, 1, float(2000 + k)) for k in range(1, 63))
+    assert r.finish_s - r.first_token_s == pytest.approx(t_x + t_dec + rest, rel=1e-6)
+    assert r.tpot_s == pytest.approx((t_x + t_dec + rest) / 63, rel=1e-6)
+
+
+def test_first_token_at_prefill_one_token_answers_never_move_kv(tmp_path):
+    sc = scenario(tmp_path, [disagg(first_token="prefill")], rate=4.0, out=1, duration=5.0)
+    res = simulate(sc)
+    r = res.requests
+    assert (r.outcome == "finished").all()
+    assert (r.finish_s == r.first_token_s).all() and (r.first_token_s == r.prefill_end_s).all()
+    assert r.kv_transfer_start_s.isna().all() and (r.kv_bytes == 0).all()
+    assert res.summary.iloc[0].kv_bytes_sent == 0
+
+
+def test_first_token_choice_moves_ttft_not_the_end_of_a_request(tmp_path):
+    # the same requests on the same pools: with the prefill's token first the decode pool makes one token less,
+    # TTFT shrinks by about the transfer and a decode step, the finish moves by less than a step
+    runs = {}
+    for ft in ("decode", "prefill"):
+        res = simulate(scenario(tmp_path, [disagg(first_token=ft)], rate=2.0, duration=10.0))
+        runs[ft] = res.requests.set_index("request_id")
+    a, b = runs["decode"], runs["prefill"]
+    assert (b.ttft_s < a.ttft_s).all()
+    assert (b.first_token_s == b.prefill_end_s).all()
+    assert np.allclose(b.finish_s, a.finish_s, atol=0.05)
+
+
 def test_kv_bytes_conserved_and_summary(tmp_path):
     sc = scenario(tmp_path, [disagg()], rate=4.0, duration=15.0)
     res = simulate(sc)
@@ -240,12 +280,14 @@ def test_saturation_throughput_is_the_lesser_pool_capacity(tmp_path):
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rate=st.floats(1.0, 30.0), prompt=st.integers(16, 6000), out=st.integers(1, 400),
-       util=st.sampled_from([0.34, 0.5, 0.9]), timeout=st.sampled_from([None, 1.0]), seed=st.integers(0, 99))
+       util=st.sampled_from([0.34, 0.5, 0.9]), timeout=st.sampled_from([None, 1.0]), seed=st.integers(0, 99),
+       first=st.sampled_from(["decode", "prefill"]))
 def test_properties_every_request_accounted_kv_within_capacity(tmp_path_factory, rate, prompt, out, util,
-                                                                timeout, seed):
+                                                                timeout, seed, first):
     tmp = tmp_path_factory.mktemp("p")
     dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": util}}
-    sc = scenario(tmp, [disagg(decode=dec, decode_wait_timeout=timeout)], rate=rate, prompt=prompt, out=out,
+    sc = scenario(tmp, [disagg(decode=dec, decode_wait_timeout=timeout, first_token=first)], rate=rate,
+                  prompt=prompt, out=out,
                   duration=4.0, drain=5.0, seed=seed)
     from infersim.platforms import disaggregated as mod
 
@@ -267,7 +309,12 @@ def test_properties_every_request_accounted_kv_within_capacity(tmp_path_factory,
     for rep in dep.prefill.replicas + dep.decode.replicas:
         assert rep.kv.peak_blocks <= rep.kv.total_blocks
     fin = r[r.outcome == "finished"]
-    assert (fin.first_token_s >= fin.kv_transfer_end_s - 1e-12).all()
+    if first == "decode":
+        assert (fin.first_token_s >= fin.kv_transfer_end_s - 1e-12).all()
+    else:  # the prefill's token; the decode pool's tokens come after the transfer (none for one-token answers)
+        assert (fin.first_token_s == fin.prefill_end_s).all()
+        moved = fin[fin.output_tokens > 1]
+        assert (moved.finish_s >= moved.kv_transfer_end_s - 1e-12).all()
     assert (fin.kv_transfer_start_s >= fin.prefill_end_s - 1e-12).all()
 
 

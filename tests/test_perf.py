@@ -119,6 +119,11 @@ def test_estimate_disaggregated_lone_ttft_and_lesser_pool_capacity(capsys):
     assert e["decode_req_s"] == pytest.approx(3 * d["decode_req_s"])
     assert e["prefill_req_s"] == pytest.approx(d["prefill_req_s"])
     assert e["transfer_s"] > d["transfer_s"]  # 50 GB/s ConnectX-7 instead of 900 GB/s NVLink
+    # the prefill side streaming the first token (DistServe): TTFT is the prefill alone, capacity unchanged
+    f = _est(capsys, "--prefill-replicas", "1", "--decode-replicas", "3", "--placement", "same_domain",
+             "--first-token", "prefill")
+    assert f["ttft_s"] == f["prefill_s"] == d["prefill_s"]
+    assert f["max_output_tok_s"] == d["max_output_tok_s"] and f["tpot_s"] == d["tpot_s"]
 
 
 def test_estimate_expert_and_data_parallel_layout(capsys):
@@ -136,6 +141,8 @@ def test_estimate_bad_layouts_exit_2_naming_the_flag(capsys):
     assert "--decode-replicas" in capsys.readouterr().err
     assert main([*base, "--decode-tp", "2"]) == 2
     assert "apply to a disaggregated estimate" in capsys.readouterr().err
+    assert main([*base, "--first-token", "prefill"]) == 2
+    assert "--first-token applies to a disaggregated estimate" in capsys.readouterr().err
     assert main(["estimate", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--dp", "2", "--ep", "2"]) == 2
     assert "--ep: ep=2 needs a mixture-of-experts model" in capsys.readouterr().err
     assert main([*base, "--tp", "4", "--decode-tp", "8", "--prefill-replicas", "1", "--decode-replicas", "1",

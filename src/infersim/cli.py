@@ -113,7 +113,8 @@ def _cmd_estimate(args) -> int:
                               max_batched_tokens=args.max_batched_tokens, chips=args.chips, dp=args.dp,
                               ep=args.ep, prefill_replicas=args.prefill_replicas,
                               decode_replicas=args.decode_replicas, decode_tp=args.decode_tp,
-                              decode_dp=args.decode_dp, decode_ep=args.decode_ep, placement=args.placement)
+                              decode_dp=args.decode_dp, decode_ep=args.decode_ep, placement=args.placement,
+                              first_token=args.first_token)
     if args.json:
         print(json.dumps(est.as_dict()))
         return 0
@@ -302,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--decode-ep", type=int, default=None, help="disaggregated: decode replicas' ep")
     e.add_argument("--placement", default="rdma", choices=["same_domain", "rdma"],
                    help="disaggregated: where the KV travels (NVLink inside one domain, or GPUDirect RDMA)")
+    e.add_argument("--first-token", default="decode", choices=["decode", "prefill"],
+                   help="disaggregated: which pool streams the first token (decode: vLLM's proxy, Dynamo; "
+                        "prefill: DistServe)")
     e.add_argument("--precision", default="bf16")
     e.add_argument("--input", type=int, default=1000)
     e.add_argument("--output", type=int, default=1000)

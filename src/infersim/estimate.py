@@ -16,11 +16,13 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
                  max_num_seqs: int = 2048, max_batched_tokens: int = 8192,
                  chips: int | None = None, dp: int = 1, ep: int = 1, prefill_replicas: int | None = None,
                  decode_replicas: int | None = None, decode_tp: int | None = None, decode_dp: int | None = None,
-                 decode_ep: int | None = None, placement: str = "rdma") -> tuple[Estimate | DisaggEstimate, dict]:
+                 decode_ep: int | None = None, placement: str = "rdma",
+                 first_token: str = "decode") -> tuple[Estimate | DisaggEstimate, dict]:
     """The analytic estimate of one replica of ``model`` on ``tp x pp x dp`` GPUs of ``hardware`` (expert
     parallelism ``ep``), or with ``prefill_replicas`` and ``decode_replicas`` of a disaggregated deployment whose
     decode replicas run ``decode_tp x pp x decode_dp`` GPUs (default: the prefill's layout) and receive the KV
-    over ``placement`` (``perf.kv_link``). Bad flags raise ``InfersimError`` naming the flag."""
+    over ``placement`` (``perf.kv_link``); ``first_token``: which pool streams the first token (``decode`` or
+    ``prefill``). Bad flags raise ``InfersimError`` naming the flag."""
     cat = default_catalog()
     hw = cat.get_hardware(hardware, path="--hardware")
     m = cat.get_model(model, path="--model")
@@ -42,6 +44,9 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
     if not disagg and any(v is not None for v in (decode_tp, decode_dp, decode_ep)):
         raise InfersimError("--decode-tp/--decode-dp/--decode-ep apply to a disaggregated estimate; add "
                             "--prefill-replicas and --decode-replicas")
+    if not disagg and first_token != "decode":
+        raise InfersimError("--first-token applies to a disaggregated estimate; add --prefill-replicas and "
+                            "--decode-replicas")
     if hw.kind in ("lpu", "wafer"):
         if disagg or dp != 1 or ep != 1:
             raise InfersimError(f"--dp/--ep/--prefill-replicas: {hw.id} is a {hw.kind}, estimated as one SRAM "
@@ -74,7 +79,8 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
     xfer = link.transfer_s(kv_bytes(m, perf.cfg.kv_precision, input_tokens))
     est = disagg_estimate(perf, plan, dperf, dplan, xfer, input_tokens, output_tokens,
                           prefill_replicas=prefill_replicas, decode_replicas=decode_replicas, batch=batch,
-                          max_num_seqs=max_num_seqs * d_dp, max_batched_tokens=max_batched_tokens * dp)
+                          max_num_seqs=max_num_seqs * d_dp, max_batched_tokens=max_batched_tokens * dp,
+                          first_token=first_token)
     setup.update(decode_gpus=dperf.cfg.gpus, link=f"{link.kind} {link.bandwidth_gb_per_s:,.0f} GB/s")
     return est, setup
 

@@ -12,7 +12,11 @@ cached blocks of finished requests are evicted, oldest first, to make the room p
 the decode engine admits the request with those tokens computed and its first step computes only the rest
 of the last partial block (at most ``block_size`` tokens, at least one) and samples the first token, which is
 the user's first token: TTFT = prefill wait and step + wait for decode room + transfer + decode wait and
-first step. Prefix caching works on the prefill side only (the workload's shared prefixes); the decode side
+first step. With ``first_token_at_prefill`` (DistServe's design: the prefill instance returns the token its
+prefill sampled) the first token is the prefill's: TTFT ends with the prefill, the decode pool generates the
+other ``output_tokens - 1`` (the gap from the prefill's token to the decode pool's first one, which holds the
+wait for room and the transfer, is an inter-token gap and part of TPOT), and a one-token answer finishes at its
+prefill without moving its KV. Prefix caching works on the prefill side only (the workload's shared prefixes); the decode side
 caches only the transferred blocks.
 
 The prefill replica keeps the prompt's KV until its transfer lands (NIXL / Mooncake connectors free the
@@ -74,9 +78,11 @@ class DecodeView:
     chain of its own per request (key = the request id; the decode replica's cache holds nothing else), so the
     engine computes only what the last partial block leaves. A chain is O(1) to insert and evicts from its tail."""
 
-    def __init__(self, reqs, block_tokens: int):
+    def __init__(self, reqs, block_tokens: int, first_token_at_prefill: bool = False):
         self.input_tokens = reqs.input_tokens
-        self.output_tokens = reqs.output_tokens
+        # the prefill's token already streamed: the decode pool generates the rest (a one-token answer never gets
+        # here)
+        self.output_tokens = np.maximum(reqs.output_tokens - 1, 1) if first_token_at_prefill else reqs.output_tokens
         self.block_tokens = int(block_tokens)
         self.has_prefixes = True
         self.block_offsets = None  # no trace hash ids: chains only
@@ -212,8 +218,9 @@ class DisaggDeployment:
 
     def __init__(self, env, reqs, rec: Recorder, prefill_setup, decode_setup, links, on_done, *,
                  kv_bytes_per_token: float, prefill_pool: dict, decode_pool: dict, decode_wait_s: float | None,
-                 max_concurrent_transfers: int | None = None):
+                 max_concurrent_transfers: int | None = None, first_token_at_prefill: bool = False):
         self.env, self.reqs, self.rec, self.on_done = env, reqs, rec, on_done
+        self.first_at_prefill = bool(first_token_at_prefill)
         n = len(reqs)
         self.prec = Recorder(n)  # the prefill pool's own record (its 'finish' is the end of the prefill)
         self.bpt = float(kv_bytes_per_token)
@@ -221,7 +228,7 @@ class DisaggDeployment:
         # server once, on the prefill side, so the decode engine adds no API / scheduling hop of its own
         d_knobs = replace(decode_setup.knobs, schedule_delay_s=0.0, schedule_delay_per_seq_s=0.0, api_serial_s=0.0)
         d_setup = replace(decode_setup, prefix_caching=True, knobs=d_knobs)
-        self.dview = DecodeView(reqs, d_setup.block_size)
+        self.dview = DecodeView(reqs, d_setup.block_size, self.first_at_prefill)
         self.d_bs = d_setup.block_size
         self.d_max_tokens = d_setup.kv_blocks * d_setup.block_size
         self.prefill = Pool(env, "prefill", prefill_setup, PrefillView(reqs), self.prec, 0, on_done=self._prefilled,
@@ -271,6 +278,13 @@ class DisaggDeployment:
             return
         self.prefill_end_s[rid] = now
         self.prefill.note(now - self.arrival[rid])
+        if self.first_at_prefill:
+            self.rec.first_token(rid, now)
+            if self.reqs.output_tokens[rid] <= 1:  # the whole answer: nothing to decode, no KV to move
+                self.rec.assign(rid, i)
+                self.rec.finish(rid, now)
+                self.on_done(rid)
+                return
         need_total = int(self.reqs.input_tokens[rid] + self.reqs.output_tokens[rid])
         if need_total > self.d_max_tokens:
             self.rec.reject(rid, "kv_capacity", now)
@@ -357,6 +371,10 @@ class DisaggDeployment:
     def _decoded(self, rid: int) -> None:
         j = int(self.decode_replica[rid])
         if self.rec.outcome[rid] == FINISHED:
+            if self.first_at_prefill:  # the decode pool's first token was the answer's second
+                t1 = float(self.prefill_end_s[rid])
+                self.rec.itl_one(float(self.rec.first_token_s[rid]) - t1, 1)
+                self.rec.first_token(rid, t1)
             out = int(self.reqs.output_tokens[rid])
             if out > 1:
                 self.decode.note((self.rec.finish_s[rid] - self.rec.first_token_s[rid]) / (out - 1))
@@ -374,6 +392,9 @@ class DisaggDeployment:
         """Close the pools' billing and fold the prefill side's record into the request table."""
         self.prefill.close(end_s)
         self.decode.close(end_s)
+        if self.first_at_prefill:  # every prefilled request still served has its first token (in flight ones too)
+            done = ~np.isnan(self.prefill_end_s) & (self.rec.outcome != REJECTED)
+            self.rec.first_token_s[done] = self.prefill_end_s[done]
         self.rec.cached_tokens[:] = self.prec.cached_tokens  # prefix-cache hits are the prefill side's
         self.rec.preemptions[:] = self.rec.preemptions + self.prec.preemptions
         rej = self.rec.outcome == REJECTED

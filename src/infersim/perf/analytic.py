@@ -114,7 +114,8 @@ class DisaggEstimate:
     """What ``infersim estimate --prefill-replicas P --decode-replicas D`` prints (seconds, tokens per second).
 
     A lone request's ``ttft_s`` = its prefill on an idle prefill replica + the KV transfer on an idle link +
-    the first decode step (the decode replica at ``batch``); ``tpot_s`` is a decode step at ``batch`` sequences
+    the first decode step (the decode replica at ``batch``), or the prefill alone when the prefill side streams
+    the first token (``first_token="prefill"``, DistServe's design); ``tpot_s`` is a decode step at ``batch`` sequences
     per decode replica. Capacity per pool in requests/s: the prefill pool's ``P / (prefill seconds per prompt
     of a full token budget)`` (decodes never share its steps), the decode pool's ``D x best decode batch /
     (output tokens x its step)`` over the batches its KV cache holds at ``input + output`` tokens each; the
@@ -143,7 +144,7 @@ class DisaggEstimate:
 def disagg_estimate(prefill: GpuRoofline, prefill_plan: MemoryPlan, decode: GpuRoofline, decode_plan: MemoryPlan,
                     transfer_s: float, input_tokens: int, output_tokens: int, *, prefill_replicas: int,
                     decode_replicas: int, batch: int = 1, max_num_seqs: int = 256,
-                    max_batched_tokens: int = 8192) -> DisaggEstimate:
+                    max_batched_tokens: int = 8192, first_token: str = "decode") -> DisaggEstimate:
     """The closed-form view of a ``prefill_replicas`` P ``decode_replicas`` D deployment (``DisaggEstimate``);
     ``transfer_s`` is one prompt's KV transfer on an idle link (``perf.kv_link.KvLink.transfer_s``)."""
     i_tok, o_tok = int(input_tokens), int(max(output_tokens, 1))
@@ -167,7 +168,7 @@ def disagg_estimate(prefill: GpuRoofline, prefill_plan: MemoryPlan, decode: GpuR
     req_s = min(pre_req_s, dec_req_s)
     gpus = prefill_replicas * prefill.cfg.gpus + decode_replicas * decode.cfg.gpus
     return DisaggEstimate(
-        ttft_s=pre_one + transfer_s + first, prefill_s=pre_one, transfer_s=transfer_s, tpot_s=tpot,
+        ttft_s=pre_one if first_token == "prefill" else pre_one + transfer_s + first, prefill_s=pre_one, transfer_s=transfer_s, tpot_s=tpot,
         output_tok_s_per_user=1.0 / tpot if tpot > 0 else math.inf, prefill_req_s=pre_req_s,
         decode_req_s=dec_req_s, bottleneck="prefill" if pre_req_s < dec_req_s else "decode",
         max_output_tok_s=req_s * o_tok, output_tok_s_per_gpu=req_s * o_tok / gpus, best_decode_batch=best_b,

@@ -140,6 +140,12 @@ class Disaggregated(StrictModel):
     prefill: GpuPool
     decode: AnyPool
     kv_transfer: KvTransfer = Field(default_factory=KvTransfer)
+    first_token: Literal["decode", "prefill"] = Field(
+        "decode", description="which pool streams the first output token: 'decode' (the decode engine streams the "
+                              "whole response, as vLLM's disaggregated-prefill proxy and NVIDIA Dynamo do: TTFT = "
+                              "prefill + KV transfer + first decode step) or 'prefill' (the prefill instance returns "
+                              "the token its prefill sampled, as DistServe does: TTFT ends with the prefill, the "
+                              "transfer and the decode wait fall in TPOT, and a one-token answer never moves its KV)")
     decode_wait_timeout: Seconds | None = Field(
         None, description="reject a prefilled request that waits longer than this for decode KV room "
                           "(reason 'decode_kv_full'; default: it waits)")

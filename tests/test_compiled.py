@@ -82,3 +82,44 @@ def test_engine_is_compiled_where_cython_is_installed():
     simulator several times slower: say so."""
     assert compiled(), ("the engine runs from its Python source: its compilation failed at install "
                         "(see the pip build log) or the package was installed without building extensions")
+
+
+def _source_module(name: str):
+    """``infersim.<name>`` imported from its ``.py`` source, whether or not the build compiled it."""
+    import infersim
+
+    path = os.path.join(os.path.dirname(infersim.__file__), *name.split(".")) + ".py"
+    spec = importlib.util.spec_from_file_location(f"_source_{name.replace('.', '_')}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sram_round_compiled_and_source_agree_bit_for_bit():
+    """The SRAM pipeline's round (``perf/sram/round.py``, compiled with the engine) gives the same floats as its
+    Python source on both systems' geometries, for decode-only, prefill-only and mixed rounds."""
+    import random
+
+    from infersim.perf.sram.pipeline import pipeline_for
+    from infersim.perf.sram.round import PipelineRound
+
+    src = _source_module("perf.sram.round")
+    rng = random.Random(7)
+    for model, hw in (("qwen2.5-coder-7b", "groq-lpu"), ("llama-3.1-70b", "groq-lpu"),
+                      ("qwen2.5-coder-7b", "cerebras-wse3"), ("llama-3.1-8b", "cerebras-wse3")):
+        pipe = pipeline_for(model, hw)
+        r = pipe.round
+        assert isinstance(r, PipelineRound)
+        twin = src.PipelineRound(r.stages, r.microbatch, r.a_s, r.w_s, r.kv_s, r.c_s, r.attn_s, r.hops, r.hop_s,
+                                 r.act_s)
+        for _ in range(2000):
+            n_dec = rng.choice([0, 1, 3, rng.randint(1, 4 * pipe.concurrency)])
+            n_seq = rng.choice([0, 1, rng.randint(1, 8)])
+            tok = n_seq * rng.randint(1, 4000)
+            pairs = float(tok) * rng.uniform(1, 3000)
+            ctx = float(n_dec * rng.randint(1, 30000))
+            pctx = float(rng.choice([0, rng.randint(0, 30000)]))
+            args = (tok, pairs, n_seq, n_dec, ctx, pctx)
+            assert pipe.step_s(*args) == twin.step_s(*args), (model, hw, args)
+            if n_dec:
+                assert pipe.decode_affine(n_dec) == twin.decode_affine(n_dec)

@@ -53,6 +53,7 @@ from infersim.catalog import Catalog, Hardware, Model
 from infersim.core.errors import CapacityError
 from infersim.perf.base import StepTime, prefill_pairs, step_aggregates
 from infersim.perf.sram.params import SramParams, SramProfile, profile_for
+from infersim.perf.sram.round import PipelineRound
 from infersim.perf.sram.sizing import chips_needed, resolve, unit_sram_bytes
 
 ACT_BYTES = 2.0  # bf16 activations between stages (assumption, as in perf/gpu.py)
@@ -107,11 +108,10 @@ class SramPipeline:
         self.knee = max(1, int(self.w_s // self.c_s)) if self.c_s > 0 else 1
         self.microbatch = p.max_microbatch or self.knee
         self.concurrency = self.stages * self.microbatch
-        self._affine_cache: dict[int, tuple | None] = {}  # decode_affine coefficients per batch size
-        # step_s's constants: the prefill micro-batch's denominator ((P - 1) c_s; 0 when one stage or no
-        # compute, where a micro-batch is the whole prompt) and the decode micro-batch as a float
-        self._q_den = (self.stages - 1) * self.c_s if self.stages > 1 and self.c_s > 0 else 0.0
-        self._mb_f = float(self.microbatch)
+        # the round's scalar form (compiled when the build can: the engine's hot path at every prefill round)
+        self.round = PipelineRound(self.stages, self.microbatch, self.a_s, self.w_s, self.kv_s, self.c_s,
+                                   self.attn_s, self.hops, self.hop_s, self.act_s)
+        self.step_s = self.round.step_s  # type: ignore[method-assign]  # the bound compiled method, no frame
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _stage(self, m, kv_read, pairs):
@@ -147,49 +147,11 @@ class SramPipeline:
     # -- the StepModel interface ---------------------------------------------------------------------
     def step_s(self, n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                prefill_ctx_sum=0.0) -> float:
-        """Seconds of one pipeline round (see module docstring). Scalar arithmetic (the engine's hot path: every
-        prefill round of an lpu / wafer replica); the same equations and float operations as ``_decode`` /
-        ``_prefill`` (``a if a >= b else b`` is ``max(a, b)``, without the call)."""
-        chain = busy = 0.0
-        prefill = n_prefill_seqs > 0 and n_prefill_tokens > 0
-        a_s = self.a_s
-        if n_decode > 0:
-            if not prefill:
-                aff = self._affine_cache.get(n_decode) if n_decode in self._affine_cache \
-                    else self.decode_affine(int(n_decode))
-                if aff is not None:  # a decode-only round: exactly the fast-forward's arithmetic
-                    fixed, k, c0, c_rate, m0, m_rate = aff
-                    x = float(decode_ctx_sum)
-                    mm, cc = m0 + m_rate * x, c0 + c_rate * x
-                    return fixed + k * (mm if mm > cc else cc)
-            b = int(n_decode)
-            m = -(-b // self.stages)
-            if self.microbatch < m:
-                m = self.microbatch
-            x = float(decode_ctx_sum) / b * m + m
-            mem, comp = self.w_s + self.kv_s * x, self.c_s * m + self.attn_s * x
-            t = a_s + (mem if mem >= comp else comp)
-            chain = self.stages * t + self.hops * (self.hop_s + m * self.act_s)
-            busy = -(-b // m) * t
-        if prefill:
-            n_seqs = int(n_prefill_seqs)
-            n_bar = float(n_prefill_tokens) / n_seqs
-            q = math.sqrt(n_bar * a_s / self._q_den) if self._q_den > 0.0 else n_bar
-            mb = self._mb_f
-            if mb > q:
-                q = mb
-            if n_bar < q:
-                q = n_bar
-            n_per = math.ceil(n_bar / q - 1e-9)
-            n_pmb = n_seqs * n_per
-            x = float(prefill_ctx_sum) / n_seqs + n_bar / 2.0
-            mem, comp = self.w_s + self.kv_s * x, self.c_s * q + self.attn_s * float(prefill_pairs) / n_pmb
-            t = a_s + (mem if mem >= comp else comp)
-            c = (self.stages - 1 + n_per) * t + self.hops * (self.hop_s + q * self.act_s)
-            if c > chain:
-                chain = c
-            busy += n_pmb * t
-        return chain if chain >= busy else busy
+        """Seconds of one pipeline round (see module docstring): ``perf.sram.round.PipelineRound.step_s``, the
+        same equations and float operations as ``_decode`` / ``_prefill`` in scalar form (each instance binds
+        its round's method in place of this one)."""
+        return self.round.step_s(n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
+                                 prefill_ctx_sum)
 
     def step(self, prefill_tokens, prefill_context, decode_context) -> StepTime:
         agg = step_aggregates(prefill_tokens, prefill_context, decode_context)
@@ -215,26 +177,8 @@ class SramPipeline:
         max(P t + hops, n_mb t), which is the latency chain P t + hops whenever the micro-batches number no
         more than the stages (n_mb <= P: every round at the loads these systems are sized for), or n_mb t
         when there are no hops. Otherwise None (not affine: ``decode_steps_s`` takes the general path).
-        Cached per ``n_decode``."""
-        c = self._affine_cache.get(n_decode)
-        if c is None and n_decode not in self._affine_cache:
-            c = self._affine_cache[n_decode] = self._decode_coeffs(n_decode)
-        return c
-
-    def _decode_coeffs(self, n_decode: int) -> tuple[float, float, float, float, float, float] | None:
-        b = int(n_decode)
-        m = min(self.microbatch, -(-b // self.stages))
-        n_mb = -(-b // m)
-        hop = self.hops * (self.hop_s + m * self.act_s)
-        if n_mb <= self.stages:
-            fixed, k = self.stages * self.a_s + hop, float(self.stages)
-        elif hop == 0.0:
-            fixed, k = n_mb * self.a_s, float(n_mb)
-        else:
-            return None
-        share = m / b  # a micro-batch's share of the round's total context
-        return (fixed, k, self.c_s * m + self.attn_s * m, self.attn_s * share,
-                self.w_s + self.kv_s * m, self.kv_s * share)
+        Cached per ``n_decode`` (``PipelineRound.decode_affine``)."""
+        return self.round.decode_affine(n_decode)
 
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:
         """Vectorised decode-only rounds of ``n_decode`` sequences at total contexts ``ctx_sums``; where the

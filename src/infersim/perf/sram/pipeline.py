@@ -111,7 +111,9 @@ class SramPipeline:
         # the round's scalar form (compiled when the build can: the engine's hot path at every prefill round)
         self.round = PipelineRound(self.stages, self.microbatch, self.a_s, self.w_s, self.kv_s, self.c_s,
                                    self.attn_s, self.hops, self.hop_s, self.act_s)
-        self.step_s = self.round.step_s  # type: ignore[method-assign]  # the bound compiled method, no frame
+        # the bound compiled methods in place of the delegating ones below (no Python frame per call)
+        self.step_s = self.round.step_s  # type: ignore[method-assign]
+        self.decode_affine = self.round.decode_affine  # type: ignore[method-assign]
 
     # -- pieces ---------------------------------------------------------------------------------------
     def _stage(self, m, kv_read, pairs):
@@ -177,7 +179,8 @@ class SramPipeline:
         max(P t + hops, n_mb t), which is the latency chain P t + hops whenever the micro-batches number no
         more than the stages (n_mb <= P: every round at the loads these systems are sized for), or n_mb t
         when there are no hops. Otherwise None (not affine: ``decode_steps_s`` takes the general path).
-        Cached per ``n_decode`` (``PipelineRound.decode_affine``)."""
+        Cached per ``n_decode`` (``PipelineRound.decode_affine``; each instance binds its round's method in place
+        of this one)."""
         return self.round.decode_affine(n_decode)
 
     def decode_steps_s(self, n_decode: int, ctx_sums: np.ndarray) -> np.ndarray:

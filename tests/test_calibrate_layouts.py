@@ -41,7 +41,7 @@ def close(a: dict, b: dict) -> bool:
 # -- (a) reading --------------------------------------------------------------------------------------------------
 COLUMNS = ("model", "hardware", "precision", "engine", "tp", "dp", "ep", "two_batch_overlap", "prefill_replicas",
            "decode_replicas", "decode_tp", "decode_dp", "decode_ep", "kv_placement", "kv_bandwidth_gb_per_s",
-           "concurrency", "input_tokens", "output_tokens", "ttft_mean_ms")
+           "first_token", "concurrency", "input_tokens", "output_tokens", "ttft_mean_ms")
 
 
 def csv_file(tmp_path, *rows: dict) -> str:
@@ -98,6 +98,8 @@ def test_good_rows_with_the_layout_columns(tmp_path):
      "same_domain, rdma, ethernet"),
     ({"decode_tp": 2}, "decode_tp", "prefill_replicas and decode_replicas"),       # decode layout, co-located
     ({"kv_placement": "rdma"}, "kv_placement", "disaggregated"),
+    ({"prefill_replicas": 1, "decode_replicas": 1, "first_token": "both"}, "first_token", "decode, prefill"),
+    ({"first_token": "prefill"}, "first_token", "disaggregated"),                   # first_token, co-located
     ({"two_batch_overlap": "maybe"}, "two_batch_overlap", "true or false"),
     ({"dp": 0}, "dp", ">= 1"),
 ])
@@ -184,6 +186,22 @@ def test_1p1d_row_simulates_and_pays_the_transfer_and_a_decode_step_in_ttft():
     # a faster link (NVLink in one domain) takes less of it; the decode step stays
     nv = simulate_row(row(**lone, prefill_replicas=1, decode_replicas=1, kv_placement="same_domain"))
     assert co.predicted["ttft_mean_ms"] < nv.predicted["ttft_mean_ms"] < pd.predicted["ttft_mean_ms"]
+
+
+def test_first_token_column_reaches_the_platform_and_moves_ttft_only():
+    lone = {"concurrency": 1, "input_tokens": 2000, "output_tokens": 16, "num_requests": 4}
+    r = row(**lone, prefill_replicas=1, decode_replicas=1, first_token="prefill")
+    assert r.first_token == "prefill" and r.layout() == "1P1D first token from prefill"
+    assert scenario_data(r)["platforms"][0]["first_token"] == "prefill"
+    assert "first_token" not in scenario_data(row(**lone, prefill_replicas=1, decode_replicas=1))["platforms"][0]
+    co = simulate_row(row(**lone))
+    pf = simulate_row(r)
+    dec = simulate_row(row(**lone, prefill_replicas=1, decode_replicas=1))
+    # the prefill's token: TTFT about the co-located prefill (the prefill pool pays no decode steps), below the
+    # decode-streamed one by the transfer and a step
+    assert pf.predicted["ttft_mean_ms"] < dec.predicted["ttft_mean_ms"]
+    assert pf.predicted["ttft_mean_ms"] == pytest.approx(co.predicted["ttft_mean_ms"], rel=0.1)
+    assert close(pf.predicted, direct(scenario_data(r)))
 
 
 def test_disaggregated_rows_follow_the_fit_parameters_and_the_decode_layout():

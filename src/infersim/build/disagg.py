@@ -49,6 +49,8 @@ class DisaggBuild:
     decode: PoolBuild
     link: KvLink
     kv_bytes_per_token: float
+    first_token_at_prefill: bool = False  # the platform's first_token: prefill
+    max_concurrent_transfers: int | None = None  # the link's kv_transfer.max_concurrent
 
 
 def _scaler(a: PoolAutoscaling | None):
@@ -111,4 +113,5 @@ def disagg_build(plat: Disaggregated, catalog: Catalog, path: str, base_dir: Pat
     if kt.ideal:
         link = KvLink(link.kind, float("inf"), 0.0)
     bpt = model.kv_bytes_per_token(pre.setup.config.kv_precision)
-    return DisaggBuild(model, pre, dec, link, bpt)
+    return DisaggBuild(model, pre, dec, link, bpt, first_token_at_prefill=plat.first_token == "prefill",
+                       max_concurrent_transfers=plat.kv_transfer.max_concurrent)

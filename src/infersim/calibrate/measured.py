@@ -25,8 +25,9 @@ Columns (extra columns are ignored; a missing metric is skipped):
   pool's replica; default the row's ``tp`` and ``dp``, and ``ep`` 1 if the row's ``ep`` is 1, else full expert
   parallelism ``decode_tp`` x ``decode_dp``, which is the row's ``ep`` when the decode replica is the same
   shape), ``kv_placement`` (how the KV cache moves from prefill to decode: ``same_domain`` (NVLink), ``rdma``
-  (the default) or ``ethernet``) and ``kv_bandwidth_gb_per_s`` (the link's GB/s, needed for ``ethernet``;
-  overrides the catalog otherwise); ``tp``, ``pp``, ``dp``, ``ep``, ``precision``, ``kv_precision`` and the
+  (the default) or ``ethernet``), ``kv_bandwidth_gb_per_s`` (the link's GB/s, needed for ``ethernet``;
+  overrides the catalog otherwise) and ``first_token`` (which pool streams the first token: ``decode``, the
+  default, or ``prefill`` as DistServe does); ``tp``, ``pp``, ``dp``, ``ep``, ``precision``, ``kv_precision`` and the
   engine columns are the prefill pool's and, unless the ``decode_`` columns say otherwise, the decode pool's;
 - metrics (any of): ``ttft_mean_ms``, ``ttft_p50_ms``, ``ttft_p90_ms``, ``ttft_p99_ms``, ``itl_mean_ms``,
   ``e2e_mean_ms``, ``e2e_p50_ms``, ``e2e_p90_ms``, ``e2e_p99_ms``, ``output_tok_s``.
@@ -64,7 +65,8 @@ ARRIVALS = ("poisson", "constant", "gamma")
 KV_PLACEMENTS = ("same_domain", "rdma", "ethernet")
 BOOLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 #: columns of a disaggregated layout that need ``prefill_replicas`` and ``decode_replicas``
-DISAGG_COLUMNS = ("decode_tp", "decode_dp", "decode_ep", "kv_placement", "kv_bandwidth_gb_per_s")
+DISAGG_COLUMNS = ("decode_tp", "decode_dp", "decode_ep", "kv_placement", "kv_bandwidth_gb_per_s", "first_token")
+FIRST_TOKEN = ("decode", "prefill")
 REQUIRED = ("model", "hardware", "tp", "engine", "input_tokens", "output_tokens")
 MAX_REQUESTS = 100_000
 
@@ -117,6 +119,7 @@ class MeasuredRow:
     decode_ep: int | None = None
     kv_placement: str | None = None  # same_domain | rdma | ethernet
     kv_bandwidth_gb_per_s: float | None = None
+    first_token: str | None = None  # decode | prefill (set when prefill_replicas is)
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -154,6 +157,8 @@ class MeasuredRow:
                 parts.append("decode " + " ".join(par(self.decode_tp, self.decode_dp or 1, self.decode_ep or 1, True)))
             if self.kv_placement != "rdma":
                 parts.append(str(self.kv_placement))
+            if self.first_token == "prefill":
+                parts.append("first token from prefill")
             if self.kv_bandwidth_gb_per_s is not None:
                 parts.append(f"{self.kv_bandwidth_gb_per_s:g} GB/s")
         return " ".join(parts)
@@ -274,8 +279,11 @@ def _layout(raw: dict, tp: int) -> dict:
     if place == "ethernet" and bw is None:
         raise _Bad("kv_bandwidth_gb_per_s: missing (kv_placement ethernet has no catalog bandwidth; give the "
                    "link's GB/s)")
+    first = "decode" if _blank(raw.get("first_token")) else str(raw["first_token"]).strip().lower()
+    if first not in FIRST_TOKEN:
+        raise _Bad(f"first_token: expected one of {', '.join(FIRST_TOKEN)}, got {raw['first_token']!r}")
     out.update(prefill_replicas=n_pre, decode_replicas=n_dec, decode_tp=d_tp, decode_dp=d_dp, decode_ep=d_ep,
-               kv_placement=place, kv_bandwidth_gb_per_s=bw)
+               kv_placement=place, kv_bandwidth_gb_per_s=bw, first_token=first)
     return out
 
 

@@ -122,6 +122,7 @@ def disaggregated_platform(row: MeasuredRow, engine: dict) -> dict:
         "decode": {**pool, "tp": row.decode_tp or row.tp, **_dp_ep(row.decode_dp or 1, row.decode_ep or 1),
                    "replicas": row.decode_replicas, "engine": copy.deepcopy(engine)},
         "kv_transfer": kv,
+        **({"first_token": row.first_token} if row.first_token and row.first_token != "decode" else {}),
     }
 
 
@@ -254,7 +255,8 @@ def drive(row: MeasuredRow, setup, reqs, disagg=None) -> Simulated:
         return DisaggDeployment(env, reqs, rec, b.prefill.setup, b.decode.setup, [b.link] * b.prefill.n_max,
                                 on_done or (lambda _rid: None), kv_bytes_per_token=b.kv_bytes_per_token,
                                 prefill_pool=b.prefill.pool_kwargs(), decode_pool=b.decode.pool_kwargs(),
-                                decode_wait_s=None)
+                                decode_wait_s=None, max_concurrent_transfers=b.max_concurrent_transfers,
+                                first_token_at_prefill=b.first_token_at_prefill)
 
     env = simpy.Environment()
     n = len(reqs)

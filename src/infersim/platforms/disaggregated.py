@@ -40,8 +40,8 @@ def simulate_disaggregated(sc: Scenario, plat, reqs: Requests, catalog, *, seed:
     dep = DisaggDeployment(env, reqs, rec, b.prefill.setup, b.decode.setup, [b.link] * n_pre, arrivals.done,
                            kv_bytes_per_token=b.kv_bytes_per_token, prefill_pool=b.prefill.pool_kwargs(),
                            decode_pool=b.decode.pool_kwargs(), decode_wait_s=plat.decode_wait_timeout,
-                           max_concurrent_transfers=plat.kv_transfer.max_concurrent,
-                           first_token_at_prefill=plat.first_token == "prefill")
+                           max_concurrent_transfers=b.max_concurrent_transfers,
+                           first_token_at_prefill=b.first_token_at_prefill)
     arrivals.start()
     rows: dict[str, list] = {}
     reps = dep.prefill.replicas + dep.decode.replicas

@@ -334,6 +334,13 @@ def test_gpu_prefill_sram_decode_costs_both_pools(tmp_path):
     assert s["chips"] == 4 + 576
     # the LPU decodes faster per user than an H100 pair would: TPOT well under 10 ms (SRAM bandwidth)
     assert res.requests.tpot_s.median() < 0.01
+    # the GPU prefill streaming the first token (GPU prefill, SRAM decode, DistServe's client view): TTFT is the
+    # prefill alone, the LPU makes the other 99 tokens, each request ends at about the same time
+    plat["first_token"] = "prefill"
+    pf = simulate(scenario(tmp_path, [plat], rate=2.0, prompt=1000, out=100, duration=10.0)).requests
+    assert (pf.outcome == "finished").all() and (pf.first_token_s == pf.prefill_end_s).all()
+    assert (pf.ttft_s.to_numpy() < res.requests.ttft_s.to_numpy()).all()
+    assert np.allclose(pf.finish_s, res.requests.finish_s, atol=0.05)
 
 
 def test_slo_autoscaling_grows_the_prefill_pool_under_load(tmp_path):

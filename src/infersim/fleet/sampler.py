@@ -23,13 +23,24 @@ class FleetSampler:
         self.env, self.dt = env, dt
         self.deps = [(di, d) for di, d in enumerate(deps) if isinstance(d, AutoscaledDeployment)]
         self.rows: dict[str, list] = {k: [] for k in FLEET_COLUMNS}
-        self.rep_rows: dict[str, list] = {k: [] for k in REPLICA_ROWS}
+        self._rep: list[tuple] = []  # (t_s, deployment, replica, Replica.sample row) per replica row
         self.last_arrivals = {di: 0 for di, _ in self.deps}
         if self.deps:
             env.process(self._run())
 
+    @property
+    def rep_rows(self) -> dict[str, list]:
+        """The replica rows as columns (``REPLICA_ROWS``), built from the rows the sampler kept as tuples."""
+        rows = [(t, di, sid, *row) for t, di, sid, row in self._rep]
+        cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in REPLICA_ROWS]
+        return dict(zip(REPLICA_ROWS, cols, strict=True))
+
     def _run(self):
-        rows, rr, dt = self.rows, self.rep_rows, self.dt
+        """Every ``dt``: one fleet row per deployment and one replica row per ready or draining replica
+        (kept as a tuple with the replica's ``sample``: one append per replica, columns made at the end)."""
+        rows, dt = self.rows, self.dt
+        rep = self._rep
+        fcols = [rows[k] for k in FLEET_COLUMNS]
         while True:
             yield self.env.timeout(dt)
             now = self.env.now
@@ -37,21 +48,23 @@ class FleetSampler:
                 n = [0] * 5
                 busy, kv = [], []
                 for s in d.live:
-                    n[s.state] += 1
-                    if s.state in (READY, DRAINING):
+                    st = s.state
+                    n[st] += 1
+                    if st == READY or st == DRAINING:
                         row = s.engine.sample(now, dt)  # busy share, KV usage, running, waiting
                         busy.append(row[0])
                         kv.append(row[1])
-                        for k, v in zip(REPLICA_ROWS, (now, di, s.id, *row), strict=True):
-                            rr[k].append(v)
+                        rep.append((now, di, s.id, row))
                 arr = d.stats["arrivals"]
+                bill = d.bill
+                billed = bill.billed_s(now)  # once for both: gpu_hours and cost_usd are multiples of it
                 vals = (now, di, (arr - self.last_arrivals[di]) / dt, n[STARTING], n[1], n[READY], n[DRAINING],
                         d.queue_len, d.n_inflight, float(np.mean(busy)) if busy else math.nan,
-                        float(np.mean(kv)) if kv else math.nan, len(d.bill.open), d.bill.gpu_hours(now),
-                        d.bill.cost_usd(now))
+                        float(np.mean(kv)) if kv else math.nan, len(bill.open), billed * bill.gpus / 3600.0,
+                        billed * bill.usd_per_s)
                 self.last_arrivals[di] = arr
-                for k, v in zip(FLEET_COLUMNS, vals, strict=True):
-                    rows[k].append(v)
+                for col, v in zip(fcols, vals, strict=True):
+                    col.append(v)
 
 
 def replica_sampler(env, replicas: list, deployment_of: list[int], dt_s: float, rows: dict[str, list],

@@ -195,6 +195,30 @@ def test_spillover_overflow_reaches_secondary_and_nothing_lost():
     assert dep.loc["small", "requests"] + dep.loc["large", "requests"] == len(r)
 
 
+def test_spill_bound_reads_the_same_waiting_count_as_router_load(monkeypatch):
+    """The spill bound reads ``router_waiting()`` per request (no tuple of three counts): it must equal
+    ``router_load()[0]`` at every read, for a fixed deployment with a queue and an autoscaled one."""
+    from infersim.platforms.dispatch import RoutedDispatch
+
+    seen = []
+    over = RoutedDispatch._over
+
+    def checked(self, ci):
+        if ci < len(self.cand_dep):
+            d = self.deps[self.cand_dep[ci]]
+            seen.append((d.router_waiting(), d.router_load()[0]))
+        return over(self, ci)
+
+    monkeypatch.setattr(RoutedDispatch, "_over", checked)
+    capped = {**SMALL, "replica_concurrency": 1, "replicas": 2}
+    scaled = {**LARGE, "autoscaling": {"kind": "baseten", "min_replicas": 1, "max_replicas": 3,
+                                       "concurrency_target": 2}}
+    res = simulate(_routed({"kind": "spillover", "max_waiting": 2}, [capped, scaled], rate=8.0))
+    assert _accounted(res)
+    assert len(seen) > 100 and all(a == b for a, b in seen)
+    assert any(a > 0 for a, _ in seen)  # queues did build: the comparison is not only of zeros
+
+
 def test_requests_in_the_api_server_delay_do_not_count_as_waiting():
     """Spill bounds see requests queued for a batch slot, not ones still in the engine profile's API-server
     delay: with a 1 s delay at 8 req/s about 8 requests are always in that delay, yet an idle-enough engine

@@ -110,7 +110,13 @@ class AutoscaledDeployment:
     # -- requests ------------------------------------------------------------------------------------
     def submit(self, rid: int) -> None:
         self.stats["arrivals"] += 1
-        self._inflight(+1)
+        now = self.env.now  # _inflight(+1), inline (once per request)
+        self.area += self.n_inflight * (now - self.t_last)
+        self.t_last = now
+        self.n_inflight += 1
+        if self.ready and self.limit is None:  # _place's common case
+            self._to_replica(rid, self.ready, self.ready_views)
+            return
         self._place(rid, first=True)
 
     def _place(self, rid: int, first: bool = False) -> None:
@@ -173,7 +179,10 @@ class AutoscaledDeployment:
         s.assigned.discard(rid)
         if self.totals is not None and s.state == READY:
             self.totals.outstanding -= 1
-        self._inflight(-1)
+        now = self.env.now  # _inflight(-1), inline (once per request)
+        self.area += self.n_inflight * (now - self.t_last)
+        self.t_last = now
+        self.n_inflight -= 1
         if s.state == DRAINING and not s.assigned:
             self._stop(s, "scaled_down")
         if self.limit is not None:
@@ -198,6 +207,15 @@ class AutoscaledDeployment:
             self.track_load()
             t = self.totals
         return self.queue_len + t.waiting, self.n_inflight, len(self.ready_engines)
+
+    def router_waiting(self) -> int:
+        """``router_load()[0]`` alone (what a spill bound reads per request): queue plus scheduler queues."""
+        t = self.totals
+        if t is None:
+            self.track_load()
+            t = self.totals
+            assert t is not None
+        return len(self.queue) + t.waiting
 
     # -- autoscaler ----------------------------------------------------------------------------------
     def _ticker(self):

@@ -123,3 +123,12 @@ class Deployment:
             t = self.totals
         q = self.queue_len
         return q + t.waiting, q + t.outstanding, len(self.replicas)
+
+    def router_waiting(self) -> int:
+        """``router_load()[0]`` alone (what a spill bound reads per request): queue plus scheduler queues."""
+        t = self.totals
+        if t is None:
+            self.track_load()
+            t = self.totals
+            assert t is not None
+        return len(self.queue) + t.waiting

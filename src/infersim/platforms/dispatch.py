@@ -35,7 +35,6 @@ from infersim.policy.routers import (
     Spill,
     cascade_outcome,
     estimate_difficulty,
-    spill_target,
 )
 
 TTFT_EWMA = 0.1  # weight of the newest TTFT in a target's moving average (ASSUMPTION: ~ the last 10 requests)
@@ -159,6 +158,7 @@ class RoutedDispatch:
         self.bulk = spec.kind in ("threshold", "fixed", "spillover")
         self._lo = self._hi = 0
         self._base = np.zeros(0, np.int64)
+        self._base_l: list[int] = []
         self._q_true = np.zeros((0, self.caps.shape[1]))
         if self.spills:
             for d in deps:
@@ -219,13 +219,14 @@ class RoutedDispatch:
             else:
                 base[rows] = policy.to
         self._base, self._lo, self._hi = base, lo, hi
+        self._base_l = base.tolist()  # read once per request: a list item, not a NumPy scalar
 
     def _over(self, ci: int) -> bool:
         """Whether candidate ``ci`` (into ``cand_dep``; the API is never over) is over a spill bound now."""
         if ci == len(self.cand_dep):
             return False
         di = self.cand_dep[ci]
-        return self.spill.over_load(self.deps[di].router_load()[0], self.ttft[di])
+        return self.spill.over_load(self.deps[di].router_waiting(), self.ttft[di])
 
     def dispatch(self, rid: int) -> None:
         s = int(self.reqs.stream[rid])
@@ -239,11 +240,16 @@ class RoutedDispatch:
                 self._fill(rid)
             j = rid - self._lo
             ok = self.allowed[s]
-            base = int(self._base[j])
-            if self.spills:
-                i, spilled = spill_target(self.spill, base, len(ok), lambda i: self._over(ok[i]))
-            else:
-                i, spilled = base, False
+            base = self._base_l[j]
+            i, spilled = base, False
+            if self.spills:  # spill_target, inline: walk up from the base choice while over a bound
+                n_ok = len(ok)
+                while i < n_ok and self._over(ok[i]):
+                    i += 1
+                if i == n_ok or i == base:
+                    i = base
+                else:
+                    spilled = True
             target = ok[i]
             self.spilled[rid] = spilled
             self.p_ok[rid] = self._q_true[j, target]

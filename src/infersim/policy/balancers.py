@@ -89,7 +89,7 @@ class PrefixAffinity:
         n = len(views)
         key = self.prefix_key(rid) if self.prefix_key else -1
         if key < 0 or n == 1:
-            return LeastOutstanding().choose(views, rid)
+            return least_outstanding(views if type(views) is list else list(views))
         if n != self._n:
             self._build(n)
         pick = self._home.get(key, -1)
@@ -97,8 +97,8 @@ class PrefixAffinity:
             h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
             pick = self._home[key] = self._owner[bisect.bisect(self._ring, h) % len(self._ring)]
         mean = (total if total >= 0 else sum(r.outstanding for r in views)) / n
-        if views[pick].outstanding > self.max_imbalance * max(mean, 1.0):
-            return LeastOutstanding().choose(views, rid)
+        if views[pick].outstanding > self.max_imbalance * max(mean, 1.0):  # the fallback: least outstanding
+            return least_outstanding(views if type(views) is list else list(views))
         return pick
 
 

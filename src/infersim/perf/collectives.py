@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION
+
 ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
 
 
@@ -26,7 +28,7 @@ def link_bw(hw, group: int) -> float:
     return max(hw.scaleout_gbps, 1e-9) * 1e9
 
 
-def a2a_bytes_per_token(model, hw, ep: int, compute_precision: str) -> float:
+def a2a_bytes_per_token(model, hw, ep: int, compute_precision: str, dispatch_bytes: float | None = None) -> float:
     """Bytes one GPU sends per all-to-all (the mean of dispatch and combine), per token of the micro-batch over
     all ranks (a GPU holds ``1/ep`` of them). Dispatch travels in FP8 when the model computes in 8 or 4 bits,
     combine in BF16 (DeepEP: FP8 dispatch, BF16 combine; github.com/deepseek-ai/DeepEP). Inside one scale-up
@@ -35,8 +37,11 @@ def a2a_bytes_per_token(model, hw, ep: int, compute_precision: str) -> float:
     is forwarded over NVLink there (DeepEP's internode kernels): with k experts uniform over n domains that is
     ``(n - 1)(1 - (1 - 1/n)^k)`` domains, at most the model's ``topk_group`` (DeepSeek-V3's node-limited routing
     sends a token to at most 4 nodes, Technical Report sec. 2.1.2; ASSUMPTION: expert groups map onto
-    domains)."""
-    b = ((1.0 if compute_precision != "bf16" else ACT_BYTES) + ACT_BYTES) / 2.0
+    domains). ``dispatch_bytes`` (bytes per element) overrides the dispatch format: experts of their own
+    precision receive their GEMM's input format (``dispatch_bytes_for``)."""
+    if dispatch_bytes is None:
+        dispatch_bytes = 1.0 if compute_precision != "bf16" else ACT_BYTES
+    b = (dispatch_bytes + ACT_BYTES) / 2.0
     domain = max(hw.nvlink_domain_gpus, 1)
     k = float(model.experts_per_token)
     if ep <= domain:
@@ -46,6 +51,20 @@ def a2a_bytes_per_token(model, hw, ep: int, compute_precision: str) -> float:
     if model.topk_group:
         touched = min(touched, float(model.topk_group))
     return model.hidden_size * b * touched * (n - 1) / n / ep
+
+
+def dispatch_bytes_for(expert_precision: str | None) -> float | None:
+    """Bytes per element of the dispatched activations when the experts have their own precision: the expert
+    GEMM's input format, BF16 for 16-bit experts, FP8 for 8-bit ones, and block-scaled FP4 for FP4 ones
+    (SGLang fuses NVFP4 quantization into DeepEP's dispatch, halving the traffic: LMSYS blog "Deploying
+    DeepSeek on GB200 NVL72 with PD and Large Scale EP (Part II)", 2025-09-25). None: the dense precision's
+    rule (FP8 dispatch for any 8- or 4-bit model)."""
+    if expert_precision is None:
+        return None
+    comp = COMPUTE_PRECISION.get(expert_precision, "bf16")
+    if comp == "bf16":
+        return ACT_BYTES
+    return BYTES_PER_PARAM[expert_precision] if comp == "fp4" else 1.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +93,8 @@ def collectives(cfg, comm_eff: float, moe: bool, compute_precision: str) -> Coll
         ar_bytes_tok=m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0,
         ar_bw=link_bw(hw, tp) * comm_eff,
         a2a_count=2.0 * moe_layers / pp if ep > 1 else 0.0,
-        a2a_bytes_tok=a2a_bytes_per_token(m, hw, ep, compute_precision) if ep > 1 else 0.0,
+        a2a_bytes_tok=(a2a_bytes_per_token(m, hw, ep, compute_precision, dispatch_bytes_for(cfg.expert_precision))
+                       if ep > 1 else 0.0),
         a2a_bw=link_bw(hw, ep) * comm_eff,
         hop_bytes_tok=m.hidden_size * ACT_BYTES,
         hop_bw=link_bw(hw, tp * dp * pp))

@@ -50,6 +50,8 @@ class GpuConfig:
     rank holds its own sequences and a full copy of the dense weights, sharded over ``tp``); ``ep``: expert-
     parallel degree of the MoE layers: 1 = experts sharded like the dense layers over ``tp``, otherwise
     ``ep == tp * dp`` (each chip of a stage holds ``num_experts / ep`` whole experts). ``gpus = tp * pp * dp``.
+    ``expert_precision``: the routed experts' weights when they differ from the rest (NVFP4 experts with FP8
+    attention and dense layers, as SGLang serves DeepSeek on GB200); None = ``precision``.
     """
 
     hardware: Hardware
@@ -60,6 +62,7 @@ class GpuConfig:
     pp: int = 1
     dp: int = 1
     ep: int = 1
+    expert_precision: str | None = None
 
     def __post_init__(self):
         for name in ("tp", "pp", "dp", "ep"):
@@ -68,6 +71,14 @@ class GpuConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if self.ep != 1 and self.ep != self.tp * self.dp:
             raise ValueError(f"ep must be 1 or tp x dp = {self.tp * self.dp}, got {self.ep}")
+        if self.expert_precision is not None and self.expert_precision not in BYTES_PER_PARAM:
+            raise ValueError(f"expert_precision must be one of {', '.join(BYTES_PER_PARAM)}, "
+                             f"got {self.expert_precision!r}")
+
+    @property
+    def moe_precision(self) -> str:
+        """The routed experts' weight precision (``expert_precision``, else ``precision``)."""
+        return self.expert_precision or self.precision
 
     @property
     def gpus(self) -> int:
@@ -78,8 +89,8 @@ class GpuConfig:
         experts over ``ep x pp`` (or ``tp x pp`` when ``ep == 1``)."""
         m = self.model
         wb = BYTES_PER_PARAM[self.precision]
-        expert = m.expert_params_b * 1e9 * wb
-        dense = m.total_params_b * 1e9 * wb - expert
+        dense = m.total_params_b * 1e9 * wb - m.expert_params_b * 1e9 * wb
+        expert = m.expert_params_b * 1e9 * BYTES_PER_PARAM[self.moe_precision]
         expert_shards = (self.ep if self.ep > 1 else self.tp) * self.pp
         return dense / (self.tp * self.pp) + expert / expert_shards
 
@@ -104,6 +115,11 @@ class GpuRoofline:
         prior = gemm_prior(hw.id)
         self.gemm_flops = (hw.peak_flops(cfg.precision) * matmul_ceiling(hw.id, comp) * prior.share_of_ceiling
                            * p.compute_eff * scale)
+        # the routed experts' grouped GEMMs at their own precision (the same expression when it is the dense one)
+        ecomp = COMPUTE_PRECISION.get(cfg.moe_precision, "bf16")
+        escale = {"bf16": 1.0, "fp4": p.fp4_compute_scale}.get(ecomp, p.low_precision_compute_scale)
+        self.expert_gemm_flops = (hw.peak_flops(cfg.moe_precision) * matmul_ceiling(hw.id, ecomp)
+                                  * prior.share_of_ceiling * p.compute_eff * escale)
         self.peak_flops = hw.peak_flops(cfg.precision)
         self.attn_flops = hw.peak_flops("bf16") * p.attn_eff
         self.bw = hw.memory_bw_tbps * 1e12 * prior.stream_share * p.memory_eff
@@ -125,7 +141,8 @@ class GpuRoofline:
         self.moe = n_exp > 0 and expert_b > 0
         self.k, self.n_exp = float(k), float(n_exp)
         self.expert_flops_assign = expert_active / max(k, 1) / pp  # per (token, expert) assignment, one stage
-        self.expert_bytes = expert_b * wb / ((ep if ep > 1 else tp) * pp)  # this GPU's experts, one stage
+        ewb = BYTES_PER_PARAM[cfg.moe_precision]
+        self.expert_bytes = expert_b * ewb / ((ep if ep > 1 else tp) * pp)  # this GPU's experts, one stage
         self.local_experts = n_exp / (ep if ep > 1 else 1)
         self.ln_ep = math.log(ep) if ep > 1 else 0.0
         # attention per GPU of one stage
@@ -172,7 +189,9 @@ class GpuRoofline:
             if self.ep > 1 else mean
         per_expert = max(busiest / (self.local_experts * frac), 1.0)
         flops = self.expert_flops_assign * busiest / (self.tp if self.ep == 1 else 1)
-        return max(flops / self._gemm_eff(per_expert, self.p.moe_half_tokens), self.expert_bytes * frac / self.bw)
+        half = self.p.moe_half_tokens
+        eff = self.expert_gemm_flops * (per_expert / (per_expert + half) if half > 0 else 1.0)
+        return max(flops / eff, self.expert_bytes * frac / self.bw)
 
     def _split(self, n_seqs: int) -> tuple[float, float]:
         """``(share of the batch one GPU's rank handles per micro-batch, micro-batches)``. The batch spreads over

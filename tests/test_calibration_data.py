@@ -43,8 +43,9 @@ KERNEL = ("source_id,source_repo,source_path,commit,hardware,model,tp,operator,n
           "time_min_ms,time_median_ms,time_mean_ms,time_max_ms,time_std_ms,n_head,n_kv_head,n_embd,"
           "n_expanded_embd,notes")
 
-WIDE_EP = ("source_id,source_repo,source_path,commit,engine,model,hardware,precision,phase,nodes,gpus_per_node,tp,dp,ep,"
-           "two_batch_overlap,tokens_per_device,input_tokens,batch_per_device,kv_tokens,tok_s_per_node,notes")
+WIDE_EP = ("source_id,source_repo,source_path,commit,engine,model,hardware,precision,expert_precision,kv_precision,phase,"
+           "nodes,gpus_per_node,tp,dp,ep,two_batch_overlap,tokens_per_device,input_tokens,batch_per_device,kv_tokens,"
+           "tok_s_per_node,notes")
 
 # file -> (columns, the ../shared/calibration file it extends or None, columns naming the source,
 #          metric columns that must be positive where filled, of which at least one per row,
@@ -74,7 +75,8 @@ FILES = {
     "wide_ep.csv": dict(
         columns=WIDE_EP.split(","), shared=None, source=("source_repo", "source_path"), metrics=("tok_s_per_node",),
         settings=("nodes", "gpus_per_node", "tp", "dp", "ep", "tokens_per_device", "input_tokens", "batch_per_device",
-                  "kv_tokens"), hardware="hardware", model="model", engine="engine", precision="precision"),
+                  "kv_tokens"), hardware="hardware", model="model", engine="engine", precision="precision",
+        more_precisions=("expert_precision", "kv_precision")),
     "kernel_profiles.csv": dict(
         columns=KERNEL.split(","), shared=None, source=("source_repo", "source_path"),
         metrics=("time_min_ms", "time_median_ms", "time_mean_ms", "time_max_ms"),
@@ -96,6 +98,7 @@ ALLOWED_SOURCES = {
                          "github.com/dstackai/benchmarks amd/tgi_vs_vllm/vllm/data/"),
     "sarathi_serve_osdi24": ("github.com/microsoft/sarathi-serve osdi-experiments/",),
     "sglang_large_scale_ep": ("github.com/lm-sys/lm-sys.github.io blog/2025-05-05-large-scale-ep.md",),
+    "sglang_gb200_nvl72": ("github.com/lm-sys/lm-sys.github.io blog/2025-09-25-gb200-part-2.md",),
 }
 MLPERF_ROUNDS = {"v4.0", "v4.1", "v5.0"}
 MLPERF_MODELS = {"llama2-70b": "llama-2-70b", "llama3.1-405b": "llama-3.1-405b", "llama3.1-8b": "llama-3.1-8b",
@@ -224,6 +227,8 @@ def test_names_resolve_in_the_catalog(name):
             assert _engine_key(engine) in ENGINES, f"{name} line {i}: engine '{engine}' is not vllm/sglang/trtllm"
         if spec.get("precision"):
             assert row[spec["precision"]] in PRECISIONS, f"{name} line {i}: precision {row[spec['precision']]!r}"
+        for col in spec.get("more_precisions", ()):
+            assert row[col] in PRECISIONS, f"{name} line {i}: {col} {row[col]!r}"
 
 
 @pytest.mark.parametrize("name", sorted(FILES))

@@ -3,7 +3,11 @@
 Each row is one phase of a disaggregated wide-EP deployment measured on its own, as the publications report it
 (the other phase given unlimited resources): a prefill replica of ``nodes x gpus_per_node`` GPUs with attention
 data parallelism ``dp`` and expert parallelism ``ep`` running full steps of ``tokens_per_device`` prompt tokens per
-GPU, or a decode replica holding ``batch_per_device`` sequences of ``kv_tokens`` context per GPU. The prediction
+GPU, or a decode replica holding ``batch_per_device`` sequences of ``kv_tokens`` context per GPU, with the dense
+weights at ``precision``, the routed experts at ``expert_precision`` (NVFP4 experts beside FP8 dense layers on
+Blackwell) and the KV cache at ``kv_precision``. The links follow the hardware: an ``ep`` group inside one NVLink
+domain (8 GPUs on HGX boards, 72 in a GB200 NVL72 rack) all-to-alls over NVLink, a larger one over the scale-out
+network (``perf.collectives``). The prediction
 is one step of the engine's shipped profile (``perf.gpu.GpuRoofline``, two-batch overlap as the row says):
 prefill input tokens or decode output tokens per second, per node. No scheduling, no queue: the figures are
 steady-state step throughputs, which is what the rows measured. These rows are an independent check, in no fit.
@@ -30,6 +34,7 @@ class WideEpCheck:
     label: str
     measured: float
     predicted: float
+    source_id: str = ""
 
     @property
     def error(self) -> float:
@@ -41,8 +46,8 @@ def predict(row: dict[str, str]) -> float:
     cat = default_catalog()
     hw, m = cat.get_hardware(row["hardware"]), cat.get_model(row["model"])
     tp, dp, ep = int(row["tp"]), int(row["dp"]), int(row["ep"])
-    prec = row["precision"]
-    cfg = GpuConfig(hw, m, prec, "fp8" if prec != "bf16" else "bf16", tp, 1, dp, ep)
+    prec, experts = row["precision"], row["expert_precision"].strip() or None
+    cfg = GpuConfig(hw, m, prec, row["kv_precision"], tp, 1, dp, ep, expert_precision=experts)
     perf = GpuRoofline(cfg, shipped_profile(row["engine"]), overlap=row["two_batch_overlap"].strip() == "true")
     nodes = int(row["nodes"])
     if row["phase"] == "prefill":
@@ -63,9 +68,11 @@ def wide_ep_checks(path: str | Path) -> list[WideEpCheck]:
     for i, r in enumerate(rows, start=1):
         size = r["input_tokens"] if r["phase"] == "prefill" else f"b{r['batch_per_device']}/dev ctx {r['kv_tokens']}"
         tbo = " TBO" if r["two_batch_overlap"].strip() == "true" else ""
-        label = (f"{r['engine']} {r['model']} {r['nodes']}x{r['gpus_per_node']} {r['hardware']} "
-                 f"dp{r['dp']} ep{r['ep']}{tbo} {r['phase']} {size}")
-        out.append(WideEpCheck(i, r["phase"], label, float(r["tok_s_per_node"]), predict(r)))
+        experts = r["expert_precision"].strip() or r["precision"]
+        prec = r["precision"] if experts == r["precision"] else f"{r['precision']}/{experts} experts"
+        label = (f"{r['engine']} {r['model']} {r['nodes']}x{r['gpus_per_node']} {r['hardware']} {prec} "
+                 f"kv {r['kv_precision']} dp{r['dp']} ep{r['ep']}{tbo} {r['phase']} {size}")
+        out.append(WideEpCheck(i, r["phase"], label, float(r["tok_s_per_node"]), predict(r), r["source_id"]))
     return out
 
 

@@ -315,6 +315,8 @@ def test_properties_every_request_accounted_kv_within_capacity(tmp_path_factory,
         assert (fin.first_token_s == fin.prefill_end_s).all()
         moved = fin[fin.output_tokens > 1]
         assert (moved.finish_s >= moved.kv_transfer_end_s - 1e-12).all()
+        assert fin[fin.output_tokens == 1].kv_transfer_start_s.isna().all()  # a one-token answer moves no KV
+        fin = moved
     assert (fin.kv_transfer_start_s >= fin.prefill_end_s - 1e-12).all()
 
 

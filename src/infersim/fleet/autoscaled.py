@@ -145,13 +145,14 @@ class AutoscaledDeployment:
         s.assigned.add(rid)
         s.engine.submit(rid)
 
-    def track_load(self) -> None:
+    def track_load(self) -> LoadTotals:
         """Keep ``LoadTotals`` of the ready replicas from now on (``router_load`` and the balancer's mean
-        load then cost O(1) per request instead of a sum over the ready replicas)."""
+        load then cost O(1) per request instead of a sum over the ready replicas); returns them."""
         if self.totals is None:
             self.totals = LoadTotals()
             for e in self.ready_engines:
                 self.totals.attach(e)
+        return self.totals
 
     @property
     def queue_len(self) -> int:
@@ -202,20 +203,12 @@ class AutoscaledDeployment:
     def router_load(self) -> tuple[int, int, int]:
         """(waiting to start, in flight, ready replicas) as a load-aware router sees them (see
         ``platforms.dispatch``): the deployment queue plus the ready engines' scheduler queues are waiting."""
-        t = self.totals
-        if t is None:
-            self.track_load()
-            t = self.totals
+        t = self.totals or self.track_load()
         return self.queue_len + t.waiting, self.n_inflight, len(self.ready_engines)
 
     def router_waiting(self) -> int:
         """``router_load()[0]`` alone (what a spill bound reads per request): queue plus scheduler queues."""
-        t = self.totals
-        if t is None:
-            self.track_load()
-            t = self.totals
-            assert t is not None
-        return len(self.queue) + t.waiting
+        return len(self.queue) + (self.totals or self.track_load()).waiting
 
     # -- autoscaler ----------------------------------------------------------------------------------
     def _ticker(self):

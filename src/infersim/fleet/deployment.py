@@ -34,16 +34,17 @@ class Deployment:
         if isinstance(self.lb, PrefixAffinity):
             self.track_load()
 
-    def track_load(self) -> None:
+    def track_load(self) -> LoadTotals:
         """Keep ``LoadTotals`` of the replicas from now on (``router_load`` and the balancer's mean load
-        then cost O(1) per request instead of a sum over the replicas)."""
+        then cost O(1) per request instead of a sum over the replicas); returns them."""
         if self.totals is not None:
-            return
+            return self.totals
         self.totals = t = LoadTotals()
         for r in self.replicas:
             t.attach(r)
             if self.limit is None:
                 r.on_done = self._left
+        return t
 
     def _left(self, rid: int) -> None:
         self.totals.outstanding -= 1
@@ -117,18 +118,10 @@ class Deployment:
     def router_load(self) -> tuple[int, int, int]:
         """(waiting to start, in flight, ready replicas) as a load-aware router sees them (see
         ``platforms.dispatch``): the deployment queue plus the engines' scheduler queues are waiting."""
-        t = self.totals
-        if t is None:
-            self.track_load()
-            t = self.totals
+        t = self.totals or self.track_load()
         q = self.queue_len
         return q + t.waiting, q + t.outstanding, len(self.replicas)
 
     def router_waiting(self) -> int:
         """``router_load()[0]`` alone (what a spill bound reads per request): queue plus scheduler queues."""
-        t = self.totals
-        if t is None:
-            self.track_load()
-            t = self.totals
-            assert t is not None
-        return len(self.queue) + t.waiting
+        return len(self.queue) + (self.totals or self.track_load()).waiting

@@ -60,39 +60,59 @@ def slo_met(df: pd.DataFrame, slos: dict[str, dict[str, float | None]]) -> np.nd
 
 
 def summarize(df: pd.DataFrame, *, window_s: float, slos: dict[str, dict], itl_hist: np.ndarray | None = None,
-              timeline: pd.DataFrame | None = None, warmup_s: float = 0.0) -> dict[str, float]:
-    """One platform's (or one stream's) summary row from its requests (already cut to the window)."""
-    fin = df[df["outcome"] == "finished"]
+              timeline: pd.DataFrame | None = None, warmup_s: float = 0.0,
+              rows: np.ndarray | None = None) -> dict[str, float]:
+    """One platform's (or one stream's) summary row from its requests (already cut to the window).
+
+    ``rows``: a boolean mask selecting the requests to summarise (the window, a stream), the same as passing
+    ``df[rows]`` but without copying the rows: each statistic reads only its own column under its own mask
+    (a run's table of millions of rows is summarised per platform and per stream without a copy of it).
+    """
+    outcome = df["outcome"]
+    fin, rej, in_fl, lost = ((outcome == o).to_numpy(dtype=bool) for o in ("finished", "rejected", "in_flight",
+                                                                           "lost"))
+    if rows is not None:  # (the comparisons' arrays are read-only views: new arrays, not in place)
+        fin, rej, in_fl, lost = fin & rows, rej & rows, in_fl & rows, lost & rows
+    n = int(len(df) if rows is None else np.count_nonzero(rows))
+    n_fin = int(np.count_nonzero(fin))
     out: dict[str, float] = {
-        "requests": int(len(df)),
-        "finished": int(len(fin)),
-        "rejected": int((df["outcome"] == "rejected").sum()),
-        "in_flight": int((df["outcome"] == "in_flight").sum()),
-        "lost": int((df["outcome"] == "lost").sum()),  # arrived, no outcome ever written: 0 unless a bug
+        "requests": n,
+        "finished": n_fin,
+        "rejected": int(np.count_nonzero(rej)),
+        "in_flight": int(np.count_nonzero(in_fl)),
+        "lost": int(np.count_nonzero(lost)),  # arrived, no outcome ever written: 0 unless a bug
     }
-    rej = df["reason"][df["outcome"] == "rejected"] if "reason" in df.columns else None
+    del in_fl, lost
+    reasons = df["reason"][rej] if "reason" in df.columns else None
     for reason in REASONS[1:]:  # each reason its own recorded count (core/quantities: rejected_<reason>)
-        out[f"rejected_{reason}"] = int((rej == reason).sum()) if rej is not None else 0
-    out.update(_stats(fin["ttft_s"], "ttft"))
-    out.update(_stats(fin["tpot_s"], "tpot"))
+        out[f"rejected_{reason}"] = int((reasons == reason).sum()) if reasons is not None else 0
+    out.update(_stats(df["ttft_s"][fin], "ttft"))
+    tpot = df["tpot_s"][fin]
+    out.update(_stats(tpot, "tpot"))
     if itl_hist is not None:
         out.update(hist_quantiles(itl_hist))
-    out.update(_stats(fin["e2e_s"], "e2e"))
-    tpot = fin["tpot_s"].to_numpy(dtype=float)
+    out.update(_stats(df["e2e_s"][fin], "e2e"))
+    tpot = tpot.to_numpy(dtype=float)
     tpot = tpot[tpot > 0]
     out["output_tok_s_per_user"] = float(np.median(1.0 / tpot)) if tpot.size else math.nan
+    del tpot
     met = slo_met(df, slos)
-    out["slo_attainment"] = float(met.mean()) if len(df) else math.nan
+    if rows is not None:
+        met = met[rows]
+    out["slo_attainment"] = float(met.mean()) if n else math.nan
     out["goodput_req_s"] = float(met.sum() / window_s)
-    out["offered_req_s"] = float(len(df) / window_s)  # the workload: arrivals in the window, every platform alike
-    out["offered_output_tok_s"] = float(df["output_tokens"].sum() / window_s)
-    out["throughput_req_s"] = float(len(fin) / window_s)
-    out["input_tok_s"] = float(fin["input_tokens"].sum() / window_s)
-    out["output_tok_s"] = float(fin["output_tokens"].sum() / window_s)
-    started = df[df["outcome"] != "rejected"]
-    tot_in = float(started["input_tokens"].sum())
-    out["prefix_hit_rate"] = float(started["cached_tokens"].sum() / tot_in) if tot_in else 0.0
-    out["preemptions"] = int(df["preemptions"].sum())
+    del met
+    out["offered_req_s"] = float(n / window_s)  # the workload: arrivals in the window, every platform alike
+    out_tok = df["output_tokens"] if rows is None else df["output_tokens"][rows]
+    out["offered_output_tok_s"] = float(out_tok.sum() / window_s)
+    del out_tok
+    out["throughput_req_s"] = float(n_fin / window_s)
+    out["input_tok_s"] = float(df["input_tokens"][fin].sum() / window_s)
+    out["output_tok_s"] = float(df["output_tokens"][fin].sum() / window_s)
+    started = ~rej if rows is None else rows & ~rej
+    tot_in = float(df["input_tokens"][started].sum())
+    out["prefix_hit_rate"] = float(df["cached_tokens"][started].sum() / tot_in) if tot_in else 0.0
+    out["preemptions"] = int((df["preemptions"] if rows is None else df["preemptions"][rows]).sum())
     if timeline is not None and len(timeline):
         tl = timeline[timeline["t_s"] > warmup_s]
         if len(tl):

@@ -12,10 +12,12 @@ temporary directory first and are moved into place only when all of them were wr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,10 +31,27 @@ from infersim.results.fleet_summary import fleet_summary
 from infersim.results.summary import against_baseline, run_rates, summarize
 
 
+#: ASSUMPTION: a run whose requests table would hold more rows than this (platforms x requests) keeps it on
+#: disk instead of in memory. Measured on this code base: the table takes 87 B/row in memory, and building it
+#: for every platform and concatenating them (union of categories, one copy per column) needs about twice
+#: that at once, ~0.7 GB at 4 M rows; a Cursor-scale hour (5 platforms x 16.6 M requests) would need ~15 GB
+#: in one process. Above the threshold each platform's rows are written to a Parquet part as soon as that
+#: platform finished (``platform_part``) and ``Results.save`` streams the parts into ``requests.parquet``, so
+#: no process holds more than one platform's rows; below it, the table stays in memory exactly as before.
+SPILL_MIN_ROWS = 4_000_000
+#: rows per Parquet row group of the parts and of ``requests.parquet`` when spilled (pyarrow's default)
+ROW_GROUP_ROWS = 1 << 20
+
+
 @dataclass
 class Results:
+    """A run's tables. ``requests`` is a DataFrame, except in a run above ``SPILL_MIN_ROWS`` rows, where the
+    table lives on disk (``spilled``: Parquet parts until ``save``, then the saved ``requests.parquet``) and
+    reading ``requests`` loads it whole each time: code that needs a few columns of a large run should call
+    ``read_requests(columns)``."""
+
     scenario: object
-    requests: pd.DataFrame
+    requests: pd.DataFrame | None = field(repr=False)
     timeline: pd.DataFrame
     summary: pd.DataFrame
     streams: pd.DataFrame
@@ -42,86 +61,84 @@ class Results:
     replica_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per autoscaled replica
     deployments: pd.DataFrame = field(default_factory=pd.DataFrame)  # a row per platform x deployment
     customers: pd.DataFrame = field(default_factory=pd.DataFrame)  # a row per platform x customer
+    spilled: SpilledRequests | None = None  # the requests table on disk (large runs), else None
+
+    def __post_init__(self):
+        if self.spilled is not None:  # no attribute: ``requests`` resolves through __getattr__, lazily
+            self.__dict__.pop("requests", None)
+
+    def __getattr__(self, name: str):
+        spilled = self.__dict__.get("spilled")
+        if name == "requests" and spilled is not None:
+            return spilled.read()
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def read_requests(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The requests table, or only ``columns`` of it (read from disk when the run spilled it)."""
+        if self.spilled is not None:
+            return self.spilled.read(columns)
+        return self.requests if columns is None else self.requests[list(columns)]
+
+    @property
+    def request_rows(self) -> int:
+        """Rows of the requests table (without reading it when it is on disk)."""
+        return self.spilled.n_rows if self.spilled is not None else len(self.requests)
 
     @classmethod
     def build(cls, sc, reqs, runs) -> Results:
+        """The results of ``runs`` (each a ``PlatformRun``, or a ``PlatformPart`` already made from one)."""
         reqs = RequestColumns.of(reqs)  # stream codes and int32 token counts, shared by every platform's rows
-        frames, tls, rows, srows = [], [], [], []
-        fleets, logs, drows, crows = [], [], [], []
-        price_sources: dict[str, str] = {}
-        slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
-        window = sc.duration - sc.warmup
-        itl = {}
-        for run in runs:
-            rec = run.recorder
-            df = _platform_frame(run, reqs)
-            frames.append(df)
-            tl = run.timeline.copy()
-            tl.insert(0, "platform", run.name)
-            tls.append(tl)
-            # summarize() copies the rows it keeps (finished, started): hand it only the columns it reads,
-            # and cut the window (and each stream) only when it is not every row
-            narrow = df[list(SUMMARY_COLUMNS)]
-            arrival = df["arrival_s"].to_numpy()
-            in_win = (arrival >= sc.warmup) & (arrival < sc.duration)
-            win = narrow if in_win.all() else narrow[in_win]
-            del narrow, arrival, in_win
-            row = {"platform": run.name, "kind": run.kind}
-            # the reconciliation terms, each counted from its own mask over every arrived request:
-            # finished + rejected + in flight (+ lost) + warm-up + after the window = arrivals
-            whole = df["arrival_s"].to_numpy()
-            row["arrivals"] = int((~np.isnan(whole)).sum())
-            row["warmup_excluded"] = int((whole < sc.warmup).sum())
-            row["arrived_after_window"] = int((whole >= sc.duration).sum())
-            del whole
-            row.update(summarize(win, window_s=window, slos=slos, itl_hist=rec.itl_hist,
-                                 timeline=run.timeline, warmup_s=sc.warmup))
-            if run.setups:
-                row["replicas"] = int(sum(run.replicas_per_deployment))
-                row["gpus"] = int(sum(n * s.config.gpus for n, s in zip(run.replicas_per_deployment, run.setups,
-                                                                        strict=True)))
-            row["sim_end_s"] = run.end_s
-            row.update(fleet_summary(run.fleet, run.fleet_stats))
-            row.update(run.summary_extra)
-            price_src = row.pop("price_source", None)  # a citation, kept in meta (the summary stays numeric)
-            if price_src is not None:
-                price_sources[run.name] = price_src
-            drows.extend({"platform": run.name, **d} for d in run.deployment_rows)
-            for part, out in ((run.fleet, fleets), (run.replica_log, logs)):
-                if len(part):
-                    out.append(part.assign(platform=run.name)[["platform", *part.columns]])
-            scale = sc.workload.scale
-            row.update(run_rates(row, duration_s=sc.duration, scale_fraction=scale.fraction if scale else None))
-            rows.append(row)
-            crows.extend(customer_rows(sc, row, df, win, slos))
-            itl[run.name] = rec.itl_hist
-            for sname in reqs.stream_names:
-                mine = (win["stream"] == sname).to_numpy()
-                w = win if mine.all() else win[mine]
-                srow = {"platform": run.name, "stream": sname}
-                srow.update(summarize(w, window_s=window, slos=slos))
-                srows.append(srow)
+        parts = [r if isinstance(r, PlatformPart) else platform_part(sc, reqs, r) for r in runs]
+        return cls.assemble(sc, len(reqs), parts)
+
+    @classmethod
+    def assemble(cls, sc, n_requests: int, parts: list[PlatformPart], staging: Path | None = None) -> Results:
+        """The results from every platform's part, in platform order. Parts hold their rows in memory
+        (``frame``) or on disk (``path``, all of them then, under ``staging``, which the results then own)."""
+        rows = [p.row for p in parts]
         against_baseline(rows, sc.baseline)
-        extra_cols = list(dict.fromkeys(c for r in runs for c in r.request_columns))
-        frames = [f.assign(**{c: np.nan for c in extra_cols if c not in f.columns}) for f in frames]
-        requests = _concat_categorical(frames)
+        price_sources = {p.name: p.price_source for p in parts if p.price_source is not None}
+        extra_cols = list(dict.fromkeys(c for p in parts for c in p.request_columns))
+        spilled = None
+        if parts and all(p.path is not None for p in parts):
+            requests = None
+            spilled = SpilledRequests(parts, extra_cols, staging)
+        else:
+            frames = [p.frame.assign(**{c: np.nan for c in extra_cols if c not in p.frame.columns})
+                      for p in parts]
+            for p in parts:
+                p.frame = None
+            requests = _concat_categorical(frames)
+            del frames
+        tls = [p.timeline for p in parts]
         timeline = pd.concat(tls, ignore_index=True) if tls else pd.DataFrame()
+        fleets = [p.fleet for p in parts if p.fleet is not None]
+        logs = [p.replica_log for p in parts if p.replica_log is not None]
         meta = {"scenario": sc.name, "seed": sc.seed, "duration_s": sc.duration, "warmup_s": sc.warmup,
-                "requests_generated": len(reqs), "baseline": sc.baseline,
+                "requests_generated": n_requests, "baseline": sc.baseline,
                 "scale": sc.workload.scale.model_dump() if sc.workload.scale else None}
         if price_sources:
             meta["price_sources"] = price_sources
-        return cls(sc, requests, timeline, pd.DataFrame(rows), pd.DataFrame(srows), meta, itl,
+        return cls(sc, requests, timeline, pd.DataFrame(rows),
+                   pd.DataFrame([r for p in parts for r in p.stream_rows]), meta,
+                   {p.name: p.itl_hist for p in parts},
                    pd.concat(fleets, ignore_index=True) if fleets else pd.DataFrame(),
-                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(), pd.DataFrame(drows),
-                   pd.DataFrame(crows))
+                   pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(),
+                   pd.DataFrame([r for p in parts for r in p.deployment_rows]),
+                   pd.DataFrame([r for p in parts for r in p.customer_rows]), spilled)
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json."""
+        """Write summary.json, requests.parquet, timeline.parquet, streams.csv and scenario.json.
+
+        A spilled requests table is streamed from its parts into requests.parquet (row group by row group);
+        the parts are removed once the directory is in place, or when writing fails."""
         out = Path(out_dir)
         tmp = temp_dir_for(out)
         try:
-            self.requests.to_parquet(tmp / "requests.parquet", index=False)
+            if self.spilled is not None:
+                self.spilled.write(tmp / "requests.parquet")
+            else:
+                self.requests.to_parquet(tmp / "requests.parquet", index=False)
             self.timeline.to_parquet(tmp / "timeline.parquet", index=False)
             if len(self.fleet):
                 self.fleet.to_parquet(tmp / "fleet.parquet", index=False)
@@ -145,8 +162,195 @@ class Results:
             replace_dir(tmp, out, marker="summary.json")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            if self.spilled is not None:
+                self.spilled.discard()
             raise
+        if self.spilled is not None:
+            self.spilled.saved_as(out / "requests.parquet")
         return out
+
+
+@dataclass(eq=False)
+class PlatformPart:
+    """One platform's share of the results, made as soon as it finished (``platform_part``): its summary,
+    stream, customer and deployment rows, its samples, and its requests rows in memory (``frame``) or in a
+    Parquet part on disk (``path``)."""
+
+    name: str
+    row: dict
+    stream_rows: list[dict]
+    customer_rows: list[dict]
+    deployment_rows: list[dict]
+    timeline: pd.DataFrame
+    fleet: pd.DataFrame | None
+    replica_log: pd.DataFrame | None
+    itl_hist: np.ndarray
+    price_source: str | None
+    request_columns: tuple[str, ...]  # the platform's extra per-request columns (``PlatformRun.request_columns``)
+    deployment_names: tuple[str, ...]  # the categories of its ``deployment`` column
+    n_rows: int
+    frame: pd.DataFrame | None = None
+    path: str | None = None
+
+
+def platform_part(sc, reqs, run, *, spill_to: str | Path | None = None) -> PlatformPart:
+    """One platform's rows of every table from its ``PlatformRun`` (``reqs``: the workload or its
+    ``RequestColumns``). With ``spill_to``, its requests rows are written there as Parquet and not kept."""
+    reqs = RequestColumns.of(reqs)
+    slos = {s.name: s.slo.model_dump() for s in sc.workload.streams}
+    window = sc.duration - sc.warmup
+    rec = run.recorder
+    df = _platform_frame(run, reqs)
+    tl = run.timeline.copy()
+    tl.insert(0, "platform", run.name)
+    # summarize() reads each column under the window's (and a stream's) mask, without copying rows
+    arrival = df["arrival_s"].to_numpy()
+    in_win = (arrival >= sc.warmup) & (arrival < sc.duration)
+    all_in = bool(in_win.all())
+    row = {"platform": run.name, "kind": run.kind}
+    # the reconciliation terms, each counted from its own mask over every arrived request:
+    # finished + rejected + in flight (+ lost) + warm-up + after the window = arrivals
+    row["arrivals"] = int((~np.isnan(arrival)).sum())
+    row["warmup_excluded"] = int((arrival < sc.warmup).sum())
+    row["arrived_after_window"] = int((arrival >= sc.duration).sum())
+    del arrival
+    row.update(summarize(df, window_s=window, slos=slos, itl_hist=rec.itl_hist, timeline=run.timeline,
+                         warmup_s=sc.warmup, rows=None if all_in else in_win))
+    if run.setups:
+        row["replicas"] = int(sum(run.replicas_per_deployment))
+        row["gpus"] = int(sum(n * s.config.gpus for n, s in zip(run.replicas_per_deployment, run.setups,
+                                                                strict=True)))
+    row["sim_end_s"] = run.end_s
+    row.update(fleet_summary(run.fleet, run.fleet_stats))
+    row.update(run.summary_extra)
+    price_src = row.pop("price_source", None)  # a citation, kept in meta (the summary stays numeric)
+    fleet, log = ((part.assign(platform=run.name)[["platform", *part.columns]] if len(part) else None)
+                  for part in (run.fleet, run.replica_log))
+    scale = sc.workload.scale
+    row.update(run_rates(row, duration_s=sc.duration, scale_fraction=scale.fraction if scale else None))
+    crows = []
+    if sc.workload.customers:
+        narrow = df[list(SUMMARY_COLUMNS)]
+        crows = customer_rows(sc, row, df, narrow if all_in else narrow[in_win], slos)
+        del narrow
+    srows = []
+    for sname in reqs.stream_names:
+        mine = (df["stream"] == sname).to_numpy()
+        if not all_in:
+            mine = mine & in_win
+        srow = {"platform": run.name, "stream": sname}
+        srow.update(summarize(df, window_s=window, slos=slos, rows=None if mine.all() else mine))
+        srows.append(srow)
+    del in_win
+    part = PlatformPart(run.name, row, srows, crows, [{"platform": run.name, **d} for d in run.deployment_rows],
+                        tl, fleet, log, rec.itl_hist, price_src, tuple(run.request_columns),
+                        tuple(df["deployment"].cat.categories), len(df))
+    if spill_to is None:
+        part.frame = df
+    else:
+        _write_parquet(df, Path(spill_to))
+        part.path = str(spill_to)
+    return part
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """``df.to_parquet(path, index=False)``, converted and written one row group at a time (no whole copy)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(df.iloc[:0], preserve_index=False)
+    tmp = path.with_name(path.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema) as w:
+        for i in range(0, len(df), ROW_GROUP_ROWS):
+            w.write_table(pa.Table.from_pandas(df.iloc[i:i + ROW_GROUP_ROWS], schema=schema, preserve_index=False))
+    os.replace(tmp, path)
+
+
+class SpilledRequests:
+    """A run's requests table as one Parquet part per platform (platform order = row order), read or written
+    as the in-memory table would be: the same columns (every platform's extra columns, NaN where a platform
+    has none), the same dtypes and categories (the union over platforms, in platform order).
+
+    The parts live in ``staging`` (removed by ``discard``, by ``saved_as``, or when this object is garbage);
+    after ``saved_as(path)`` the table is read from the saved file."""
+
+    CATEGORICAL = ("platform", "stream", "deployment", "outcome", "reason")
+
+    def __init__(self, parts: list[PlatformPart], extra_cols: list[str], staging: Path | None):
+        self.paths = [Path(p.path) for p in parts]
+        self.n_rows = sum(p.n_rows for p in parts)
+        self.saved: Path | None = None
+        self.categories = {"platform": [p.name for p in parts],
+                           "deployment": list(dict.fromkeys(d for p in parts for d in p.deployment_names))}
+        self._finalizer = (weakref.finalize(self, shutil.rmtree, str(staging), True) if staging is not None
+                           else None)
+        import pyarrow.parquet as pq
+
+        base = pq.read_schema(self.paths[0]).names if self.paths else []
+        self.columns = [*base, *(c for c in extra_cols if c not in base)]
+
+    def _fix(self, chunk: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """A part's chunk with the table's columns (missing extra columns as NaN) and categories."""
+        out = {}
+        for c in columns:
+            if c not in chunk.columns:
+                out[c] = np.full(len(chunk), np.nan)
+            elif c in self.categories:
+                out[c] = chunk[c].cat.set_categories(self.categories[c])
+            else:
+                out[c] = chunk[c]
+        return pd.DataFrame(out, index=chunk.index)
+
+    def chunks(self, columns: list[str] | None = None):
+        """The table as DataFrames of at most a row group each, in row order."""
+        import pyarrow.parquet as pq
+
+        if self.saved is not None:
+            f = pq.ParquetFile(self.saved)
+            for i in range(f.num_row_groups):
+                yield f.read_row_group(i, columns=columns).to_pandas()
+            return
+        cols = list(self.columns if columns is None else columns)
+        for path in self.paths:
+            f = pq.ParquetFile(path)
+            have = [c for c in cols if c in f.schema_arrow.names]
+            if f.num_row_groups == 0:
+                yield self._fix(f.read(columns=have).to_pandas(), cols)
+            for i in range(f.num_row_groups):
+                yield self._fix(f.read_row_group(i, columns=have).to_pandas(), cols)
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole table (or ``columns`` of it) in memory, equal to the in-memory run's ``requests``."""
+        if self.saved is not None:
+            return pd.read_parquet(self.saved, columns=columns)
+        return _concat_categorical(list(self.chunks(columns)))
+
+    def write(self, path: Path) -> None:
+        """Stream the parts into one Parquet file with the in-memory table's schema, a row group at a time."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.saved is not None:
+            shutil.copyfile(self.saved, path)
+            return
+        schema = None
+        with contextlib.ExitStack() as stack:
+            for chunk in self.chunks():
+                if schema is None:
+                    schema = pa.Schema.from_pandas(chunk.iloc[:0], preserve_index=False)
+                    w = stack.enter_context(pq.ParquetWriter(path, schema))
+                if len(chunk):
+                    w.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+
+    def discard(self) -> None:
+        """Remove the parts (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def saved_as(self, path: Path) -> None:
+        """The table now lives in ``path`` (a saved ``requests.parquet``): read it from there, drop the parts."""
+        self.saved = Path(path)
+        self.discard()
 
 
 # the columns of the requests table that ``infersim.results.summary.summarize`` reads

@@ -13,6 +13,12 @@ as after a serial run (``tests/test_parallel_platforms.py`` checks the tables ar
   platforms take);
 - ``dask``: the sweeps' ``DaskExecutor`` (a scheduler address, or a local cluster), always;
 - ``serial``: this process, one platform after the other.
+
+In a run above ``infersim.results.tables.SPILL_MIN_ROWS`` rows ``simulate`` passes ``staging`` (a directory)
+and ``consume``: a local worker then makes its platform's results itself and writes its requests rows to a
+Parquet part in ``staging`` (the same file system), returning only the small ``PlatformPart``; a Dask worker
+(maybe on another machine) returns its ``PlatformRun``, which ``consume`` turns into a part here as soon as it
+arrives, so the parent never holds more than one platform's rows.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class PlatformTask:
     scenario: Scenario
     base_dir: str
     timeline_points: int
+    staging: str | None = None  # write the platform's requests rows here and return its PlatformPart
 
 
 def simulate_platform(task: PlatformTask):
@@ -52,7 +59,19 @@ def simulate_platform(task: PlatformTask):
     one = sc.model_copy(update={"platforms": [sc.platforms[task.index]]})
     catalog = scenario_catalog(one, base)
     reqs = generate(sc.workload, seed=sc.seed, duration_s=sc.duration, base_dir=base)
-    return simulate_platforms(one, reqs, catalog, timeline_points=task.timeline_points)[0]
+    run = simulate_platforms(one, reqs, catalog, timeline_points=task.timeline_points)[0]
+    if task.staging is None:
+        return run
+    import gc
+
+    from infersim.results.simulate import part_name
+    from infersim.results.tables import platform_part
+
+    gc.collect()  # the engine is garbage in reference cycles: gone before the table is built
+    part = platform_part(sc, reqs, run, spill_to=Path(task.staging) / part_name(task.index))
+    del run, reqs
+    gc.collect()  # a pool worker may run the next platform in this process
+    return part
 
 
 def platforms_runner(kind: str = "local", *, workers: int | None = None, scheduler: str | None = None):
@@ -60,7 +79,8 @@ def platforms_runner(kind: str = "local", *, workers: int | None = None, schedul
     if kind == "serial":
         return None
 
-    def run(sc: Scenario, base_dir: str, timeline_points: int, n_requests: int):
+    def run(sc: Scenario, base_dir: str, timeline_points: int, n_requests: int, *, staging: str | None = None,
+            consume=None):
         n = len(sc.platforms)
         if kind == "local":
             cores = os.cpu_count() or 1
@@ -71,13 +91,16 @@ def platforms_runner(kind: str = "local", *, workers: int | None = None, schedul
             executor = make_executor(kind, workers=workers, scheduler=scheduler)
         if hasattr(executor, "start"):
             executor.start()
-        tasks = [PlatformTask(p.name, i, sc, base_dir, timeline_points) for i, p in enumerate(sc.platforms)]
+        local_parts = staging if kind == "local" else None  # a Dask worker may not see this file system
+        tasks = [PlatformTask(p.name, i, sc, base_dir, timeline_points, local_parts)
+                 for i, p in enumerate(sc.platforms)]
         runs: list = [None] * n
         try:
             for task, rec in executor.map(simulate_platform, tasks):
                 if rec["status"] != "ok":
                     raise InfersimError(f"platform '{task.key}' failed on a {kind} worker: {rec['error']}")
-                runs[task.index] = rec["rows"]
+                runs[task.index] = rec["rows"] if consume is None else consume(task.index, rec["rows"])
+                del rec
         finally:
             if hasattr(executor, "close"):
                 executor.close()

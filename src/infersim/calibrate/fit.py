@@ -32,7 +32,7 @@ from infersim.perf.params import PerfParams
 BOUNDS: dict[str, tuple[float, float]] = {
     "compute_eff": (0.6, 1.0), "compute_half_tokens": (0.0, 4096.0), "attn_eff": (0.2, 0.9),
     "moe_half_tokens": (0.0, 1024.0), "fp4_compute_scale": (0.3, 1.0), "alltoall_latency_s": (0.0, 2e-4),
-    "memory_eff": (0.4, 0.95), "step_overhead_s": (0.0, 0.05), "per_seq_overhead_s": (0.0, 5e-4),
+    "memory_eff": (0.4, 0.95), "step_overhead_s": (0.0, 0.05), "per_seq_overhead_s": (0.0, 5e-4), "layer_overhead_s": (0.0, 1e-4),
     "allreduce_latency_s": (0.0, 1e-4),
     "low_precision_compute_scale": (0.3, 1.0), "comm_eff": (0.1, 0.95), "schedule_delay_s": (0.0, 1.0),
     "schedule_delay_per_seq_s": (0.0, 0.002), "api_serial_s": (0.0, 0.005),
@@ -42,7 +42,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 SCALES: dict[str, float] = {
     "compute_eff": 0.8, "compute_half_tokens": 64.0, "attn_eff": 0.3, "memory_eff": 0.8,
     "moe_half_tokens": 32.0, "fp4_compute_scale": 0.8, "alltoall_latency_s": 2e-5,
-    "step_overhead_s": 3e-3, "per_seq_overhead_s": 3e-5, "allreduce_latency_s": 1e-5, "comm_eff": 0.5,
+    "step_overhead_s": 3e-3, "per_seq_overhead_s": 3e-5, "layer_overhead_s": 2e-5, "allreduce_latency_s": 1e-5, "comm_eff": 0.5,
     "low_precision_compute_scale": 0.7,
     "schedule_delay_s": 0.05, "schedule_delay_per_seq_s": 1e-3, "api_serial_s": 2e-3, "mixed_prefill_tokens": 2048.0,
 }

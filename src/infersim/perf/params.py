@@ -27,6 +27,11 @@ class PerfParams:
     - ``memory_eff``: share of peak memory bandwidth reached when streaming weights and KV cache.
     - ``step_overhead_s``: fixed time per engine step (scheduling, kernel launches, sampling set-up).
     - ``per_seq_overhead_s``: time per sequence in the step (sampling, detokenisation, bookkeeping).
+    - ``layer_overhead_s``: fixed GPU time per transformer layer and step of the kernels that are not GEMMs
+      (norms, rotary embedding, attention launch, activation, quantisation, MoE routing and permutation),
+      paid whatever the batch: it scales with the model's layer count and is not divided by tensor
+      parallelism, where ``step_overhead_s`` (the engine's CPU time per step) is the same for every model. How
+      much an engine fuses these kernels differs between engines, so it is fitted per engine (0 = none).
     - ``low_precision_compute_scale``: multiplies the datasheet peak of 8- and 4-bit tensor compute (FP8, INT8,
       FP4): FP8 GEMMs and attention reach less of their 2x-BF16 peak than BF16 ones do of theirs (1 = the
       datasheet ratio).
@@ -64,6 +69,7 @@ class PerfParams:
     api_serial_s: float = 0.0
     mixed_prefill_tokens: float = 0.0
     prefill_priority: float = 0.0
+    layer_overhead_s: float = 0.0
 
     def with_(self, **changes: float) -> PerfParams:
         return replace(self, **changes)

@@ -26,6 +26,7 @@ class PerfOverrides(StrictModel):
     memory_eff: float | None = Field(None, gt=0, le=1)
     step_overhead_s: float | None = Field(None, ge=0)
     per_seq_overhead_s: float | None = Field(None, ge=0)
+    layer_overhead_s: float | None = Field(None, ge=0)
     low_precision_compute_scale: float | None = Field(None, gt=0, le=1)
     fp4_compute_scale: float | None = Field(None, gt=0, le=1)
     allreduce_latency_s: float | None = Field(None, ge=0)

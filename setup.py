@@ -2,7 +2,7 @@
 
 The replica engine (``infersim/engine/{kvcache,fastforward,recorder,sequences,replica,own_clock}.py``) and the
 policies its inner loop calls (``infersim/policy/{batching,load}.py``) and the SRAM pipeline's round
-(``infersim/perf/sram/round.py``) are plain Python that Cython can
+(``infersim/perf/sram/round.py``) and the GPU step (``infersim/perf/gpu_step.py``) are plain Python that Cython can
 compile as it is ("pure Python mode"; the ``.pxd`` files beside the modules only declare C types). The
 compiled modules are *optional*: without Cython or a C compiler the build skips them and the same Python
 source runs, with identical results, several times slower. ``INFERSIM_PURE_PYTHON=1`` at build time
@@ -15,7 +15,8 @@ from setuptools import Extension, setup
 
 #: dotted names under ``infersim`` (the same list as ``infersim.core.compiled.COMPILED_MODULES``)
 ENGINE_MODULES = ("engine.kvcache", "engine.fastforward", "engine.recorder", "engine.sequences", "engine.replica",
-                  "engine.own_clock", "engine.clock", "policy.batching", "policy.load", "perf.sram.round")
+                  "engine.own_clock", "engine.clock", "policy.batching", "policy.load", "perf.sram.round",
+                  "perf.gpu_step")
 DIRECTIVES = {
     "language_level": 3,
     "annotation_typing": False,  # the .py annotations are documentation; C types come from the .pxd files

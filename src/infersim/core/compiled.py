@@ -16,7 +16,7 @@ import sys
 #: dotted names under ``infersim``; setup.py builds ``src/infersim/<name with / for .>.py``
 COMPILED_MODULES = ("engine.kvcache", "engine.fastforward", "engine.recorder", "engine.sequences", "engine.replica",
                     "engine.own_clock", "engine.clock", "policy.batching", "policy.load",
-                    "perf.sram.round")
+                    "perf.sram.round", "perf.gpu_step")
 _FULL = {f"infersim.{m}" for m in COMPILED_MODULES}
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
 from infersim.perf.collectives import collectives
+from infersim.perf.gpu_step import GpuStep
 from infersim.perf.kernels import gemm_prior, matmul_ceiling
 from infersim.perf.params import PerfParams
 
@@ -123,9 +124,8 @@ class GpuRoofline:
         self.peak_flops = hw.peak_flops(cfg.precision)
         self.attn_flops = hw.peak_flops("bf16") * p.attn_eff
         self.bw = hw.memory_bw_tbps * 1e12 * prior.stream_share * p.memory_eff
-        # fixed time of one stage's layers: its GEMM kernels' launch and tail (GEMMS_PER_LAYER per layer, measured)
-        # and the engine's non-GEMM kernels (``layer_overhead_s`` per layer; + 0.0 leaves the sum bit-identical)
-        self.kernel_fixed_s = (prior.kernel_fixed_s * GEMMS_PER_LAYER + p.layer_overhead_s) * m.layers / pp
+        # fixed time of the GEMM kernels of one stage's layers (launch and tail; GEMMS_PER_LAYER per layer)
+        self.kernel_fixed_s = prior.kernel_fixed_s * GEMMS_PER_LAYER * m.layers / pp
         self.raw_bw = hw.memory_bw_tbps * 1e12
         wb = BYTES_PER_PARAM[cfg.precision]
         embed = m.vocab_size * m.hidden_size
@@ -159,6 +159,24 @@ class GpuRoofline:
         self.hop_bytes_tok, self.hop_bw = c.hop_bytes_tok, c.hop_bw
         self._affine_cache: dict[int, tuple] = {}  # decode_affine coefficients per batch size
         self._fixed_cache: dict[int, tuple[float, float]] = {}
+        self._bind_step()
+
+    def _bind_step(self) -> None:
+        # the step's scalar form (compiled when the build can: the engine calls it at every prefill step);
+        # each instance binds its method in place of ``step_s`` (two-batch overlap keeps the method)
+        self.fast = None if self.overlap else GpuStep(self)
+        if self.fast is not None:
+            self.step_s = self.fast.step_s  # type: ignore[method-assign]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("fast", None)
+        state.pop("step_s", None)
+        return state
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+        self._bind_step()
 
     # -- operators of one stage and micro-batch (scalars) --------------------------------------------------
     def _gemm_eff(self, m_tokens: float, half: float) -> float:
@@ -237,64 +255,16 @@ class GpuRoofline:
         """Seconds of one step from aggregates (the engine calls this once per step). A decode-only step
         evaluates the ``decode_affine`` coefficients, so it equals a fast-forward's step exactly.
 
-        The operators of ``_split``, ``_stage_fixed`` and ``_windowed`` are written out here with the same
-        float operations in the same order (bit-identical results, ``tests/test_perf_step_speed.py``): a
-        mixed step is evaluated once per engine step, and the calls and ``max`` lookups cost more than the
-        arithmetic (``benchmarks/sim_speed.py``)."""
+        Without two-batch overlap this is ``perf.gpu_step.GpuStep.step_s`` (each instance binds it in place of
+        this method): the operators of ``_split``, ``_stage_fixed``, ``_experts_s`` and ``_windowed`` written
+        out with the same float operations in the same order (bit-identical results,
+        ``tests/test_perf_step_speed.py``), compiled when the build can: a mixed step is evaluated once per
+        engine step, and interpreted, the calls and ``max`` lookups cost more than the arithmetic."""
         if self.overlap:
             return self._overlapped_s(n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
                                       prefill_ctx_sum)
-        if n_prefill_tokens == 0 and n_prefill_seqs == 0 and n_decode > 0:
-            if self.full_frac >= 1.0:
-                fixed, pp, c0, c_rate, m0, m_rate = self.decode_affine(n_decode)
-                m = m0 + m_rate * decode_ctx_sum
-                c = c0 + c_rate * decode_ctx_sum
-                return fixed + pp * (m if m > c else c)
-            return self._window_decode_s(n_decode, float(decode_ctx_sum))
-        p = self.p
-        n_seqs = n_decode + n_prefill_seqs
-        # _split
-        n = n_seqs if n_seqs > 1 else 1
-        pp = self.pp
-        mb = float(pp if pp <= n else n)
-        dp = self.dp
-        g = 1.0 / ((dp if dp <= n else n) * mb)
-        tokens = float(n_prefill_tokens + n_decode)
-        t = tokens * g
-        # _stage_fixed(t, n_seqs * g, tokens / mb)
-        tm = t if t >= 1.0 else 1.0
-        half = p.compute_half_tokens
-        dense = (self.dense_flops_tok * t + self.head_flops_seq * (n_seqs * g)) / (
-            self.gemm_flops * (tm / (tm + half) if half > 0 else 1.0))
-        floor = self.dense_bytes / self.bw
-        if floor > dense:
-            dense = floor
-        experts = self._experts_s(t, tokens / mb) if self.moe else 0.0
-        comm = 0.0
-        if self.ar_count:
-            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
-        if self.a2a_count:
-            comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * (tokens / mb) / self.a2a_bw)
-        stage = dense + experts + comm + self.kernel_fixed_s
-        full = self.full_frac >= 1.0
-        if n_prefill_tokens:
-            pre_pairs = (float(prefill_pairs) if full else
-                         self._windowed(float(prefill_pairs), float(n_prefill_tokens))) * g
-            a = self.attn_flops_pair * pre_pairs / self.attn_flops
-            b = self.kv_bytes_per_token * (prefill_ctx_sum + n_prefill_tokens) * g / self.bw
-            stage += b if b > a else a
-        if n_decode:
-            if full:
-                dec_pairs = dec_read = (decode_ctx_sum + n_decode) * g
-            else:
-                dec_pairs = self._windowed(decode_ctx_sum + n_decode, float(n_decode)) * g
-                dec_read = (self._windowed(float(decode_ctx_sum), float(n_decode)) + n_decode) * g
-            a = self.attn_flops_pair * dec_pairs / self.attn_flops
-            b = self.kv_bytes_per_token * dec_read / self.bw
-            stage += b if b > a else a
-        hop = (pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if pp > 1 else 0.0
-        return (p.step_overhead_s + p.per_seq_overhead_s * (n_seqs if dp == 1 else self._rank_seqs(n_seqs))
-                + pp * stage + hop)
+        return self.fast.step_s(n_prefill_tokens, prefill_pairs, n_prefill_seqs, n_decode, decode_ctx_sum,
+                                prefill_ctx_sum)
 
     def _rank_seqs(self, n_seqs: int) -> float:
         """Sequences whose per-sequence CPU time one engine core pays: all of them with one attention rank;

@@ -174,3 +174,33 @@ def test_parallel_failure_leaves_no_staging(cursor, tmp_path, monkeypatch):
     with pytest.raises(InfersimError, match="boom"):
         sim.simulate(cursor, duration_s=31, platforms_runner=failing, spill_dir=staging)
     assert not any(staging.iterdir())
+
+
+def test_report_reads_columns_and_row_groups(tmp_path):
+    """The charts' arrivals (each request once, its first row) and window rows, read a row group / a few
+    columns at a time, equal what the whole table gives."""
+    from infersim.report.charts import _arrivals_once
+    from infersim.report.load import RunDir
+
+    g = np.random.default_rng(1)
+    n = 500
+    parts = []
+    for name, sent in (("a", n - 40), ("b", n), ("c", n - 7)):  # closed-loop rows: each platform sends its own
+        ids = np.sort(g.choice(n, sent, replace=False))
+        parts.append(pd.DataFrame({
+            "platform": pd.Categorical([name] * sent, ["a", "b", "c"]), "request_id": ids.astype(np.int64),
+            "arrival_s": g.uniform(0, 60, sent), "ttft_s": g.uniform(0, 1, sent),
+            "outcome": pd.Categorical(g.choice(["finished", "rejected"], sent), ["finished", "rejected"])}))
+    df = pd.concat(parts, ignore_index=True)
+    df.to_parquet(tmp_path / "requests.parquet", index=False, row_group_size=333)  # groups straddle platforms
+    pd.DataFrame({"platform": ["a", "b", "c"]}).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "summary.json").write_text('{"meta": {"warmup_s": 10, "duration_s": 50}}')
+    run = RunDir(tmp_path)
+    want = df.drop_duplicates("request_id")["arrival_s"].to_numpy(dtype=float)
+    np.testing.assert_array_equal(_arrivals_once(run), want)
+    part = run.window_requests(columns=["request_id", "ttft_s"])
+    assert "e2e_s" not in part.columns and "requests" not in vars(run)
+    whole = RunDir(tmp_path).window_requests()
+    pd.testing.assert_frame_equal(part[["request_id", "ttft_s", "platform"]], whole[["request_id", "ttft_s", "platform"]])
+    run.requests  # noqa: B018 - loaded: the same answers from memory
+    np.testing.assert_array_equal(_arrivals_once(run), want)

@@ -181,8 +181,9 @@ def _cmd_run(args) -> int:
     runner = platforms_runner(executor, workers=args.workers, scheduler=args.scheduler)
     t0 = time.perf_counter()
     progress = not args.quiet and sys.stderr.isatty()
+    # a large run stages its requests rows next to the output (same file system), never all in memory
     res = simulate(sc, seed=args.seed, duration_s=duration, base_dir=Path(args.file).parent, progress=progress,
-                   platforms_runner=runner)
+                   platforms_runner=runner, spill_dir=out.parent)
     wall = time.perf_counter() - t0
     res.meta["wall_s"] = wall
     res.meta["scenario_file"] = str(Path(args.file).resolve())

@@ -63,7 +63,7 @@ def latency_cdf(run: RunDir, out_dir: Path) -> pd.DataFrame:
     in the measurement window (the rows the summary's percentiles use, so the curve at 0.99 is
     ``ttft_p99_s``). Returned: platform, metric (ttft_s | e2e_s), cdf, value_s at 1001 evenly spaced
     quantiles (numpy's linear interpolation, as the summary)."""
-    req = run.window_requests()
+    req = run.window_requests(columns=["platform", "ttft_s", "e2e_s"])
     if not len(req):
         raise ChartSkipped("no finished requests in the measurement window")
     fig, axes = new_figure(WIDE, 1, 2, sharey=True)
@@ -238,6 +238,24 @@ def _accrual_share(t: np.ndarray, gpu_h: np.ndarray | None, end_s: float) -> np.
 ACCRUED = (("customer_usd", "-", "customer pays"), ("provider_cost_usd", "--", "provider cost"))
 
 
+def _arrivals_once(run: RunDir) -> np.ndarray:
+    """Each request's arrival time once, from its first row (``requests.drop_duplicates("request_id")``), read
+    a row group at a time: two columns and a seen-flag per request, never the whole table."""
+    seen = np.zeros(0, bool)
+    out = []
+    for chunk in run.iter_requests(["request_id", "arrival_s"]):
+        ids = chunk["request_id"].to_numpy()
+        if not len(ids):
+            continue
+        if ids.max() >= len(seen):
+            seen = np.concatenate([seen, np.zeros(int(ids.max()) + 1 - len(seen), bool)])
+        _, first = np.unique(ids, return_index=True)  # first row of each id in the chunk
+        first = np.sort(first[~seen[ids[first]]])
+        seen[ids[first]] = True
+        out.append(chunk["arrival_s"].to_numpy(dtype=float)[first])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd.DataFrame:
     """Four panels over simulated time (seconds): workload arrivals (req/s, from requests.parquet), replicas
     by state, queued requests, and dollars accrued, per platform (deployments summed). Autoscaled deployments
@@ -246,12 +264,12 @@ def fleet_timeline(run: RunDir, out_dir: Path, bin_s: float | None = None) -> pd
     and what serving costs the provider, each the run's total accrued in proportion to the billed GPU-hours so
     far (evenly over the run for fixed replicas). Returned long table: platform, series, t_s, value (series
     ``cost_usd`` is the fleet's GPU bill as sampled in fleet.parquet)."""
-    fleet, tl, req = run.fleet, run.timeline, run.requests
+    fleet, tl = run.fleet, run.timeline
     if not len(fleet) and not len(tl):
         raise ChartSkipped("no fleet.parquet or timeline.parquet samples (no replicas to show)")
     rows, notes = [], []
     # workload: arrivals per second, each request once
-    arr = req.drop_duplicates("request_id")["arrival_s"].to_numpy(dtype=float)
+    arr = _arrivals_once(run)
     if bin_s is None:
         span = float(np.nanmax(arr)) if arr.size else 1.0
         bin_s = max(1.0, float(np.ceil(span / 120)))

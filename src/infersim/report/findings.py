@@ -107,7 +107,7 @@ def run_findings(run: RunDir, n_boot: int = N_BOOT) -> tuple[list[str], pd.DataF
     out, rows = [], []
     num = {c: pd.to_numeric(s[c], errors="coerce") for c in s.columns if c not in ("platform", "kind")}
     # latency percentiles: paired bootstrap over requests
-    req = run.window_requests()
+    req = run.window_requests(columns=["request_id", "platform", "ttft_s"])
     boots = {}
     if len(req) and "ttft_s" in req.columns:
         wide = req.pivot_table(index="request_id", columns="platform", values="ttft_s", aggfunc="first",

@@ -25,13 +25,19 @@ RUN_MARKER = "summary.csv"
 SWEEP_MARKER = "sweep.json"
 
 
-def _read_table(path: Path, what: str) -> pd.DataFrame:
-    """A Parquet or CSV table; a missing or unreadable file raises naming it."""
+def _read_table(path: Path, what: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet or CSV table (of a Parquet file, only ``columns`` when given: those it has); a missing or
+    unreadable file raises naming it."""
     if not path.exists():
         raise InfersimError(f"{path}: missing ({what})")
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
+            if columns is not None:
+                import pyarrow.parquet as pq
+
+                have = set(pq.read_schema(path).names)
+                columns = [c for c in columns if c in have]
+            return pd.read_parquet(path, columns=columns)
         return pd.read_csv(path)
     except Exception as exc:  # pyarrow/pandas raise many kinds for a corrupt file
         raise InfersimError(f"{path}: cannot read ({what}): {exc}") from None
@@ -99,8 +105,37 @@ class RunDir:
 
     @cached_property
     def requests(self) -> pd.DataFrame:
-        """A row per platform x request (``requests.parquet``)."""
+        """A row per platform x request (``requests.parquet``), every column: a large run's table is tens of
+        GB in memory; code that needs a few columns reads them with ``read_requests(columns)``."""
         return _read_table(self.path / "requests.parquet", "a row per platform x request")
+
+    def read_requests(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The requests table, or only those of ``columns`` it has (read from disk unless already loaded)."""
+        if columns is None:
+            return self.requests
+        if "requests" in self.__dict__:
+            r = self.requests
+            return r[[c for c in columns if c in r.columns]]
+        return _read_table(self.path / "requests.parquet", "a row per platform x request", list(columns))
+
+    def iter_requests(self, columns: list[str]):
+        """``columns`` of the requests table a Parquet row group at a time, in row order (the loaded table
+        at once when it is already in memory)."""
+        if "requests" in self.__dict__:
+            yield self.read_requests(columns)
+            return
+        import pyarrow.parquet as pq
+
+        path = self.path / "requests.parquet"
+        try:
+            f = pq.ParquetFile(path)
+        except FileNotFoundError:
+            raise InfersimError(f"{path}: missing (a row per platform x request)") from None
+        except Exception as exc:  # pyarrow raises many kinds for a corrupt file
+            raise InfersimError(f"{path}: cannot read (a row per platform x request): {exc}") from None
+        have = [c for c in columns if c in f.schema_arrow.names]
+        for i in range(f.num_row_groups):
+            yield f.read_row_group(i, columns=have).to_pandas()
 
     @cached_property
     def timeline(self) -> pd.DataFrame:
@@ -155,9 +190,12 @@ class RunDir:
         d = m.get("duration_s", sc.get("duration", math.inf))
         return float(w), float(d if d is not None else math.inf)
 
-    def window_requests(self, finished_only: bool = True) -> pd.DataFrame:
-        """Requests that arrived in the measurement window (the rows the summary's percentiles use)."""
-        r = self.requests
+    def window_requests(self, finished_only: bool = True, columns: list[str] | None = None) -> pd.DataFrame:
+        """Requests that arrived in the measurement window (the rows the summary's percentiles use); with
+        ``columns``, only those (and the ones the selection reads) are read."""
+        if columns is not None:
+            columns = list(dict.fromkeys([*columns, "platform", "arrival_s", "outcome"]))
+        r = self.read_requests(columns)
         lo, hi = self.window()
         m = (r["arrival_s"] >= lo) & (r["arrival_s"] < hi)
         if finished_only:

@@ -82,8 +82,9 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
 
 
 def _simulate_spilled(sc, reqs, catalog, base: Path, timeline_points: int, progress: bool, platforms_runner,
-                      spill_dir) -> Results:
-    """``simulate`` for a run above ``SPILL_MIN_ROWS``: one platform's requests rows in memory at a time."""
+                      spill_dir):
+    """``simulate`` for a run above ``SPILL_MIN_ROWS`` (its ``Results``): one platform's requests rows in
+    memory at a time."""
     from infersim.results.tables import RequestColumns, Results, platform_part
 
     if spill_dir is not None:

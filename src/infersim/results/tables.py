@@ -30,7 +30,6 @@ from infersim.results.customers import customer_rows
 from infersim.results.fleet_summary import fleet_summary
 from infersim.results.summary import against_baseline, run_rates, summarize
 
-
 #: ASSUMPTION: a run whose requests table would hold more rows than this (platforms x requests) keeps it on
 #: disk instead of in memory. Measured on this code base: the table takes 87 B/row in memory, and building it
 #: for every platform and concatenating them (union of categories, one copy per column) needs about twice

@@ -163,15 +163,12 @@ class GpuRoofline:
 
     def _bind_step(self) -> None:
         # the step's scalar form (compiled when the build can: the engine calls it at every prefill step);
-        # each instance binds its method in place of ``step_s`` (two-batch overlap keeps the method)
+        # ``step_s`` calls it, so a test that patches the class's ``step_s`` or ``decode_affine`` still rules
         self.fast = None if self.overlap else GpuStep(self)
-        if self.fast is not None:
-            self.step_s = self.fast.step_s  # type: ignore[method-assign]
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("fast", None)
-        state.pop("step_s", None)
         return state
 
     def __setstate__(self, state) -> None:
@@ -255,9 +252,9 @@ class GpuRoofline:
         """Seconds of one step from aggregates (the engine calls this once per step). A decode-only step
         evaluates the ``decode_affine`` coefficients, so it equals a fast-forward's step exactly.
 
-        Without two-batch overlap this is ``perf.gpu_step.GpuStep.step_s`` (each instance binds it in place of
-        this method): the operators of ``_split``, ``_stage_fixed``, ``_experts_s`` and ``_windowed`` written
-        out with the same float operations in the same order (bit-identical results,
+        Without two-batch overlap this is ``perf.gpu_step.GpuStep.step_s``: the operators of ``_split``,
+        ``_stage_fixed``, ``_experts_s`` and ``_windowed`` written out with the same float operations in the
+        same order (bit-identical results,
         ``tests/test_perf_step_speed.py``), compiled when the build can: a mixed step is evaluated once per
         engine step, and interpreted, the calls and ``max`` lookups cost more than the arithmetic."""
         if self.overlap:

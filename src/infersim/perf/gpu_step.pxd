@@ -2,7 +2,7 @@
 cimport cython
 
 cdef class GpuStep:
-    cdef public object roof, affine, window_decode
+    cdef public object roof
     cdef public long pp, dp, tp, ep
     cdef public bint moe, full
     cdef public double full_frac, window, step_overhead_s, per_seq_overhead_s, compute_half_tokens

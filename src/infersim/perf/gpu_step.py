@@ -22,8 +22,6 @@ class GpuStep:
     def __init__(self, roof):
         p = roof.p
         self.roof = roof
-        self.affine = roof.decode_affine
-        self.window_decode = roof._window_decode_s
         self.pp, self.dp, self.tp, self.ep = int(roof.pp), int(roof.dp), int(roof.tp), int(roof.ep)
         self.moe = bool(roof.moe)
         self.full = roof.full_frac >= 1.0
@@ -44,9 +42,6 @@ class GpuStep:
         self.k, self.n_exp = float(roof.k), float(roof.n_exp)
         self.expert_flops_assign, self.expert_bytes = float(roof.expert_flops_assign), float(roof.expert_bytes)
         self.local_experts, self.ln_ep = float(roof.local_experts), float(roof.ln_ep)
-
-    def __reduce__(self):
-        return GpuStep, (self.roof,)
 
     def _experts_s(self, t: float, t_all: float) -> float:
         """``GpuRoofline._experts_s``: routed-expert GEMMs of a stage."""
@@ -84,11 +79,11 @@ class GpuStep:
         dec_ctx = decode_ctx_sum
         if n_pre == 0 and n_pre_seqs == 0 and n_dec > 0:
             if self.full:
-                fixed, pp_i, c0, c_rate, m0, m_rate = self.affine(n_decode)
+                fixed, pp_i, c0, c_rate, m0, m_rate = self.roof.decode_affine(n_decode)
                 m = m0 + m_rate * dec_ctx
                 c = c0 + c_rate * dec_ctx
                 return fixed + pp_i * (m if m > c else c)
-            return self.window_decode(n_decode, float(decode_ctx_sum))
+            return self.roof._window_decode_s(n_decode, float(decode_ctx_sum))
         pairs = prefill_pairs
         pre_ctx = prefill_ctx_sum
         n_seqs = n_dec + n_pre_seqs

@@ -14,6 +14,7 @@ cdef class Recorder:
     cpdef void start(self, long rid, long cached_tokens)
     cpdef void first_token(self, long rid, double t)
     cpdef void finish(self, long rid, double t)
+    cpdef double finished_first_token(self, long rid)
     cpdef void preempt(self, long rid)
     @cython.locals(i=long)
     cpdef void itl_one(self, double dt, double weight)

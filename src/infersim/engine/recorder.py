@@ -79,6 +79,13 @@ class Recorder:
         self._finish[rid] = t
         self._outcome[rid] = FINISHED
 
+    def finished_first_token(self, rid: int) -> float:
+        """``rid``'s first-token time if it finished, else NaN (what a router's TTFT average reads when a
+        request leaves: one call instead of NumPy scalar reads of two columns)."""
+        if self._outcome[rid] == FINISHED:
+            return float(self._first[rid])
+        return math.nan
+
     def reject(self, rid: int, reason: str, t: float, replica: int = -1) -> None:
         self.outcome[rid] = REJECTED
         self.reason[rid] = _REASON_CODE[reason]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from functools import partial
 
 import numpy as np
 
@@ -114,8 +115,19 @@ class AutoscaledDeployment:
         self.area += self.n_inflight * (now - self.t_last)
         self.t_last = now
         self.n_inflight += 1
-        if self.ready and self.limit is None:  # _place's common case
-            self._to_replica(rid, self.ready, self.ready_views)
+        ready = self.ready
+        if ready and self.limit is None:  # _place's common case, with _to_replica inline
+            views, t = self.ready_views, self.totals
+            if len(views) == 1:
+                s = ready[0]
+            elif t is None:
+                s = ready[self.lb.choose(views, rid)]
+            else:
+                s = ready[self.lb.choose(views, rid, t.outstanding)]
+            if t is not None:
+                t.outstanding += 1
+            s.assigned.add(rid)
+            s.engine.submit(rid)
             return
         self._place(rid, first=True)
 
@@ -329,8 +341,7 @@ class AutoscaledDeployment:
         now = self.env.now
         s.state, s.stage, s.t_ready, s.warm = READY, "ready", now, warm
         self.bill.enter(s.id, "ready", now)
-        s.engine = Replica(self.env, self.setup, self.reqs, self.rec, s.id, lambda rid, s=s: self._done(s, rid),
-                           self.chain_full)
+        s.engine = Replica(self.env, self.setup, self.reqs, self.rec, s.id, partial(self._done, s), self.chain_full)
         self._add_ready(s)
         if self.fail is not None and self.fail.mtbf_gpu_hours:
             ttf = float(self.fail_rng.exponential(self.fail.mtbf_gpu_hours * 3600.0 / self.gpus))

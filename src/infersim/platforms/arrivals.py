@@ -77,9 +77,10 @@ class Arrivals:
     def done(self, rid: int) -> None:
         """A request left the platform (finished or rejected): closed-loop clients send their next one."""
         self.n_done += 1
-        s = int(self.reqs.stream[rid])
-        if s in self.closed_queues:
-            self._next_closed(s, self.closed[s][1])
+        if self.closed_queues:
+            s = int(self.reqs.stream[rid])
+            if s in self.closed_queues:
+                self._next_closed(s, self.closed[s][1])
         if self.n_done >= self.expected and not self.end_event.triggered:
             self.end_event.succeed()
 

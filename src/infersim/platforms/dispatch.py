@@ -18,6 +18,7 @@ Per request the dispatcher keeps ``p_ok`` (expected P(acceptable) of the answer 
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -160,6 +161,11 @@ class RoutedDispatch:
         self._base = np.zeros(0, np.int64)
         self._base_l: list[int] = []
         self._q_true = np.zeros((0, self.caps.shape[1]))
+        self._q_l: list[list[float]] = []
+        self.stream_l = reqs.stream.tolist()  # read once per request: a list item, not a NumPy scalar
+        self.n_c = len(self.cand_dep)
+        self._mw = spill.max_waiting if spill is not None else None
+        self._mt = spill.max_ttft_s if spill is not None else None
         if self.spills:
             for d in deps:
                 d.track_load()
@@ -168,7 +174,7 @@ class RoutedDispatch:
         self.escalated = np.zeros(n, bool)
         self.spilled = np.zeros(n, bool)
         self.pending: dict[int, int] = {}  # rid -> candidate index of its second leg
-        self.leg_start = np.zeros(n)
+        self.leg_start = array("d", bytes(8 * n))  # read and written once per leg: Python floats, not NumPy scalars
         self.ttft = [math.nan] * len(deps)
 
     def _api_capability(self, t_spec, catalog, task) -> float:
@@ -220,18 +226,22 @@ class RoutedDispatch:
                 base[rows] = policy.to
         self._base, self._lo, self._hi = base, lo, hi
         self._base_l = base.tolist()  # read once per request: a list item, not a NumPy scalar
+        self._q_l = self._q_true.tolist()
 
     def _over(self, ci: int) -> bool:
-        """Whether candidate ``ci`` (into ``cand_dep``; the API is never over) is over a spill bound now."""
-        if ci == len(self.cand_dep):
+        """Whether candidate ``ci`` (into ``cand_dep``; the API is never over) is over a spill bound now
+        (``Spill.over_load`` inline: a NaN TTFT, none measured yet, is never over)."""
+        if ci == self.n_c:
             return False
         di = self.cand_dep[ci]
-        return self.spill.over_load(self.deps[di].router_waiting(), self.ttft[di])
+        mw, mt = self._mw, self._mt
+        return (mw is not None and self.deps[di].router_waiting() >= mw) or (mt is not None and self.ttft[di] > mt)
 
     def dispatch(self, rid: int) -> None:
-        s = int(self.reqs.stream[rid])
+        s = self.stream_l[rid]
         policy = self.policies[s]
-        if policy is None or not self.allowed[s]:
+        ok = self.allowed[s]
+        if policy is None or not ok:
             self.rec.reject(rid, "no_deployment", self.env.now)
             self.on_done_final(rid)
             return
@@ -239,9 +249,8 @@ class RoutedDispatch:
             if not self._lo <= rid < self._hi:
                 self._fill(rid)
             j = rid - self._lo
-            ok = self.allowed[s]
             base = self._base_l[j]
-            i, spilled = base, False
+            i = base
             if self.spills:  # spill_target, inline: walk up from the base choice while over a bound
                 n_ok = len(ok)
                 while i < n_ok and self._over(ok[i]):
@@ -249,12 +258,10 @@ class RoutedDispatch:
                 if i == n_ok or i == base:
                     i = base
                 else:
-                    spilled = True
+                    self.spilled[rid] = True
             target = ok[i]
-            self.spilled[rid] = spilled
-            self.p_ok[rid] = self._q_true[j, target]
-            self._submit(rid, target)
-            self.first_dep[rid] = self.rec.deployment[rid]
+            self.p_ok[rid] = self._q_l[j][target]
+            self.first_dep[rid] = self._submit(rid, target)
             return
         route = policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
         ok = self.allowed[s]
@@ -275,24 +282,32 @@ class RoutedDispatch:
         self._submit(rid, target)
         self.first_dep[rid] = self.rec.deployment[rid]
 
-    def _submit(self, rid: int, cand: int) -> None:
+    def _submit(self, rid: int, cand: int) -> int:
+        """Hand ``rid`` to candidate ``cand``; returns its deployment code (as recorded)."""
         self.leg_start[rid] = self.env.now
-        if cand >= len(self.cand_dep):
-            self.rec.deployment[rid] = self.api.index
+        if cand >= self.n_c:
+            code = self.api.index
+            self.rec.deployment[rid] = code
             self.api.submit(rid)
-            return
+            return code
         d = self.cand_dep[cand]
         self.rec.deployment[rid] = d
         self.deps[d].submit(rid)
+        return d
 
     def leg_done(self, rid: int) -> None:
         """Deployments (and the token API) call this when a request leaves them (finished or rejected)."""
         rec = self.rec
         d = int(rec.deployment[rid])
-        if rec.outcome[rid] == FINISHED and d < len(self.deps) and not math.isnan(rec.first_token_s[rid]):
-            t = rec.first_token_s[rid] - self.leg_start[rid]
-            old = self.ttft[d]
-            self.ttft[d] = t if math.isnan(old) else (1 - TTFT_EWMA) * old + TTFT_EWMA * t
+        if d < len(self.deps):
+            t1 = rec.finished_first_token(rid)  # NaN unless it finished with a first token
+            if t1 == t1:
+                t = t1 - self.leg_start[rid]
+                old = self.ttft[d]
+                self.ttft[d] = t if old != old else (1 - TTFT_EWMA) * old + TTFT_EWMA * t
+        if not self.pending:
+            self.on_done_final(rid)
+            return
         nxt = self.pending.pop(rid, None)
         if nxt is not None and rec.outcome[rid] == FINISHED:
             self.escalated[rid] = True

@@ -80,6 +80,17 @@ def simulate_gpu_fleet(sc: Scenario, plat, reqs: Requests, catalog, *, seed: int
         tasks = {si: s.task for si, s in enumerate(sc.workload.streams)}
         routed.append(RoutedDispatch(env, plat.router, plat, deps, [d.setup.model for d in deps], reqs, rec, on_done,
                                      tasks=tasks, streams=list(sc.workload.streams), catalog=catalog, seed=seed))
+        # the lambdas above stand in for the dispatcher only until it exists: bind its methods now (a Python
+        # frame less per request and per leg)
+        r0 = routed[0]
+        if arrivals is not None:
+            arrivals.dispatch = r0.dispatch
+        for d in deps:
+            if d.on_done_platform is leg_done:
+                d.on_done_platform = r0.leg_done
+            for r in d.replicas:
+                if r.on_done is leg_done:
+                    r.on_done = r0.leg_done
 
     def dispatch(rid: int) -> None:
         if routed:

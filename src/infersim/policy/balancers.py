@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import zlib
+from array import array
 from collections.abc import Sequence
 
 import numpy as np
@@ -117,6 +118,6 @@ def make_balancer(spec, reqs, *, seed: int, platform: str, deployment: str):
     cls = BALANCERS[spec.load_balancer.kind]
     lb_rng = rng(seed, "platform", platform, "balancer", deployment)
     if cls is PrefixAffinity:
-        keys = reqs.prefix_key
-        return cls(spec.load_balancer, lb_rng, prefix_key=lambda r: int(keys[r]))
+        keys = array("q", np.ascontiguousarray(reqs.prefix_key, np.int64).tobytes())  # Python ints, no NumPy scalars
+        return cls(spec.load_balancer, lb_rng, prefix_key=keys.__getitem__)
     return cls(spec.load_balancer, lb_rng)

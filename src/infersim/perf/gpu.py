@@ -124,8 +124,9 @@ class GpuRoofline:
         self.peak_flops = hw.peak_flops(cfg.precision)
         self.attn_flops = hw.peak_flops("bf16") * p.attn_eff
         self.bw = hw.memory_bw_tbps * 1e12 * prior.stream_share * p.memory_eff
-        # fixed time of the GEMM kernels of one stage's layers (launch and tail; GEMMS_PER_LAYER per layer)
-        self.kernel_fixed_s = prior.kernel_fixed_s * GEMMS_PER_LAYER * m.layers / pp
+        # fixed time of one stage's layers: its GEMM kernels' launch and tail (GEMMS_PER_LAYER per layer, measured)
+        # and the engine's non-GEMM kernels (``layer_overhead_s`` per layer; + 0.0 leaves the sum bit-identical)
+        self.kernel_fixed_s = (prior.kernel_fixed_s * GEMMS_PER_LAYER + p.layer_overhead_s) * m.layers / pp
         self.raw_bw = hw.memory_bw_tbps * 1e12
         wb = BYTES_PER_PARAM[cfg.precision]
         embed = m.vocab_size * m.hidden_size

@@ -20,16 +20,27 @@ SimPy events per request (events scheduled; replicas on their own clock and flee
 theirs), wall seconds, peak RSS in MB (of that child, which includes the shared workload) and the replica
 count. A first line gives the
 workload's generation cost.
+
+Memory: a forked child's ``ru_maxrss`` starts from the parent's resident set at the fork (the workload and
+the interpreter, shared copy-on-write), so the per-child peaks count those pages once per child and do not
+add up to the machine's use. The last line's ``peak_total_pss_mb`` does: the parent samples the
+proportional set size (``Pss`` of ``/proc/<pid>/smaps_rollup``, shared pages split between the processes
+sharing them) of itself and its children every ``PSS_SAMPLE_S`` and reports the largest sum (Linux only;
+absent elsewhere). The child frees the platform's engine (``gc.collect()``, as ``infersim run`` does for a
+large run) before building its results.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import multiprocessing as mp
+import os
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "cursor.yaml"
 FACTOR = 4182 / 46  # Cursor Tab's ~4,630 req/s over the scenario's 1 % slice (tab 46 + chat 4.6 req/s); ~90.9
 CONCURRENCY_TARGET = 16  # BENCHMARK ASSUMPTION (see the module docstring)
+PSS_SAMPLE_S = 0.25  # seconds between the parent's samples of every process's PSS
 
 
 def _rate(s: str, k: float) -> str:
@@ -109,6 +121,7 @@ def _run_platform(i: int) -> dict:
     dt = max(sc.duration / 600, 0.05)
     w0, c0 = time.perf_counter(), time.process_time()
     run = SIMULATORS[plat.kind](sc, plat, reqs, catalog, seed=sc.seed, horizon_s=horizon, timeline_dt=dt, progress=None)
+    gc.collect()  # the engine is garbage in reference cycles (SimPy processes): free it before the table
     res = Results.build(sc.model_copy(update={"platforms": [plat]}), reqs, [run])
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     events = (sum(next(e._eid) for e in envs) + sum(getattr(r, "events", 0) for r in replicas)
@@ -124,6 +137,58 @@ def _run_platform(i: int) -> dict:
         if col in res.summary.columns:
             out[col] = int(summ[col])
     return out
+
+
+def _pss_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+class PssPeak:
+    """The largest sum of PSS over this process and its descendants, sampled every ``PSS_SAMPLE_S`` (MB)."""
+
+    def __init__(self):
+        self.peak_kb = 0
+        self.ok = _pss_kb(os.getpid()) is not None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(PSS_SAMPLE_S):
+            todo, total = [os.getpid()], 0
+            while todo:
+                pid = todo.pop()
+                total += _pss_kb(pid) or 0
+                todo.extend(_children(pid))
+            self.peak_kb = max(self.peak_kb, total)
+
+    def __enter__(self):
+        if self.ok:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self.ok:
+            self._thread.join()
+
+    @property
+    def mb(self) -> int | None:
+        return round(self.peak_kb / 1024) if self.ok else None
 
 
 def main(argv=None) -> None:
@@ -154,7 +219,7 @@ def main(argv=None) -> None:
     ctx = mp.get_context("fork")
     w0 = time.perf_counter()
     rows = []
-    with ctx.Pool(max(1, args.jobs), maxtasksperchild=1) as pool:
+    with PssPeak() as pss, ctx.Pool(max(1, args.jobs), maxtasksperchild=1) as pool:
         for r in pool.imap(_run_platform, range(len(sc.platforms))):
             rows.append(r)
             print(json.dumps(r), flush=True)
@@ -162,7 +227,10 @@ def main(argv=None) -> None:
     print(json.dumps({"platforms": len(rows), "mean_cpu_us_per_request": round(sum(us) / max(len(us), 1), 2),
                       "max_cpu_us_per_request": max(us, default=0), "total_cpu_s": round(sum(r["cpu_s"] for r in rows), 1),
                       "wall_s": round(time.perf_counter() - w0, 1),
-                      "peak_rss_mb": max((r["peak_rss_mb"] for r in rows), default=0)}), flush=True)
+                      "peak_rss_mb": max((r["peak_rss_mb"] for r in rows), default=0),
+                      "peak_total_pss_mb": pss.mb,
+                      "parent_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}),
+          flush=True)
 
 
 if __name__ == "__main__":

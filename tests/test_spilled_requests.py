@@ -204,3 +204,15 @@ def test_report_reads_columns_and_row_groups(tmp_path):
     pd.testing.assert_frame_equal(part[["request_id", "ttft_s", "platform"]], whole[["request_id", "ttft_s", "platform"]])
     run.requests  # noqa: B018 - loaded: the same answers from memory
     np.testing.assert_array_equal(_arrivals_once(run), want)
+
+
+def test_footprint_counts_one_platform_when_spilled(monkeypatch):
+    from infersim.workload import footprint as fp
+
+    sc = load_scenario(str(ROOT / "scenarios" / "cursor.yaml"))
+    small = fp.footprint(sc.workload, 60.0, 5)
+    n = sum(x for _, x in fp.stream_requests(sc.workload, 60.0, ROOT / "scenarios"))
+    assert small.bytes == int(n * (fp.WORKLOAD_BYTES_PER_REQUEST + 5 * fp.RECORD_BYTES_PER_REQUEST))
+    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)
+    big = fp.footprint(sc.workload, 60.0, 5)
+    assert big.bytes == int(n * (fp.WORKLOAD_BYTES_PER_REQUEST + fp.RECORD_BYTES_PER_REQUEST))

@@ -5,9 +5,11 @@ is checked up front by ``infersim.validate`` against the memory the machine has 
 
 The estimate is a floor, not a forecast: the bytes per request are what the columnar records themselves take
 (measured on this code base, see the constants), so a scenario refused here cannot fit however the simulation
-runs; one allowed may still need a few times more at its peak (the engine's own per-request state). A
-Cursor-scale hour (about 17 M requests over five platforms) needs about 16 GB by this floor and stays allowed
-on a machine with that much available.
+runs; one allowed may still need a few times more at its peak (the engine's own per-request state). A run
+above ``infersim.results.tables.SPILL_MIN_ROWS`` rows (platforms x requests) keeps its requests table on disk
+and one platform's records in memory at a time, so its floor counts one platform's: a Cursor-scale hour
+(about 17 M requests over five platforms) needs about 3.8 GB by this floor (16 GB if every platform's records
+were held) and stays allowed on a machine with that much available.
 """
 
 from __future__ import annotations
@@ -74,7 +76,10 @@ def footprint(wl: Workload, duration_s: float, platforms: int, base_dir: Path = 
     per = stream_requests(wl, duration_s, base_dir)
     n = sum(x for _, x in per)
     path, big = max(per, key=lambda p: p[1]) if per else ("workload.streams", 0.0)
-    need = n * (WORKLOAD_BYTES_PER_REQUEST + max(1, platforms) * RECORD_BYTES_PER_REQUEST)
+    from infersim.results.tables import SPILL_MIN_ROWS
+
+    held = 1 if n * platforms > SPILL_MIN_ROWS else max(1, platforms)  # platforms' records held at once
+    need = n * (WORKLOAD_BYTES_PER_REQUEST + held * RECORD_BYTES_PER_REQUEST)
     cap = float(2**62)  # keep the numbers printable when a rate is absurd (1e300/s)
     return Footprint(int(min(n, cap)), platforms, int(min(need, cap)), path, int(min(big, cap)))
 

@@ -217,7 +217,8 @@ def vllm_v0_chunk(r: dict, model_context: int) -> int | None:
 def open_loop_sources(path: Path, source_col: str | None = None) -> tuple[list[Source], list[str]]:
     """Runs in the ``vllm_runs.csv`` layout: open-loop rates (trace replays at their mean rate) as Poisson rows,
     concurrency-capped clients as closed loops, bursts as a closed loop of one request per client; mean lengths
-    as recorded. Rows without lengths, rate or a catalog model/GPU, and attention-DP runs, are skipped."""
+    as recorded. Rows without lengths, rate or a catalog model/GPU, attention-DP runs and servers without CUDA
+    graphs are skipped."""
     cat = fit_catalog()
     out: dict[str, Source] = {}
     skipped = []
@@ -238,6 +239,11 @@ def open_loop_sources(path: Path, source_col: str | None = None) -> tuple[list[S
                 continue
             if (_num(r.get("dp")) or 1) > 1:
                 skipped.append(f"{tag}: attention data parallelism (dp {r['dp']}) is not a calibrate row")
+                continue
+            if "--disable-cuda-graph" in (r.get("other_engine_settings") or ""):
+                # a debugging set-up (every step launched kernel by kernel, here with Triton attention): the
+                # engine profiles describe servers with CUDA graphs, their default
+                skipped.append(f"{tag}: CUDA graphs disabled (--disable-cuda-graph), not the profiled set-up")
                 continue
             if not _num(r.get("input_len_mean")) or not _num(r.get("output_len_mean")):
                 skipped.append(f"{tag}: no mean input/output length recorded")

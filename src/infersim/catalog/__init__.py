@@ -78,9 +78,21 @@ class Hardware:
             raise ScenarioError(f"accelerator '{self.id}' has no TFLOPS figure for {comp} or bf16")
         return tf * 1e12
 
-    def supports(self, precision: str) -> bool:
+    def compute_path(self, precision: str) -> str | None:
+        """The tensor-core path GEMMs on weights of ``precision`` take here: the precision's own (FP8, FP4 on
+        chips with those tensor cores), else BF16 for weight-only formats (INT4 always; FP4 (MXFP4/NVFP4)
+        weights on chips without FP4 tensor cores, dequantised into BF16 GEMMs, as vLLM's Marlin and Triton
+        MXFP4 kernels serve gpt-oss on Hopper and Ampere); None where neither runs (FP8/INT8 without their
+        tensor cores)."""
         comp = COMPUTE_PRECISION.get(precision, "bf16")
-        return comp == "bf16" or comp in self.tflops
+        if comp == "bf16" or comp in self.tflops:
+            return comp
+        if comp == "fp4" and "bf16" in self.tflops:
+            return "bf16"
+        return None
+
+    def supports(self, precision: str) -> bool:
+        return self.compute_path(precision) is not None
 
 
 @dataclass(frozen=True)

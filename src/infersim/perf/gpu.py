@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION, Hardware, Model
+from infersim.catalog import BYTES_PER_PARAM, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
 from infersim.perf.collectives import collectives
 from infersim.perf.gpu_step import GpuStep
@@ -108,7 +108,7 @@ class GpuRoofline:
         p, m, hw = self.p, cfg.model, cfg.hardware
         tp, pp, dp, ep = cfg.tp, cfg.pp, cfg.dp, cfg.ep
         self.tp, self.pp, self.dp, self.ep = tp, pp, dp, ep
-        comp = COMPUTE_PRECISION.get(cfg.precision, "bf16")
+        comp = hw.compute_path(cfg.precision) or "bf16"  # FP4 weights without FP4 tensor cores: BF16 GEMMs
         scale = {"bf16": 1.0, "fp4": p.fp4_compute_scale}.get(comp, p.low_precision_compute_scale)
         # achieved large-M GEMM FLOP/s; attention computes in BF16 (FlashAttention-class kernels)
         # measured real-shape GEMMs and weight streaming of the part (perf.kernels.gemm_prior); the engine's
@@ -117,7 +117,7 @@ class GpuRoofline:
         self.gemm_flops = (hw.peak_flops(cfg.precision) * matmul_ceiling(hw.id, comp) * prior.share_of_ceiling
                            * p.compute_eff * scale)
         # the routed experts' grouped GEMMs at their own precision (the same expression when it is the dense one)
-        ecomp = COMPUTE_PRECISION.get(cfg.moe_precision, "bf16")
+        ecomp = hw.compute_path(cfg.moe_precision) or "bf16"
         escale = {"bf16": 1.0, "fp4": p.fp4_compute_scale}.get(ecomp, p.low_precision_compute_scale)
         self.expert_gemm_flops = (hw.peak_flops(cfg.moe_precision) * matmul_ceiling(hw.id, ecomp)
                                   * prior.share_of_ceiling * p.compute_eff * escale)

@@ -127,6 +127,8 @@ class Replica(Sequences):
             return  # the replica failed while the request was in its scheduling delay (the fleet retries it)
         self.pending -= 1
         self.waiting.append(rid)
+        if self.totals is not None:
+            self.totals.waiting += 1
         if not self.busy:
             self._plan(now)
         elif self.plan.k > 1:
@@ -197,6 +199,8 @@ class Replica(Sequences):
                 if adm is None:
                     break
                 waiting.popleft()
+                if self.totals is not None:
+                    self.totals.waiting -= 1
                 chunks.append(adm)
                 budget -= adm[1]
         if held and not chunks:  # no prompt could start: run the decodes after all

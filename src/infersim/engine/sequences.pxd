@@ -7,7 +7,7 @@ from infersim.engine.fastforward cimport kv_horizon
 from infersim.engine.kvcache cimport KvCache
 from infersim.engine.recorder cimport Recorder
 from infersim.policy.batching cimport blocks_to_add, first_chunk, preemption_victim, reserve_tokens
-from infersim.policy.load cimport LoadView
+from infersim.policy.load cimport LoadTotals, LoadView
 
 cdef class Sequences:
     cdef public Recorder rec
@@ -16,6 +16,7 @@ cdef class Sequences:
     cdef public object waiting, resume
     cdef public KvCache kv
     cdef public LoadView load
+    cdef public LoadTotals totals
     cdef public long id, cap, bs, n_active, order
     cdef public bint prefix_on, has_ids, no_evict
     cdef long[::1] dec, ff_room

@@ -73,6 +73,9 @@ class Sequences:
         self.free_slots = list(range(cap - 1, -1, -1))
         self.n_active = 0
         self.waiting: deque[int] = deque()
+        # a deployment's load counters (``fleet.load_totals``) while it counts this replica: its ``waiting``
+        # follows this queue's length (kept here, where the queue changes)
+        self.totals = None
         self.resume: dict[int, tuple[int, int]] = {}
         self.order = 0
         self.in_tok = requests.input_tokens
@@ -193,6 +196,8 @@ class Sequences:
         self.rec.preempt(rid)
         self._release(slot)
         self.waiting.appendleft(rid)
+        if self.totals is not None:
+            self.totals.waiting += 1
         self.load.outstanding += 1  # back in the queue (_release counted it as leaving)
 
     def _release(self, slot: int, finished: bool = False) -> None:

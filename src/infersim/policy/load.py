@@ -21,6 +21,27 @@ class LoadView:
         return self._kv.used_blocks / self._kv.total_blocks
 
 
+class LoadTotals:
+    """Sums over a deployment's attached replicas (``fleet.load_totals``): ``waiting`` (their scheduler queues,
+    kept by the replicas where their queues change) and ``outstanding`` (kept by the deployment)."""
+
+    def __init__(self):
+        self.waiting = 0
+        self.outstanding = 0
+
+    def attach(self, engine) -> None:
+        """Count ``engine`` (a replica) in the totals from now on."""
+        engine.totals = self
+        self.waiting += len(engine.waiting)
+        self.outstanding += engine.load.outstanding
+
+    def detach(self, engine) -> None:
+        """Stop counting ``engine``: its requests leave the totals."""
+        engine.totals = None
+        self.waiting -= len(engine.waiting)
+        self.outstanding -= engine.load.outstanding
+
+
 def least_outstanding(views: list) -> int:
     """Index of the view with the fewest outstanding requests (the first on ties; stops at an idle one)."""
     best, best_load = 0, -1

@@ -1,4 +1,4 @@
-"""Large runs keep the requests table on disk (``tables.SPILL_MIN_ROWS``): the same tables and files as in memory.
+"""Large runs keep the requests table on disk (``footprint.SPILL_MIN_ROWS``): the same tables and files as in memory.
 
 The threshold is lowered so that short runs spill: serial and on local worker processes, the saved directory
 (summary.json, summary.csv, streams.csv, requests.parquet read back) equals the in-memory run's; a failure
@@ -22,6 +22,7 @@ from infersim.results import simulate as sim
 from infersim.results import tables
 from infersim.sweep import platforms as par
 from infersim.validate import load_scenario
+from infersim.workload import footprint as fp
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION_S = 36
@@ -77,7 +78,7 @@ def _check_spilled(res, mem, mem_dir: Path, tmp_path: Path, staging: Path) -> No
 
 def test_spilled_serial_run_equals_in_memory(cursor, in_memory, tmp_path, monkeypatch):
     mem, mem_dir = in_memory
-    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)
+    monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)
     monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 2500)  # several row groups per part
     live: list[weakref.ref] = []
     build = tables._platform_frame
@@ -98,7 +99,7 @@ def test_spilled_serial_run_equals_in_memory(cursor, in_memory, tmp_path, monkey
 
 def test_spilled_parallel_run_equals_in_memory(cursor, in_memory, tmp_path, monkeypatch):
     mem, mem_dir = in_memory
-    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)  # read by the parent only: the workers write parts
+    monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)  # read by the parent only: the workers write parts
     monkeypatch.setattr(par, "LOCAL_MIN_REQUESTS", 0)
     consumed = []
     runner = par.platforms_runner("local", workers=2)
@@ -115,7 +116,7 @@ def test_spilled_parallel_run_equals_in_memory(cursor, in_memory, tmp_path, monk
 
 
 def test_failing_platform_leaves_no_staging(cursor, tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)
+    monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)
     real = dict(sim.SIMULATORS)
 
     def broken(sc, plat, *a, **kw):
@@ -131,7 +132,7 @@ def test_failing_platform_leaves_no_staging(cursor, tmp_path, monkeypatch):
 
 
 def test_failing_save_leaves_nothing(cursor, tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)
+    monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)
     staging = tmp_path / "staging"
     res = sim.simulate(cursor, duration_s=31, spill_dir=staging)
     assert any(next(staging.iterdir()).iterdir())
@@ -150,12 +151,12 @@ def test_small_run_stays_in_memory(cursor, tmp_path):
     res = sim.simulate(cursor, duration_s=31, spill_dir=tmp_path)
     assert res.spilled is None and isinstance(vars(res)["requests"], pd.DataFrame)
     assert not any(tmp_path.iterdir())
-    assert len(res.requests) * len(cursor.platforms) <= tables.SPILL_MIN_ROWS
+    assert len(res.requests) * len(cursor.platforms) <= fp.SPILL_MIN_ROWS
     assert np.array_equal(res.read_requests(["request_id"])["request_id"], res.requests["request_id"])
 
 
 def test_parallel_failure_leaves_no_staging(cursor, tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)
+    monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)
     monkeypatch.setattr(par, "LOCAL_MIN_REQUESTS", 0)
     runner = par.platforms_runner("local", workers=2)
 
@@ -207,12 +208,10 @@ def test_report_reads_columns_and_row_groups(tmp_path):
 
 
 def test_footprint_counts_one_platform_when_spilled(monkeypatch):
-    from infersim.workload import footprint as fp
-
     sc = load_scenario(str(ROOT / "scenarios" / "cursor.yaml"))
     small = fp.footprint(sc.workload, 60.0, 5)
     n = sum(x for _, x in fp.stream_requests(sc.workload, 60.0, ROOT / "scenarios"))
     assert small.bytes == int(n * (fp.WORKLOAD_BYTES_PER_REQUEST + 5 * fp.RECORD_BYTES_PER_REQUEST))
-    monkeypatch.setattr(tables, "SPILL_MIN_ROWS", 1000)
+    monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)
     big = fp.footprint(sc.workload, 60.0, 5)
     assert big.bytes == int(n * (fp.WORKLOAD_BYTES_PER_REQUEST + fp.RECORD_BYTES_PER_REQUEST))

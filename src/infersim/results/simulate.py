@@ -9,7 +9,7 @@ other processes: ``f(scenario, base_dir, timeline_points, n_requests)`` returns 
 platform in order (each worker draws the same workload from the scenario's seed), or None to run them
 here. ``infersim.sweep.platforms`` provides such runners on local processes and Dask.
 
-A run whose requests table would exceed ``infersim.results.tables.SPILL_MIN_ROWS`` rows (platforms x
+A run whose requests table would exceed ``infersim.workload.footprint.SPILL_MIN_ROWS`` rows (platforms x
 requests) never holds it whole: each platform's results are made as soon as it finished (in this process
 after each platform, or in the worker) and its requests rows written to a Parquet part in a staging
 directory (under ``spill_dir``, default the system's temporary directory), which ``Results.save`` streams
@@ -49,8 +49,8 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
 
     ``spill_dir``: where a large run stages its requests rows (see the module doc); a directory on the
     file system of the output keeps ``Results.save`` to a rename-free stream of the parts."""
-    from infersim.results import tables
     from infersim.results.tables import RequestColumns, Results
+    from infersim.workload import footprint
 
     sc = scenario
     base = Path(base_dir if base_dir is not None else scenario.base_dir)
@@ -63,7 +63,7 @@ def simulate(scenario: Scenario, *, seed: int | None = None, duration_s: float |
         sc = sc.model_copy(update={k: v for k, v in (("seed", seed), ("duration", duration_s)) if v is not None})
     catalog = scenario_catalog(sc, base)
     reqs = generate(sc.workload, seed=sc.seed, duration_s=sc.duration, base_dir=base)
-    if len(reqs) * len(sc.platforms) > tables.SPILL_MIN_ROWS:
+    if len(reqs) * len(sc.platforms) > footprint.SPILL_MIN_ROWS:
         return _simulate_spilled(sc, reqs, catalog, base, timeline_points, progress, platforms_runner, spill_dir)
     runs = None
     if platforms_runner is not None and len(sc.platforms) > 1:

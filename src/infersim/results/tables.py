@@ -30,22 +30,15 @@ from infersim.results.customers import customer_rows
 from infersim.results.fleet_summary import fleet_summary
 from infersim.results.summary import against_baseline, run_rates, summarize
 
-#: ASSUMPTION: a run whose requests table would hold more rows than this (platforms x requests) keeps it on
-#: disk instead of in memory. Measured on this code base: the table takes 87 B/row in memory, and building it
-#: for every platform and concatenating them (union of categories, one copy per column) needs about twice
-#: that at once, ~0.7 GB at 4 M rows; a Cursor-scale hour (5 platforms x 16.6 M requests) would need ~15 GB
-#: in one process. Above the threshold each platform's rows are written to a Parquet part as soon as that
-#: platform finished (``platform_part``) and ``Results.save`` streams the parts into ``requests.parquet``, so
-#: no process holds more than one platform's rows; below it, the table stays in memory exactly as before.
-SPILL_MIN_ROWS = 4_000_000
+# the threshold above which a run's requests table stays on disk: ``infersim.workload.footprint.SPILL_MIN_ROWS``
 #: rows per Parquet row group of the parts and of ``requests.parquet`` when spilled (pyarrow's default)
 ROW_GROUP_ROWS = 1 << 20
 
 
 @dataclass
 class Results:
-    """A run's tables. ``requests`` is a DataFrame, except in a run above ``SPILL_MIN_ROWS`` rows, where the
-    table lives on disk (``spilled``: Parquet parts until ``save``, then the saved ``requests.parquet``) and
+    """A run's tables. ``requests`` is a DataFrame, except in a run above ``footprint.SPILL_MIN_ROWS`` rows,
+    where the table lives on disk (``spilled``: Parquet parts until ``save``, then the saved ``requests.parquet``) and
     reading ``requests`` loads it whole each time: code that needs a few columns of a large run should call
     ``read_requests(columns)``."""
 

@@ -14,7 +14,7 @@ as after a serial run (``tests/test_parallel_platforms.py`` checks the tables ar
 - ``dask``: the sweeps' ``DaskExecutor`` (a scheduler address, or a local cluster), always;
 - ``serial``: this process, one platform after the other.
 
-In a run above ``infersim.results.tables.SPILL_MIN_ROWS`` rows ``simulate`` passes ``staging`` (a directory)
+In a run above ``infersim.workload.footprint.SPILL_MIN_ROWS`` rows ``simulate`` passes ``staging`` (a directory)
 and ``consume``: a local worker then makes its platform's results itself and writes its requests rows to a
 Parquet part in ``staging`` (the same file system), returning only the small ``PlatformPart``; a Dask worker
 (maybe on another machine) returns its ``PlatformRun``, which ``consume`` turns into a part here as soon as it

@@ -6,7 +6,7 @@ is checked up front by ``infersim.validate`` against the memory the machine has 
 The estimate is a floor, not a forecast: the bytes per request are what the columnar records themselves take
 (measured on this code base, see the constants), so a scenario refused here cannot fit however the simulation
 runs; one allowed may still need a few times more at its peak (the engine's own per-request state). A run
-above ``infersim.results.tables.SPILL_MIN_ROWS`` rows (platforms x requests) keeps its requests table on disk
+above ``SPILL_MIN_ROWS`` rows (platforms x requests) keeps its requests table on disk
 and one platform's records in memory at a time, so its floor counts one platform's: a Cursor-scale hour
 (about 17 M requests over five platforms) needs about 3.8 GB by this floor (16 GB if every platform's records
 were held) and stays allowed on a machine with that much available.
@@ -23,6 +23,15 @@ from infersim.scenario.workload import Workload
 from infersim.workload.generate import CLOSED_LOOP_MAX_ROWS, CLOSED_LOOP_ROWS_PER_CLIENT
 from infersim.workload.traces import load_trace, resolve_trace
 
+#: ASSUMPTION: a run whose requests table would hold more rows than this (platforms x requests) keeps it on
+#: disk instead of in memory. Measured on this code base: the table takes 87 B/row in memory, and building
+#: every platform's and concatenating them needs about twice that at once (~0.7 GB at 4 M rows); the whole
+#: in-memory run of 6.9 M rows (cursor.yaml at half Cursor Tab's volume, 10 min) peaked at 3.2 GB in the
+#: parent, and a Cursor-scale hour (5 x 16.6 M rows) would need tens of GB. Above the threshold each platform's
+#: rows go to a Parquet part as soon as it finished (``infersim.results.tables.platform_part``) and
+#: ``Results.save`` streams the parts into ``requests.parquet``: no process holds more than one platform's
+#: rows (that run peaked at 1.4 GB). Below it the table stays in memory exactly as before (no disk round trip).
+SPILL_MIN_ROWS = 4_000_000
 #: Bytes per request of the drawn workload (``generate.Requests``: arrival, lengths, stream, difficulty,
 #: prefix key and blocks), measured: 50.0 B/request on 60 k requests with and without shared prefixes.
 WORKLOAD_BYTES_PER_REQUEST = 50
@@ -76,8 +85,6 @@ def footprint(wl: Workload, duration_s: float, platforms: int, base_dir: Path = 
     per = stream_requests(wl, duration_s, base_dir)
     n = sum(x for _, x in per)
     path, big = max(per, key=lambda p: p[1]) if per else ("workload.streams", 0.0)
-    from infersim.results.tables import SPILL_MIN_ROWS
-
     held = 1 if n * platforms > SPILL_MIN_ROWS else max(1, platforms)  # platforms' records held at once
     need = n * (WORKLOAD_BYTES_PER_REQUEST + held * RECORD_BYTES_PER_REQUEST)
     cap = float(2**62)  # keep the numbers printable when a rate is absurd (1e300/s)

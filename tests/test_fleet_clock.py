@@ -226,3 +226,54 @@ def test_open_loop_token_api_without_a_clock_matches_the_clocked_run(monkeypatch
     reasons = set(res.requests["reason"].dropna())
     assert {"rate_limited", "context_length", "no_deployment"} <= reasons
     assert (res.requests["outcome"] == "in_flight").any()  # cut at the horizon
+
+
+# -- open-loop arrivals as the FleetClock's own heap entries (engine.clock.OpenLoop) ---------------------------
+
+def _arrival_trace(kind: str):
+    """Arrivals on a 0.1 s grid with exact ties (two requests per instant, a time reached both as 0.1 + 0.2
+    and as 0.3), between two ticker processes started before and after them, each dispatch scheduling a
+    callback at a later arrival's instant; ``kind``: the heap entries (``start`` on a FleetClock), the old
+    SimPy process on a FleetClock, or that process on ``simpy.Environment``. Returns what happened, in order
+    (tag, id, clock time, seq where the clock has one), and the clock's final seq."""
+    from types import SimpleNamespace
+
+    import simpy
+
+    from infersim.engine.clock import FleetClock
+
+    clock = simpy.Environment() if kind == "simpy" else FleetClock()
+    seq = (lambda: -1) if kind == "simpy" else (lambda: clock.seq)
+    log = []
+    times = np.array([0.0, 0.0, 0.1, 0.1, 0.2, 0.30000000000000004, 0.3, 0.3, 0.7, 0.7, 1.0, np.nan, 1.25])
+
+    def dispatch(rid):
+        log.append(("arrival", rid, clock.now, seq()))
+        if rid % 3 == 0:
+            clock.timeout(0.1).callbacks.append(lambda _e, rid=rid: log.append(("callback", rid, clock.now, seq())))
+
+    def ticker(tag):
+        while True:
+            yield clock.timeout(0.1)
+            log.append((tag, -1, clock.now, seq()))
+
+    reqs = SimpleNamespace(arrival_s=times, closed_loop=[], stream=np.zeros(len(times), np.int64))
+    arr = arrivals.Arrivals(clock, reqs, 10.0, dispatch)
+    clock.process(ticker("a"))
+    if kind == "heap":
+        arr.start()
+    else:
+        clock.process(arr._open_loop())
+    clock.process(ticker("b"))
+    clock.run(until=clock.any_of([clock.timeout(1.5)]))
+    return log, seq()
+
+
+def test_open_loop_heap_entries_keep_the_simpy_process_order_on_ties():
+    heap, seq_heap = _arrival_trace("heap")
+    proc, seq_proc = _arrival_trace("process")
+    on_simpy, _ = _arrival_trace("simpy")
+    assert [e for e in heap if e[0] == "arrival"][-1][1] == 12  # every request arrived (the NaN one skipped)
+    assert sum(1 for e in heap if e[0] == "arrival" and e[2] == 0.30000000000000004) == 3  # the tie happens
+    assert heap == proc and seq_heap == seq_proc  # same events, same order, same clock times, same seq
+    assert [e[:3] for e in heap] == [e[:3] for e in on_simpy]

@@ -1,5 +1,8 @@
 # Cython declarations for clock.py (pure-Python mode); ignored by the interpreter.
 cimport cython
+from libc.stdint cimport int64_t
+
+cdef class OpenLoop
 
 cdef class Timeout:
     cdef public object callbacks
@@ -24,3 +27,15 @@ cdef class FleetClock:
     cpdef void wake(self, object r, double t, long gen)
     cpdef void enqueue(self, object r, double t, long rid)
     cpdef void done(self, long rid)
+    cpdef OpenLoop open_loop(self, object rids, object times, object dispatch)
+
+cdef class OpenLoop:
+    cdef public object clock, dispatch
+    cdef const int64_t[::1] rids
+    cdef const double[::1] times
+    cdef public long i, n
+    cdef public double now
+
+    cpdef void fire(self)
+    @cython.locals(c=FleetClock, i=long, n=long, now=double, t=double, rid=long)
+    cpdef void run(self)

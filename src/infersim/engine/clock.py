@@ -30,6 +30,7 @@ WAKE = 0  # obj: a replica whose plan ends (value: the plan's generation; supers
 ENQUEUE = 1  # obj: a replica; value: a request leaving its scheduling delay
 CALLBACK = 2  # obj: a ``Timeout`` whose callbacks are called with it
 SAMPLE = 3  # the timeline sampler's next row
+ARRIVE = 4  # obj: an ``OpenLoop`` whose next arrival time is due
 
 
 class Timeout:
@@ -71,6 +72,54 @@ class Process:
         nxt.callbacks.append(self._resume)
 
 
+class OpenLoop:
+    """Open-loop arrivals as plain heap entries (``FleetClock.open_loop``): what ``Arrivals``' SimPy process
+    does, with the same clock times and the same ``seq`` of every entry, without a ``Timeout`` and a generator
+    resume per arrival time. ``rids`` (int64) arrive at ``times`` (float64, the workload's; the ids are
+    handed to ``dispatch`` in that order). The process's logic, step for step: started as an urgent entry (due
+    now, ``start``); a request whose time is not after the previous wait's end (``now``, a workload time) is
+    dispatched at once, else the loop waits ``t - now`` seconds (an ``ARRIVE`` entry, taking the next ``seq``
+    as SimPy's timeout would) and resumes there (``fire``); after the last one, the finished process's
+    entry is scheduled as SimPy schedules it."""
+
+    def __init__(self, clock, rids, times, dispatch):
+        self.clock = clock
+        self.rids = rids
+        self.times = times
+        self.dispatch = dispatch
+        self.i = 0
+        self.n = len(rids)
+        self.now = 0.0
+
+    def _resume(self, _ev) -> None:
+        """The process's start (``FleetClock.run`` resumes its urgent entries with None)."""
+        self.run()
+
+    def fire(self) -> None:
+        """The wait for request ``i`` ended: the loop's time is now its workload time."""
+        self.now = self.times[self.i]
+        self.run()
+
+    def run(self) -> None:
+        c = self.clock
+        rids, times, dispatch = self.rids, self.times, self.dispatch
+        i, n, now = self.i, self.n, self.now
+        while i < n:
+            t = times[i]
+            if t > now:
+                self.i = i
+                c.seq += 1
+                heappush(c.heap, (c.now + (t - now), c.seq, ARRIVE, self, 0))
+                return
+            rid = int(rids[i])
+            i += 1
+            self.i = i  # before the call: a dispatch never re-enters, but the state is whole at every call
+            dispatch(rid)
+        self.i = n
+        c.seq += 1  # the finished process (an event nobody waits on), as ``Process._resume`` schedules it
+        heappush(c.heap, (c.now, c.seq, CALLBACK, Timeout(None), 0))
+
+
 class AnyOf:
     """``any_of(events)``: succeeds (is scheduled now) when the first of ``events`` is processed."""
 
@@ -110,6 +159,14 @@ class FleetClock:
         self.seq += 1
         self.urgent.append(p)
         return p
+
+    def open_loop(self, rids, times, dispatch) -> OpenLoop:
+        """Dispatch ``rids`` (int64 array) at ``times`` (float64, seconds) from now on, as the SimPy process
+        ``Arrivals`` runs on ``simpy.Environment`` would (``OpenLoop``): started like ``process``."""
+        ol = OpenLoop(self, rids, times, dispatch)
+        self.seq += 1
+        self.urgent.append(ol)
+        return ol
 
     def any_of(self, events) -> Timeout:
         """An event processed after the first of ``events`` is (as ``simpy.Environment.any_of``)."""

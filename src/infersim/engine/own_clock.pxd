@@ -2,7 +2,7 @@
 cimport cython
 from libc.stdint cimport int64_t
 
-from infersim.engine.clock cimport FleetClock, Timeout
+from infersim.engine.clock cimport FleetClock, OpenLoop, Timeout
 from infersim.engine.recorder cimport Recorder
 from infersim.engine.replica cimport Replica
 
@@ -24,5 +24,5 @@ cdef void _sample(FleetClock clock, list replicas, list dep_of, double t, double
 @cython.locals(heap=list, top=tuple, t=double)
 cpdef void run_until(FleetClock clock)
 
-@cython.locals(kind=long, r=Replica, ev=Timeout, cbs=list)
+@cython.locals(kind=long, r=Replica, ev=Timeout, cbs=list, ol=OpenLoop)
 cdef void _fire(tuple top, double t)

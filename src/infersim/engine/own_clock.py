@@ -160,8 +160,8 @@ def run_until(clock) -> None:
 
 def _fire(top: tuple, t: float) -> None:
     """Process one calendar entry (time, seq, kind, obj, value) that is not a timeline sample, at ``t``: a
-    replica's plan end (a superseded generation is skipped), a request leaving a replica's scheduling delay, or
-    an event's callbacks (SimPy: the callbacks list is None once the event is processed)."""
+    replica's plan end (a superseded generation is skipped), a request leaving a replica's scheduling delay, the
+    open-loop arrivals' next arrival time (``engine.clock.OpenLoop``), or an event's callbacks (SimPy: the callbacks list is None once the event is processed)."""
     kind = top[2]
     if kind == 0:  # engine.clock.WAKE
         r = top[3]
@@ -171,6 +171,9 @@ def _fire(top: tuple, t: float) -> None:
     elif kind == 1:  # engine.clock.ENQUEUE
         r = top[3]
         r._enqueue(top[4], t)
+    elif kind == 4:  # engine.clock.ARRIVE
+        ol = top[3]
+        ol.fire()
     else:  # engine.clock.CALLBACK
         ev = top[3]
         cbs = ev.callbacks

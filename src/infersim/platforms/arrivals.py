@@ -101,6 +101,7 @@ class Arrivals:
             fire()
 
     def _open_loop(self):
+        """The open-loop arrivals as a SimPy process (on ``simpy.Environment``)."""
         order = np.flatnonzero(~np.isnan(self.reqs.arrival_s))
         times = self.reqs.arrival_s[order]
         now = 0.0
@@ -112,8 +113,14 @@ class Arrivals:
                 self.dispatch(rid)
 
     def start(self) -> None:
-        """Schedule the open-loop arrivals and the closed-loop clients' first requests."""
-        self.env.process(self._open_loop())
+        """Schedule the open-loop arrivals and the closed-loop clients' first requests. On a ``FleetClock`` the
+        open-loop ones are its own heap entries (``FleetClock.open_loop``: the same times and order as the
+        SimPy process ``_open_loop``, without an event object and a generator resume per arrival time)."""
+        if isinstance(self.env, FleetClock):
+            order = np.flatnonzero(~np.isnan(self.reqs.arrival_s))
+            self.env.open_loop(order, np.ascontiguousarray(self.reqs.arrival_s[order], np.float64), self.dispatch)
+        else:
+            self.env.process(self._open_loop())
         for s, (conc, _think) in self.closed.items():
             for _ in range(conc):
                 self._next_closed(s, 0.0)

@@ -277,3 +277,25 @@ def test_open_loop_heap_entries_keep_the_simpy_process_order_on_ties():
     assert sum(1 for e in heap if e[0] == "arrival" and e[2] == 0.30000000000000004) == 3  # the tie happens
     assert heap == proc and seq_heap == seq_proc  # same events, same order, same clock times, same seq
     assert [e[:3] for e in heap] == [e[:3] for e in on_simpy]
+
+
+def test_calendar_entries_pop_in_simpy_order():
+    """``engine.clock.Entry`` orders as the (time, seq) tuples it replaced: time first, then the scheduling
+    order, ties in time included (a third of the times are repeated)."""
+    import heapq
+
+    from infersim.engine.clock import FleetClock
+
+    rng = np.random.default_rng(3)
+    clock = FleetClock()
+    times = rng.choice(rng.random(40), size=120).tolist()  # many exact ties
+    expected = []
+    for i, t in enumerate(times):
+        clock.push(t, i % 5, None, i)
+        expected.append((t, clock.seq, i % 5, i))
+    popped = []
+    while clock.heap:
+        e = heapq.heappop(clock.heap)
+        popped.append((e.t, e.seq, e.kind, e.value))
+    assert popped == sorted(expected)
+    assert len({t for t, *_ in popped}) < len(popped)  # ties were there to break

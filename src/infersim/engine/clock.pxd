@@ -4,6 +4,17 @@ from libc.stdint cimport int64_t
 
 cdef class OpenLoop
 
+@cython.freelist(256)
+cdef class Entry:
+    cdef public double t
+    cdef public long seq, kind, value
+    cdef public object obj
+
+cdef bint _before(Entry a, Entry b)
+
+@cython.locals(e=Entry)
+cdef Entry _entry(double t, long seq, long kind, object obj, long value)
+
 cdef class Timeout:
     cdef public object callbacks
     cdef public object value
@@ -26,6 +37,7 @@ cdef class FleetClock:
     cpdef Timeout timeout(self, double delay, object value=*)
     cpdef void wake(self, object r, double t, long gen)
     cpdef void enqueue(self, object r, double t, long rid)
+    cpdef void push(self, double t, long kind, object obj, long value)
     cpdef void done(self, long rid)
     cpdef OpenLoop open_loop(self, object rids, object times, object dispatch)
 

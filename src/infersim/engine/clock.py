@@ -25,12 +25,43 @@ from __future__ import annotations
 from collections import deque
 from heapq import heappush
 
-# what a heap entry (time, seq, kind, obj, value) stands for
+# what a heap entry (``Entry``: time, seq, kind, obj, value) stands for
 WAKE = 0  # obj: a replica whose plan ends (value: the plan's generation; superseded ones are skipped)
 ENQUEUE = 1  # obj: a replica; value: a request leaving its scheduling delay
 CALLBACK = 2  # obj: a ``Timeout`` whose callbacks are called with it
 SAMPLE = 3  # the timeline sampler's next row
 ARRIVE = 4  # obj: an ``OpenLoop`` whose next arrival time is due
+
+
+class Entry:
+    """A calendar entry: at time ``t`` (seconds), scheduled ``seq``-th, of ``kind`` (the constants above), on
+    ``obj`` with ``value``. Entries order by (``t``, ``seq``), SimPy's order (``seq`` is unique); compiled,
+    the comparison is two C comparisons and the fields are C numbers, where a tuple heap compared boxed
+    floats and ints item by item and boxed them on every push."""
+
+    t: float
+    seq: int
+    kind: int
+    obj: object
+    value: int
+
+    def __lt__(self, other) -> bool:
+        return _before(self, other)
+
+
+def _before(a: Entry, b: Entry) -> bool:
+    """Whether entry ``a`` is processed before entry ``b``."""
+    return a.t < b.t or (a.t == b.t and a.seq < b.seq)
+
+
+def _entry(t: float, seq: int, kind: int, obj, value: int) -> Entry:
+    e = Entry.__new__(Entry)
+    e.t = t
+    e.seq = seq
+    e.kind = kind
+    e.obj = obj
+    e.value = value
+    return e
 
 
 class Timeout:
@@ -50,8 +81,7 @@ class Timeout:
         self.triggered = True
         self.value = value
         c = self.clock
-        c.seq += 1
-        heappush(c.heap, (c.now, c.seq, CALLBACK, self, 0))
+        c.push(c.now, CALLBACK, self, 0)
         return self
 
 
@@ -66,8 +96,7 @@ class Process:
             nxt = self.gen.send(ev.value if ev is not None else None)
         except StopIteration:
             c = self.clock  # SimPy schedules the finished process (an event nobody waits on here)
-            c.seq += 1
-            heappush(c.heap, (c.now, c.seq, CALLBACK, Timeout(None), 0))
+            c.push(c.now, CALLBACK, Timeout(None), 0)
             return
         nxt.callbacks.append(self._resume)
 
@@ -108,16 +137,14 @@ class OpenLoop:
             t = times[i]
             if t > now:
                 self.i = i
-                c.seq += 1
-                heappush(c.heap, (c.now + (t - now), c.seq, ARRIVE, self, 0))
+                c.push(c.now + (t - now), ARRIVE, self, 0)
                 return
             rid = int(rids[i])
             i += 1
             self.i = i  # before the call: a dispatch never re-enters, but the state is whole at every call
             dispatch(rid)
         self.i = n
-        c.seq += 1  # the finished process (an event nobody waits on), as ``Process._resume`` schedules it
-        heappush(c.heap, (c.now, c.seq, CALLBACK, Timeout(None), 0))
+        c.push(c.now, CALLBACK, Timeout(None), 0)  # the finished process, as ``Process._resume`` schedules it
 
 
 class AnyOf:
@@ -187,19 +214,21 @@ class FleetClock:
     def timeout(self, delay: float, value=None) -> Timeout:
         """An event ``delay`` seconds from now (as ``simpy.Environment.timeout``)."""
         ev = Timeout(value)
-        self.seq += 1
-        heappush(self.heap, (self.now + delay, self.seq, CALLBACK, ev, 0))
+        self.push(self.now + delay, CALLBACK, ev, 0)
         return ev
+
+    def push(self, t: float, kind: int, obj, value: int) -> None:
+        """Schedule an entry of ``kind`` on ``obj`` with ``value`` at ``t``: it takes the next ``seq``."""
+        self.seq += 1
+        heappush(self.heap, _entry(t, self.seq, kind, obj, value))
 
     def wake(self, r, t: float, gen: int) -> None:
         """Replica ``r``'s plan of generation ``gen`` ends at ``t``."""
-        self.seq += 1
-        heappush(self.heap, (t, self.seq, WAKE, r, gen))
+        self.push(t, WAKE, r, gen)
 
     def enqueue(self, r, t: float, rid: int) -> None:
         """Request ``rid`` leaves replica ``r``'s scheduling delay at ``t``."""
-        self.seq += 1
-        heappush(self.heap, (t, self.seq, ENQUEUE, r, rid))
+        self.push(t, ENQUEUE, r, rid)
 
     def done(self, rid: int) -> None:
         """A request left the platform (the deployments' ``on_done``)."""

@@ -2,7 +2,7 @@
 cimport cython
 from libc.stdint cimport int64_t
 
-from infersim.engine.clock cimport FleetClock, OpenLoop, Timeout
+from infersim.engine.clock cimport Entry, FleetClock, OpenLoop, Timeout
 from infersim.engine.recorder cimport Recorder
 from infersim.engine.replica cimport Replica
 
@@ -12,7 +12,7 @@ cpdef tuple run_alone(Replica r, list rids, list arrival_s, double horizon_s, li
                       list rows)
 
 @cython.locals(heap=list, n=long, cols=list, r=Replica, depcol="short[::1]", arr_seq=long, t_arr=double, i=long,
-               t=double, top=tuple, t_ev=double, arrival=bint, nxt=double, t_loc=double, rid=long, d=long)
+               t=double, top=Entry, t_ev=double, arrival=bint, nxt=double, t_loc=double, rid=long, d=long)
 cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, const double[::1] arrival_s,
                        const int64_t[::1] dest, Recorder rec,
                        double horizon_s, double dt_s, list replicas, list dep_of, dict rows, object progress)
@@ -21,8 +21,8 @@ cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, con
                r=Replica, row=tuple)
 cdef void _sample(FleetClock clock, list replicas, list dep_of, double t, double dt_s, list cols, object progress)
 
-@cython.locals(heap=list, top=tuple, t=double)
+@cython.locals(heap=list, top=Entry, t=double)
 cpdef void run_until(FleetClock clock)
 
 @cython.locals(kind=long, r=Replica, ev=Timeout, cbs=list, ol=OpenLoop)
-cdef void _fire(tuple top, double t)
+cdef void _fire(Entry top, double t)

@@ -7,7 +7,7 @@ Compiled with the engine (``setup.py``), so the loop calls the replica's step me
 
 from __future__ import annotations
 
-from heapq import heappop, heappush
+from heapq import heappop
 
 
 def run_alone(r, rids: list[int], arrival_s: list[float], horizon_s: float, sample_s: list[float],
@@ -74,14 +74,13 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
     clock.seq += 1  # the arrivals' first timeout (or their dispatch at 0)
     arr_seq = clock.seq
     t_arr = float(arrival_s[0])
-    clock.seq += 1
-    heappush(heap, (dt_s, clock.seq, 3, None, 0))
+    clock.push(dt_s, 3, None, 0)  # engine.clock.SAMPLE
     i = 0
     t = 0.0
     while True:
         top = heap[0]
-        t_ev = top[0]
-        arrival = i < n and (t_arr < t_ev or (t_arr == t_ev and arr_seq < top[1]))
+        t_ev = top.t
+        arrival = i < n and (t_arr < t_ev or (t_arr == t_ev and arr_seq < top.seq))
         nxt = t_arr if arrival else t_ev
         if nxt > horizon_s:
             return horizon_s
@@ -108,15 +107,15 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
                 arr_seq = clock.seq
         else:
             heappop(heap)
-            if top[2] == 3:
+            if top.kind == 3:
                 _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
             else:
                 _fire(top, t)
         if i >= n and clock.left >= n:
             # every request left: SimPy ends the run after the events already due at this instant
-            while heap[0][0] == t:
+            while heap[0].t == t:
                 top = heappop(heap)
-                if top[2] == 3:
+                if top.kind == 3:
                     _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
             return t
 
@@ -137,8 +136,7 @@ def _sample(clock, replicas: list, dep_of: list, t: float, dt_s: float, cols: li
         col_w.append(row[3])
     if progress is not None:
         progress(t)
-    clock.seq += 1
-    heappush(clock.heap, (t + dt_s, clock.seq, 3, None, 0))
+    clock.push(t + dt_s, 3, None, 0)
 
 
 def run_until(clock) -> None:
@@ -152,30 +150,30 @@ def run_until(clock) -> None:
             urgent.popleft()._resume(None)
             continue
         top = heappop(heap)
-        t = top[0]
+        t = top.t
         clock.now = t
         clock.events += 1
         _fire(top, t)
 
 
-def _fire(top: tuple, t: float) -> None:
-    """Process one calendar entry (time, seq, kind, obj, value) that is not a timeline sample, at ``t``: a
+def _fire(top, t: float) -> None:
+    """Process one calendar entry (``engine.clock.Entry``: time, seq, kind, obj, value) that is not a timeline sample, at ``t``: a
     replica's plan end (a superseded generation is skipped), a request leaving a replica's scheduling delay, the
     open-loop arrivals' next arrival time (``engine.clock.OpenLoop``), or an event's callbacks (SimPy: the callbacks list is None once the event is processed)."""
-    kind = top[2]
+    kind = top.kind
     if kind == 0:  # engine.clock.WAKE
-        r = top[3]
-        if top[4] == r.gen:  # else superseded by a cut
+        r = top.obj
+        if top.value == r.gen:  # else superseded by a cut
             r._commit(t)
             r._plan(t)
     elif kind == 1:  # engine.clock.ENQUEUE
-        r = top[3]
-        r._enqueue(top[4], t)
+        r = top.obj
+        r._enqueue(top.value, t)
     elif kind == 4:  # engine.clock.ARRIVE
-        ol = top[3]
+        ol = top.obj
         ol.fire()
     else:  # engine.clock.CALLBACK
-        ev = top[3]
+        ev = top.obj
         cbs = ev.callbacks
         ev.callbacks = None
         for cb in cbs:

@@ -220,7 +220,7 @@ class AutoscaledDeployment:
 
     def router_waiting(self) -> int:
         """``router_load()[0]`` alone (what a spill bound reads per request): queue plus scheduler queues."""
-        return len(self.queue) + (self.totals or self.track_load()).waiting
+        return len(self.queue.live) + (self.totals or self.track_load()).waiting  # the queue's len, without a call
 
     # -- autoscaler ----------------------------------------------------------------------------------
     def _ticker(self):

@@ -62,10 +62,12 @@ class Deployment:
             r.submit(rid)
             return
         if self.least:
-            if not self.queue:
+            if not self.queue.live:  # the queue is empty (its len, without a call)
                 r = reps[least_outstanding(self.views) if len(reps) > 1 else 0]
                 if r.load.outstanding < self.limit:
-                    self._to(r, rid)
+                    if self.totals is not None:  # _to, inline (once per request)
+                        self.totals.outstanding += 1
+                    r.submit(rid)
                     return
             self.queue.push(rid)
             return
@@ -92,19 +94,20 @@ class Deployment:
     def _replica_done(self, rid: int) -> None:
         if self.totals is not None:
             self.totals.outstanding -= 1
-        self._drain()
+        if self.queue.live:  # nothing to drain from an empty queue
+            self._drain()
         self.on_done_platform(rid)
 
     def _drain(self) -> None:
         if self.least:
             reps = self.replicas
-            while self.queue:
+            while self.queue.live:
                 r = reps[least_outstanding(self.views) if len(reps) > 1 else 0]
                 if r.load.outstanding >= self.limit:
                     return
                 self._to(r, self.queue.pop())
             return
-        while self.queue:
+        while self.queue.live:
             free = [r for r in self.replicas if r.outstanding < self.limit]
             if not free:
                 return
@@ -124,4 +127,4 @@ class Deployment:
 
     def router_waiting(self) -> int:
         """``router_load()[0]`` alone (what a spill bound reads per request): queue plus scheduler queues."""
-        return len(self.queue) + (self.totals or self.track_load()).waiting
+        return len(self.queue.live) + (self.totals or self.track_load()).waiting  # the queue's len, without a call

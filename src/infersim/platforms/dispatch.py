@@ -169,8 +169,13 @@ class RoutedDispatch:
         if self.spills:
             for d in deps:
                 d.track_load()
-        self.p_ok = np.full(n, np.nan)
+        # per-request writes and reads go through an ``array`` or a memoryview of the same memory (a Python float
+        # or int in and out, not NumPy's item path with its scalar objects); the NumPy arrays are what the
+        # outputs read
+        self._p_ok_w = array("d", [math.nan]) * n
+        self.p_ok = np.frombuffer(self._p_ok_w, np.float64) if n else np.full(0, np.nan)
         self.first_dep = np.full(n, -1, np.int16)
+        self._first_w, self._dep_w = self.first_dep.data, rec.deployment.data
         self.escalated = np.zeros(n, bool)
         self.spilled = np.zeros(n, bool)
         self.pending: dict[int, int] = {}  # rid -> candidate index of its second leg
@@ -260,8 +265,8 @@ class RoutedDispatch:
                 else:
                     self.spilled[rid] = True
             target = ok[i]
-            self.p_ok[rid] = self._q_l[j][target]
-            self.first_dep[rid] = self._submit(rid, target)
+            self._p_ok_w[rid] = self._q_l[j][target]
+            self._first_w[rid] = self._submit(rid, target)
             return
         route = policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
         ok = self.allowed[s]
@@ -287,18 +292,18 @@ class RoutedDispatch:
         self.leg_start[rid] = self.env.now
         if cand >= self.n_c:
             code = self.api.index
-            self.rec.deployment[rid] = code
+            self._dep_w[rid] = code
             self.api.submit(rid)
             return code
         d = self.cand_dep[cand]
-        self.rec.deployment[rid] = d
+        self._dep_w[rid] = d
         self.deps[d].submit(rid)
         return d
 
     def leg_done(self, rid: int) -> None:
         """Deployments (and the token API) call this when a request leaves them (finished or rejected)."""
         rec = self.rec
-        d = int(rec.deployment[rid])
+        d = self._dep_w[rid]
         if d < len(self.deps):
             t1 = rec.finished_first_token(rid)  # NaN unless it finished with a first token
             if t1 == t1:

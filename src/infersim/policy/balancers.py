@@ -98,7 +98,7 @@ class PrefixAffinity:
             h = zlib.crc32(int(key).to_bytes(8, "little", signed=True))
             pick = self._home[key] = self._owner[bisect.bisect(self._ring, h) % len(self._ring)]
         mean = (total if total >= 0 else sum(r.outstanding for r in views)) / n
-        if views[pick].outstanding > self.max_imbalance * max(mean, 1.0):  # the fallback: least outstanding
+        if views[pick].outstanding > self.max_imbalance * (1.0 if 1.0 > mean else mean):  # max(mean, 1.0); else least outstanding
             return least_outstanding(views if type(views) is list else list(views))
         return pick
 

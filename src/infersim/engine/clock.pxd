@@ -12,6 +12,15 @@ cdef class Entry:
 
 cdef bint _before(Entry a, Entry b)
 
+cdef bint COMPILED
+
+@cython.locals(pos=Py_ssize_t, up=Py_ssize_t, parent=Entry)
+cdef void _push(list heap, Entry e)
+
+@cython.locals(last=Entry, top=Entry, parent=Entry, end=Py_ssize_t, pos=Py_ssize_t, child=Py_ssize_t,
+               right=Py_ssize_t, up=Py_ssize_t)
+cdef Entry _pop(list heap)
+
 @cython.locals(e=Entry)
 cdef Entry _entry(double t, long seq, long kind, object obj, long value)
 
@@ -38,6 +47,7 @@ cdef class FleetClock:
     cpdef void wake(self, object r, double t, long gen)
     cpdef void enqueue(self, object r, double t, long rid)
     cpdef void push(self, double t, long kind, object obj, long value)
+    cdef Entry pop(self)
     cpdef void done(self, long rid)
     cpdef OpenLoop open_loop(self, object rids, object times, object dispatch)
 

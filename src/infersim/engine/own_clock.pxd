@@ -21,7 +21,7 @@ cpdef double run_fleet(FleetClock clock, list deps, const int64_t[::1] rids, con
                r=Replica, row=tuple)
 cdef void _sample(FleetClock clock, list replicas, list dep_of, double t, double dt_s, list cols, object progress)
 
-@cython.locals(heap=list, top=Entry, t=double)
+@cython.locals(top=Entry, t=double)
 cpdef void run_until(FleetClock clock)
 
 @cython.locals(kind=long, r=Replica, ev=Timeout, cbs=list, ol=OpenLoop)

@@ -106,7 +106,7 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
                 clock.seq += 1
                 arr_seq = clock.seq
         else:
-            heappop(heap)
+            clock.pop()
             if top.kind == 3:
                 _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
             else:
@@ -114,7 +114,7 @@ def run_fleet(clock, deps: list, rids, arrival_s, dest, rec, horizon_s: float,
         if i >= n and clock.left >= n:
             # every request left: SimPy ends the run after the events already due at this instant
             while heap[0].t == t:
-                top = heappop(heap)
+                top = clock.pop()
                 if top.kind == 3:
                     _sample(clock, replicas, dep_of, t, dt_s, cols, progress)
             return t
@@ -143,13 +143,13 @@ def run_until(clock) -> None:
     """``FleetClock.run``'s loop: process events in SimPy's order ((time, priority, event id); a process's
     start is urgent, due now, before any normal event) until ``clock.stop`` is set (by the event ``run``
     waits for)."""
-    heap, urgent = clock.heap, clock.urgent
+    urgent = clock.urgent
     while clock.stop is None:
         if urgent:
             clock.events += 1
             urgent.popleft()._resume(None)
             continue
-        top = heappop(heap)
+        top = clock.pop()
         t = top.t
         clock.now = t
         clock.events += 1

@@ -336,3 +336,13 @@ def test_same_seed_same_fleet():
     a, b = simulate(scenario(**changes)), simulate(scenario(**changes))
     assert a.replica_log.equals(b.replica_log) and a.fleet.equals(b.fleet)
     assert a.requests.equals(b.requests)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=400))
+def test_fleet_sampler_mean_is_numpys_mean_to_the_last_bit(xs):
+    """The fleet timeline's utilization and KV columns average with ``sampler._mean`` (NumPy's add.reduce over
+    the count): it must be ``np.mean``, bit for bit, at any replica count (pairwise blocks past 8 included)."""
+    from infersim.fleet.sampler import _mean
+
+    assert _mean(xs) == float(np.mean(xs))

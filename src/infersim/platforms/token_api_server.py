@@ -32,30 +32,34 @@ class TokenApiServer:
         n = len(reqs)
         self.z_ttft, self.z_speed = rng.standard_normal(n), rng.standard_normal(n)
         self.active: set[int] = set()
+        # per-request reads and writes through memoryviews of the columns: Python ints and floats, not NumPy
+        # scalars (the same values: a draw's arithmetic was float64 either way)
+        self._in, self._out = reqs.input_tokens.data, reqs.output_tokens.data
+        self._zt, self._zs, self._dep = self.z_ttft.data, self.z_speed.data, rec.deployment.data
 
     def _admit(self, rid: int, now: float, out: int) -> bool:
         """Admission of ``rid`` (``out`` output tokens) at ``now``: a rejection (context length, then the rate
         limits) is recorded and False returned; else it is recorded under this API's deployment code."""
-        t_in = int(self.reqs.input_tokens[rid])
+        t_in = self._in[rid]
         if self.max_context is not None and t_in + out > self.max_context:
             reason = "context_length"
         elif self.limiter is not None and not self.limiter.admit(now, t_in + out if self.count_out else t_in):
             reason = "rate_limited"
         else:
-            self.rec.deployment[rid] = self.deployment
+            self._dep[rid] = self.deployment
             return True
         self.rec.reject(rid, reason, now)
         return False
 
     def _draws(self, lat: TokenApiLatency, rid: int) -> tuple[float, float]:
         """``(TTFT, TPOT)`` of ``rid`` at the latency ``lat``, from its pre-drawn standard normals."""
-        return (lat.ttft.median * math.exp(lat.ttft.sigma * self.z_ttft[rid]),
-                1.0 / (lat.speed.median * math.exp(lat.speed.sigma * self.z_speed[rid])))
+        return (lat.ttft.median * math.exp(lat.ttft.sigma * self._zt[rid]),
+                1.0 / (lat.speed.median * math.exp(lat.speed.sigma * self._zs[rid])))
 
     def submit(self, rid: int) -> None:
         env = self.env
         now = env.now
-        out = int(self.reqs.output_tokens[rid])
+        out = self._out[rid]
         if not self._admit(rid, now, out):
             self.on_done(rid)
             return
@@ -86,7 +90,7 @@ class TokenApiServer:
         reqs, rec, lat = self.reqs, self.rec, self.latency
         order = np.flatnonzero(~np.isnan(reqs.arrival_s))
         times = reqs.arrival_s[order]
-        out_col, stream = reqs.output_tokens, reqs.stream
+        out_col, stream, served = self._out, reqs.stream.data, [bool(x) for x in serves]
         now, clock = 0.0, 0.0
         last = 0.0  # last departure (a rejection at its arrival, a finish at its end)
         in_flight: list[int] = []
@@ -95,11 +99,11 @@ class TokenApiServer:
                 if t > now:
                     clock = clock + (t - now)
                     now = t
-                if not serves[stream[rid]]:
+                if not served[stream[rid]]:
                     rec.reject(rid, "no_deployment", clock)
                     last = clock if clock > last else last
                     continue
-                out = int(out_col[rid])
+                out = out_col[rid]
                 if not self._admit(rid, clock, out):
                     last = clock if clock > last else last
                     continue

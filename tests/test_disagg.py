@@ -182,9 +182,13 @@ def test_first_token_at_prefill_ttft_is_the_prefill_and_the_gap_is_in_tpot(tmp_p
     assert r.kv_bytes == nbytes
     b = disagg_build(sc.platforms[0], CAT, "p")
     d = b.decode.setup.perf
-    # after the prefill's token: transfer, the decode pool's first step (its first token: the answer's second),
-    # then 62 decode steps of one sequence
-    rest = sum(d.step_s(0, 0.0, 0, 1, float(2000 + k)) for k in range(1, 63))
+    # after the prefill's token: transfer, the decode pool's first step, which computes the KV of the prompt's
+    # last partial block and of the prefill's token (the last of its input) and samples the answer's second token,
+    # then 62 decode steps of one sequence over the prompt, that token and the ones made since
+    P, bs = 2000, b.decode.setup.block_size
+    comp = P // bs * bs
+    t_dec = d.step_s(P + 1 - comp, prefill_pairs(P + 1 - comp, comp), 1, 0, 0.0, float(comp))
+    rest = sum(d.step_s(0, 0.0, 0, 1, float(P + k)) for k in range(1, 63))
     assert r.finish_s - r.first_token_s == pytest.approx(t_x + t_dec + rest, rel=1e-6)
     assert r.tpot_s == pytest.approx((t_x + t_dec + rest) / 63, rel=1e-6)
 
@@ -227,7 +231,7 @@ def test_kv_bytes_conserved_and_summary(tmp_path):
 
 def test_decode_full_requests_wait_and_time_out_with_reason(tmp_path):
     # decode pool with room for ~1 request's KV: the rest wait on the prefill side, none is lost
-    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.34}}
+    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.34, "max_num_seqs": 256}}
     sc = scenario(tmp_path, [disagg(decode=dec, decode_wait_timeout=2.0)], rate=20.0, prompt=4000, out=400,
                   duration=10.0, drain=30.0)
     b = disagg_build(sc.platforms[0], CAT, "p")
@@ -247,7 +251,7 @@ def test_decode_full_requests_wait_and_time_out_with_reason(tmp_path):
 
 
 def test_without_timeout_nothing_is_rejected_when_decode_is_full(tmp_path):
-    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.34}}
+    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": 0.34, "max_num_seqs": 256}}
     sc = scenario(tmp_path, [disagg(decode=dec)], rate=10.0, prompt=4000, out=200, duration=5.0, drain=600.0)
     r = simulate(sc).requests
     assert (r.outcome == "finished").all()
@@ -285,7 +289,7 @@ def test_saturation_throughput_is_the_lesser_pool_capacity(tmp_path):
 def test_properties_every_request_accounted_kv_within_capacity(tmp_path_factory, rate, prompt, out, util,
                                                                 timeout, seed, first):
     tmp = tmp_path_factory.mktemp("p")
-    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": util}}
+    dec = {"hardware": "b200", "precision": "fp4", "engine": {"gpu_memory_utilization": util, "max_num_seqs": 256}}
     sc = scenario(tmp, [disagg(decode=dec, decode_wait_timeout=timeout, first_token=first)], rate=rate,
                   prompt=prompt, out=out,
                   duration=4.0, drain=5.0, seed=seed)

@@ -79,9 +79,11 @@ class DecodeView:
     engine computes only what the last partial block leaves. A chain is O(1) to insert and evicts from its tail."""
 
     def __init__(self, reqs, block_tokens: int, first_token_at_prefill: bool = False):
-        self.input_tokens = reqs.input_tokens
+        self.prompt_tokens = reqs.input_tokens  # what the prefill computed and the transfer carries
         # the prefill's token already streamed: the decode pool generates the rest (a one-token answer never gets
-        # here)
+        # here), and that token is the last of its input, whose KV its first step computes (DistServe's decode
+        # instance takes the prompt's KV and the sampled token)
+        self.input_tokens = reqs.input_tokens + 1 if first_token_at_prefill else reqs.input_tokens
         self.output_tokens = np.maximum(reqs.output_tokens - 1, 1) if first_token_at_prefill else reqs.output_tokens
         self.block_tokens = int(block_tokens)
         self.has_prefixes = True
@@ -94,7 +96,7 @@ class DecodeView:
 
     def blocks(self, i: int) -> int:
         """Whole KV blocks of request ``i``'s prompt: what its transfer lands on the decode replica."""
-        return int(self.input_tokens[i]) // self.block_tokens
+        return int(self.prompt_tokens[i]) // self.block_tokens
 
     def chain_ids(self, i: int, n_blocks: int) -> list[int]:
         return []

@@ -60,7 +60,11 @@ def test_two_tp_allreduces_per_layer_with_latency_and_ring_bytes():
     m = CAT.get_model("llama-3.1-70b")
     base = perf("llama-3.1-70b", tp=4)
     lat = perf("llama-3.1-70b", tp=4, params=BARE.with_(allreduce_latency_s=1e-4))
-    assert lat.step_s(0, 0.0, 0, 8, 8000.0) - base.step_s(0, 0.0, 0, 8, 8000.0) == pytest.approx(2 * 80 * 1e-4)
+    # the profile's latency is the one at 2 GPUs; at 4 an H100 SXM's NCCL all-reduce takes 12 us against 8 at 2
+    assert lat.step_s(0, 0.0, 0, 8, 8000.0) - base.step_s(0, 0.0, 0, 8, 8000.0) == pytest.approx(2 * 80 * 1e-4 * 1.5)
+    lat2 = perf("llama-3.1-70b", tp=2, params=BARE.with_(allreduce_latency_s=1e-4))
+    base2 = perf("llama-3.1-70b", tp=2)
+    assert lat2.step_s(0, 0.0, 0, 8, 8000.0) - base2.step_s(0, 0.0, 0, 8, 8000.0) == pytest.approx(2 * 80 * 1e-4)
     # bytes: tokens x hidden x 2 B x 2(tp-1)/tp per all-reduce, over NVLink's 450 GB/s per direction x comm_eff
     t = 4096
     ring = 2 * 80 * t * m.hidden_size * 2 * 2 * 3 / 4 / (900e9 / 2 * 0.7)
@@ -150,3 +154,21 @@ def test_fast_forward_equals_stepping_one_by_one_exactly(model, kw):
         assert dts.tolist() == one_by_one  # bit for bit
         assert p.decode_steps_s(n, ctx0 + n * np.arange(k, dtype=float)).tolist() == one_by_one
         assert cum[-1] == pytest.approx(sum(one_by_one), rel=1e-12)
+
+
+def test_allreduce_latency_grows_with_the_gpus_as_measured_nccl():
+    """kernel_priors.csv: NCCL all-reduce latency on H100 SXM 8 / 12 / 18 us and on H200 7 / 10 / 16 us at
+    2 / 4 / 8 GPUs (APEX+ profiles); the step model scales the profile's (2-GPU) latency by that growth."""
+    from infersim.perf.kernels import allreduce_latency_scale as scale
+
+    assert scale("h100-sxm", 1) == scale("h100-sxm", 2) == 1.0
+    assert scale("h100-sxm", 4) == pytest.approx(12 / 8)
+    assert scale("h100-sxm", 8) == pytest.approx(18 / 8)
+    assert scale("h200", 8) == pytest.approx(16 / 7)
+    assert scale("h100-sxm", 16) == scale("h100-sxm", 8)  # held at the largest measured degree
+    assert 1.0 < scale("h100-sxm", 3) < 1.5 < scale("h100-sxm", 6) < 2.25  # log2(tp) interpolation
+    # torch.distributed timings (the A100 profile) and unprofiled parts take the H100's NCCL growth
+    assert scale("a100-80g", 8) == scale("b200", 8) == scale("h100-sxm", 8)
+    p8 = perf("llama-3.1-70b", tp=8, params=BARE.with_(allreduce_latency_s=1e-5))
+    assert p8.ar_latency_s == pytest.approx(1e-5 * 18 / 8)
+    assert p8.fast.ar_latency_s == p8.ar_latency_s

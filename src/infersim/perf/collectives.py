@@ -5,7 +5,8 @@ bytes per token. ``perf.gpu.GpuRoofline`` times them (latency + bytes / (bandwid
   GB200/GB300 NVL72 rack) talks over its links at half the published bidirectional ``interconnect_gbps``; a
   larger group over the per-GPU scale-out network (``scaleout_gbps``, e.g. a 400 Gb/s ConnectX-7 = 50 GB/s).
 - Tensor parallelism: two all-reduces per layer (one per MoE layer fewer when the experts are expert-parallel),
-  a ring moving ``2 (tp - 1) / tp`` of the activations.
+  a ring moving ``2 (tp - 1) / tp`` of the activations; its latency is the engine's at 2 GPUs times the measured
+  NCCL growth with the GPUs (``perf.kernels.allreduce_latency_scale``: 1.5x at 4, 2.25x at 8 on H100 SXM).
 - Expert parallelism: a dispatch and a combine all-to-all per MoE layer (``a2a_bytes_per_token``).
 - Pipeline stages: one activation send per stage boundary.
 """
@@ -16,6 +17,7 @@ import math
 from dataclasses import dataclass
 
 from infersim.catalog import BYTES_PER_PARAM, COMPUTE_PRECISION
+from infersim.perf.kernels import allreduce_latency_scale
 
 ACT_BYTES = 2.0  # activations travel in bf16 between layers (assumption, standard in TRT-LLM/vLLM)
 
@@ -75,6 +77,7 @@ class Collectives:
     ar_count: float
     ar_bytes_tok: float
     ar_bw: float
+    ar_latency_scale: float
     a2a_count: float
     a2a_bytes_tok: float
     a2a_bw: float
@@ -92,6 +95,7 @@ def collectives(cfg, comm_eff: float, moe: bool, compute_precision: str) -> Coll
         ar_count=n_ar / pp,
         ar_bytes_tok=m.hidden_size * ACT_BYTES * 2.0 * (tp - 1) / tp if tp > 1 else 0.0,
         ar_bw=link_bw(hw, tp) * comm_eff,
+        ar_latency_scale=allreduce_latency_scale(hw.id, tp) if tp > 1 else 1.0,
         a2a_count=2.0 * moe_layers / pp if ep > 1 else 0.0,
         a2a_bytes_tok=(a2a_bytes_per_token(m, hw, ep, compute_precision, dispatch_bytes_for(cfg.expert_precision))
                        if ep > 1 else 0.0),

@@ -156,6 +156,9 @@ class GpuRoofline:
         # collectives per stage and micro-batch (perf.collectives)
         c = collectives(cfg, p.comm_eff, self.moe, comp)
         self.ar_count, self.ar_bytes_tok, self.ar_bw = c.ar_count, c.ar_bytes_tok, c.ar_bw
+        # one TP all-reduce's latency: the engine's (at 2 GPUs) x the measured growth with tp (x 1.0 at tp <= 2
+        # leaves it bit-identical)
+        self.ar_latency_s = p.allreduce_latency_s * c.ar_latency_scale
         self.a2a_count, self.a2a_bytes_tok, self.a2a_bw = c.a2a_count, c.a2a_bytes_tok, c.a2a_bw
         self.hop_bytes_tok, self.hop_bw = c.hop_bytes_tok, c.hop_bw
         self._affine_cache: dict[int, tuple] = {}  # decode_affine coefficients per batch size
@@ -191,7 +194,7 @@ class GpuRoofline:
         experts = self._experts_s(t, t_all) if self.moe else 0.0
         comm = 0.0
         if self.ar_count:
-            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+            comm += self.ar_count * (self.ar_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * t_all / self.a2a_bw)
         return dense + experts + comm + self.kernel_fixed_s
@@ -237,7 +240,7 @@ class GpuRoofline:
         overhead = p.step_overhead_s + p.per_seq_overhead_s * self._rank_seqs(n_seqs)
         comm = 0.0
         if self.ar_count:
-            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+            comm += self.ar_count * (self.ar_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * (n_pre + n_dec) / mb / self.a2a_bw)
         comm *= self.pp
@@ -298,7 +301,7 @@ class GpuRoofline:
             compute += max(self.attn_flops_pair * dec_pairs / self.attn_flops, self.kv_bytes_per_token * dec_read / self.bw)
         comm = 0.0
         if self.ar_count:
-            comm += self.ar_count * (p.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+            comm += self.ar_count * (self.ar_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (p.alltoall_latency_s + self.a2a_bytes_tok * t_all / self.a2a_bw)
         hop = (self.pp - 1) * (p.allreduce_latency_s + self.hop_bytes_tok * t / self.hop_bw) if self.pp > 1 else 0.0

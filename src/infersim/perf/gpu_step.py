@@ -34,6 +34,7 @@ class GpuStep:
         self.dense_bytes, self.bw = float(roof.dense_bytes), float(roof.bw)
         self.kernel_fixed_s = float(roof.kernel_fixed_s)
         self.ar_count, self.ar_bytes_tok, self.ar_bw = float(roof.ar_count), float(roof.ar_bytes_tok), float(roof.ar_bw)
+        self.ar_latency_s = float(roof.ar_latency_s)
         self.a2a_count, self.a2a_bytes_tok = float(roof.a2a_count), float(roof.a2a_bytes_tok)
         self.a2a_bw = float(roof.a2a_bw)
         self.hop_bytes_tok, self.hop_bw = float(roof.hop_bytes_tok), float(roof.hop_bw)
@@ -106,7 +107,7 @@ class GpuStep:
         experts = self._experts_s(t, tokens / mb) if self.moe else 0.0
         comm = 0.0
         if self.ar_count:
-            comm += self.ar_count * (self.allreduce_latency_s + self.ar_bytes_tok * t / self.ar_bw)
+            comm += self.ar_count * (self.ar_latency_s + self.ar_bytes_tok * t / self.ar_bw)
         if self.a2a_count:
             comm += self.a2a_count * (self.alltoall_latency_s + self.a2a_bytes_tok * (tokens / mb) / self.a2a_bw)
         stage = dense + experts + comm + self.kernel_fixed_s

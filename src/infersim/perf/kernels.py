@@ -16,6 +16,7 @@ Entries without a measurement are ASSUMPTIONS named in :data:`ASSUMED`.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -82,6 +83,37 @@ def gemm_prior(hardware_id: str) -> GemmPrior:
     hw = hardware_id if (hardware_id, "gemm_share_of_ceiling", "") in p else MEASURED_FALLBACK
     return GemmPrior(p[(hw, "gemm_share_of_ceiling", "")], p[(hw, "gemm_half_tokens", "")],
                      p[(hw, "weight_stream_share_of_bw", "")], p[(hw, "kernel_fixed_s", "")], hw)
+
+
+#: Parts whose all-reduce profile is NCCL's (APEX+), the library the engines call; the others' profiles are
+#: torch.distributed timings of rank 0 (Vidur's DGX A100: 10 us at 2 GPUs, 61 at 4, a step an NCCL ring inside one
+#: NVSwitch node does not take) and are not used for the latency's growth with TP.
+NCCL_PROFILED = ("h100-sxm", "h200")
+
+
+@cache
+def allreduce_latency_scale(hardware_id: str, tp: int) -> float:
+    """How much longer one small all-reduce over ``tp`` GPUs of one node takes than over 2: the measured NCCL
+    latency at ``tp`` over that at 2 (``kernel_priors.csv``; H100 SXM 8 / 12 / 18 us at 2 / 4 / 8 GPUs),
+    interpolated in log2(tp) between measured degrees and held at the end ones beyond them. 1 at ``tp <= 2``.
+    Parts without an NCCL profile take the H100's (ASSUMPTION: the latency of a one-node all-reduce grows with
+    its GPUs as on an HGX H100; named in docs/model.md). An engine profile's ``allreduce_latency_s`` is the
+    latency at 2 GPUs."""
+    if tp <= 2:
+        return 1.0
+    hw = hardware_id if hardware_id in NCCL_PROFILED else MEASURED_FALLBACK
+    pts = sorted((int(k[2]), v) for k, v in _priors().items()
+                 if k[0] == hw and k[1] == "allreduce_latency_s" and k[2])
+    base = dict(pts).get(2)
+    if not base:
+        return 1.0
+    xs, ys = [math.log2(t) for t, _ in pts], [v for _, v in pts]
+    x = math.log2(tp)
+    if x >= xs[-1]:
+        return ys[-1] / base
+    i = next(j for j in range(1, len(xs)) if x <= xs[j])
+    y = ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+    return y / base
 
 
 def allreduce_measured(hardware_id: str, tp: int) -> tuple[float, float] | None:

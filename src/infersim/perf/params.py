@@ -35,7 +35,8 @@ class PerfParams:
     - ``low_precision_compute_scale``: multiplies the datasheet peak of 8- and 4-bit tensor compute (FP8, INT8,
       FP4): FP8 GEMMs and attention reach less of their 2x-BF16 peak than BF16 ones do of theirs (1 = the
       datasheet ratio).
-    - ``allreduce_latency_s``: latency of one tensor-parallel all-reduce (two per layer).
+    - ``allreduce_latency_s``: latency of one tensor-parallel all-reduce (two per layer) over 2 GPUs; over more
+      it grows as the measured NCCL latency does (``perf.kernels.allreduce_latency_scale``).
     - ``comm_eff``: share of the per-direction interconnect bandwidth an all-reduce reaches.
     - ``schedule_delay_s``: time from a request's arrival at the engine to its first schedulable step
       (tokenisation, API server hop), added once per request by the engine.

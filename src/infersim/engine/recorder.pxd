@@ -2,6 +2,10 @@
 # stay public Python objects; the engine writes them through typed views of the same memory.
 cimport cython
 
+cdef double _ITL_LO, _ITL_HI, _ITL_SCALE
+cdef long _ITL_BINS
+cdef object _log10
+
 cdef class Recorder:
     cdef public object replica, deployment, first_token_s, finish_s, preemptions, cached_tokens, outcome
     cdef public object reason, itl_hist, arrival_s
@@ -16,7 +20,7 @@ cdef class Recorder:
     cpdef void finish(self, long rid, double t)
     cpdef double finished_first_token(self, long rid)
     cpdef void preempt(self, long rid)
-    @cython.locals(i=long)
+    @cython.locals(i=long, x=double)
     cpdef void itl_one(self, double dt, double weight)
     @cython.locals(lo=double, hi=double, d=double, i=long)
     cpdef void itl_many(self, double[::1] dts, long k, long weight)

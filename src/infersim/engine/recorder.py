@@ -17,9 +17,10 @@ REASONS = ("", "context_length", "kv_capacity", "queue_timeout", "no_replica", "
            "replica_failed", "no_deployment", "decode_kv_full")
 _REASON_CODE = {r: i for i, r in enumerate(REASONS)}
 
-# ITL histogram: log-spaced bins from 1 us to 1000 s, 0.25% wide
+# ITL histogram: log-spaced bins from 1 us to 1000 s, 0.25% wide (compiled: C numbers, read per step)
 _ITL_LO, _ITL_HI, _ITL_BINS = -6.0, 3.0, 8301
 _ITL_SCALE = (_ITL_BINS - 1) / (_ITL_HI - _ITL_LO)
+_log10 = math.log10  # compiled: a C global, called without a module and an attribute lookup per step
 
 
 def itl_bin_edges() -> np.ndarray:
@@ -98,7 +99,8 @@ class Recorder:
 
     def itl_one(self, dt: float, weight: int) -> None:
         if dt > 0:
-            i = int((math.log10(dt) - _ITL_LO) * _ITL_SCALE + 0.5)
+            x = _log10(dt)
+            i = int((x - _ITL_LO) * _ITL_SCALE + 0.5)
             self._hist[min(max(i, 0), _ITL_BINS - 1)] += weight
 
     def itl_many(self, dts, k: int, weight: int) -> None:

@@ -197,10 +197,12 @@ def write_all(out: dict, args, date: str) -> None:
     for e in ([] if getattr(args, "no_profiles", False) else ENGINES):
         doc = profile_doc(e, out, date)
         path = PROFILES / f"{e}.yaml"
-        if path.exists():  # hand-kept, sourced engine facts (the prefix cache's block size) survive a refit
+        # hand-kept, sourced engine facts (the prefix cache's block size, the scheduler limits) survive a refit
+        if path.exists():
             kept = yaml.safe_load(path.read_text()) or {}
-            if "kv_cache" in kept:
-                doc["kv_cache"] = kept["kv_cache"]
+            for block in ("kv_cache", "scheduler_limits"):
+                if block in kept:
+                    doc[block] = kept[block]
         rows = doc.pop("rows")
         text = header.format(t=TITLES[e]) + yaml.safe_dump(doc, sort_keys=False, width=110)
         text += "rows:\n" + "".join("- " + yaml.safe_dump(r, default_flow_style=True, sort_keys=False,

@@ -10,7 +10,7 @@ from infersim.catalog import Catalog, Hardware, Model
 from infersim.core.errors import ScenarioError
 from infersim.engine.knobs import ReplicaKnobs
 from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
-from infersim.perf.profiles import kv_cache_spec, load_profile_file, shipped_profile
+from infersim.perf.profiles import kv_cache_spec, load_profile_file, scheduler_limits, shipped_profile
 from infersim.scenario.platform import Deployment
 
 
@@ -47,6 +47,19 @@ def engine_block_size(dep: Deployment) -> int:
     32; the sources are in perf/profiles/<engine>.yaml). A shared prefix is reused in whole blocks."""
     eng = dep.engine
     return eng.block_size if eng.block_size is not None else kv_cache_spec(eng.kind).block_tokens
+
+
+def engine_limits(dep: Deployment, hw: Hardware) -> tuple[int, int]:
+    """``(max_num_seqs, max_batched_tokens)`` of one engine core of ``dep`` on ``hw``: the scenario's values, else
+    the engine's own defaults on that GPU (``perf.profiles.scheduler_limits``: vLLM 1024 / 8192 on a GPU of 70 GiB
+    or more other than an A100, 256 / 2048 otherwise; SGLang's chunked prefill by GPU memory; TensorRT-LLM's
+    2048 / 8192; sources in perf/profiles/<engine>.yaml)."""
+    eng = dep.engine
+    if eng.max_num_seqs is not None and eng.max_batched_tokens is not None:
+        return eng.max_num_seqs, eng.max_batched_tokens
+    d = scheduler_limits(eng.kind, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    return (eng.max_num_seqs if eng.max_num_seqs is not None else d.max_num_seqs,
+            eng.max_batched_tokens if eng.max_batched_tokens is not None else d.max_batched_tokens)
 
 
 def engine_knobs(dep: Deployment, params: PerfParams) -> ReplicaKnobs:
@@ -150,7 +163,8 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     params = engine_params(dep, path, base_dir)
     cfg = GpuConfig(hw, model, dep.precision, kv_precision_for(dep.precision, eng.kv_precision), dep.tp, dep.pp,
                     dep.dp, dep.ep)
-    mem = plan_memory(cfg, max_batched_tokens=eng.max_batched_tokens, max_num_seqs=eng.max_num_seqs,
+    max_num_seqs, max_batched_tokens = engine_limits(dep, hw)
+    mem = plan_memory(cfg, max_batched_tokens=max_batched_tokens, max_num_seqs=max_num_seqs,
                       gpu_memory_utilization=eng.gpu_memory_utilization)
     block_size = engine_block_size(dep)
     blocks = mem.kv_capacity_tokens // block_size
@@ -164,5 +178,5 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     # attention likewise), so the replica's limits are dp times a rank's; the step model splits the batch
     # evenly over the ranks (perf.gpu, ASSUMPTION: a balanced scheduler)
     return DeploymentSetup(dep.name or dep.model, hw, model, cfg, params, perf, mem,
-                           eng.max_num_seqs * dep.dp, eng.max_batched_tokens * dep.dp, block_size,
+                           max_num_seqs * dep.dp, max_batched_tokens * dep.dp, block_size,
                            eng.prefix_caching, blocks, engine_knobs(dep, params))

@@ -34,20 +34,30 @@ import numpy as np
 from infersim.calibrate.measured import METRICS, MeasuredRow
 from infersim.perf.params import PerfParams
 
-#: Engine limits when the CSV does not give them (assumptions): vLLM V1 API-server defaults on an 80 GB GPU
-#: (max_num_batched_tokens 8192, gpu_memory_utilization 0.9; max_num_seqs raised to the concurrency when
-#: larger than 1024), KV cache in the model's 16-bit dtype (vLLM's ``kv_cache_dtype auto``) even for FP8
-#: weights; SGLang's chunked prefill of 8192 tokens, mem_fraction_static ~0.88 on H100 and a 16-bit KV cache;
-#: TensorRT-LLM's max_num_tokens 8192, max_batch_size 2048, KV cache 0.9 of the memory (approximated as 0.9
-#: of the GPU) and an FP8 KV cache with FP8 checkpoints (infersim's ``kv_precision: auto``).
+#: Engine settings when the CSV does not give them (assumptions): the scheduler limits are the engine's own
+#: defaults on the row's GPU (``perf.profiles.scheduler_limits``, the scenario defaults too: vLLM 1024 sequences
+#: and 8192 tokens on an 80 GB-class GPU, SGLang's chunked prefill by GPU memory, TensorRT-LLM's 2048 and 8192),
+#: with max_num_seqs raised to the concurrency when that is larger; vLLM: gpu_memory_utilization 0.9 and the KV
+#: cache in the model's 16-bit dtype (``kv_cache_dtype auto``) even for FP8 weights; SGLang: mem_fraction_static
+#: ~0.88 on H100 and a 16-bit KV cache; TensorRT-LLM: KV cache 0.9 of the memory (approximated as 0.9 of the GPU)
+#: and an FP8 KV cache with FP8 checkpoints (infersim's ``kv_precision: auto``).
 ENGINE_DEFAULTS: dict[str, dict] = {
-    "vllm": {"max_num_seqs": 1024, "max_batched_tokens": 8192, "gpu_memory_utilization": 0.9,
-             "kv_precision": "bf16"},
-    "sglang": {"max_num_seqs": 1024, "max_batched_tokens": 8192, "gpu_memory_utilization": 0.88,
-               "kv_precision": "bf16"},
-    "trtllm": {"max_num_seqs": 2048, "max_batched_tokens": 8192, "gpu_memory_utilization": 0.9,
-               "kv_precision": "auto"},
+    "vllm": {"gpu_memory_utilization": 0.9, "kv_precision": "bf16"},
+    "sglang": {"gpu_memory_utilization": 0.88, "kv_precision": "bf16"},
+    "trtllm": {"gpu_memory_utilization": 0.9, "kv_precision": "auto"},
 }
+
+
+def row_limits(row: MeasuredRow) -> tuple[int, int]:
+    """``(max_num_seqs, max_batched_tokens)`` of ``row``'s engine: the row's, else the engine's defaults on its GPU
+    (max_num_seqs at least the row's concurrency)."""
+    from infersim.catalog import default_catalog
+    from infersim.perf.profiles import scheduler_limits
+
+    hw = default_catalog().get_hardware(row.hardware)
+    d = scheduler_limits(row.engine, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    return (row.max_num_seqs or max(d.max_num_seqs, row.concurrency or 0),
+            row.max_batched_tokens or d.max_batched_tokens)
 DRAIN_S = 24 * 3600.0
 CLOSED_DURATION_S = 1e7  # closed loop: clients send until num_requests are sent; the run ends when all finish
 
@@ -60,10 +70,11 @@ def scenario_data(row: MeasuredRow, params: PerfParams | None = None, *, seed: i
     profile file instead (``params``, if also given, override it).
     """
     d = ENGINE_DEFAULTS[row.engine]
+    max_num_seqs, max_batched_tokens = row_limits(row)
     engine: dict = {
         "kind": row.engine,
-        "max_num_seqs": row.max_num_seqs or max(d["max_num_seqs"], row.concurrency or 0),
-        "max_batched_tokens": row.max_batched_tokens or d["max_batched_tokens"],
+        "max_num_seqs": max_num_seqs,
+        "max_batched_tokens": max_batched_tokens,
         "gpu_memory_utilization": row.gpu_memory_utilization or d["gpu_memory_utilization"],
         "prefix_caching": bool(row.prefix_tokens),
         "kv_precision": row.kv_precision or d["kv_precision"],

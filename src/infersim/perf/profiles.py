@@ -88,6 +88,41 @@ def kv_cache_spec(engine: str) -> KvCacheSpec:
                        policy)
 
 
+@dataclass(frozen=True)
+class SchedulerLimits:
+    """An engine's own default scheduler limits on one GPU (the ``scheduler_limits`` mapping of its shipped
+    profile, with its source): ``max_num_seqs`` sequences running at once and ``max_batched_tokens`` tokens
+    per step (the chunked-prefill budget), the values the engine picks when its server is started without
+    them, which depend on the GPU's memory (vLLM, SGLang)."""
+
+    max_num_seqs: int
+    max_batched_tokens: int
+    source: str
+
+
+@cache
+def scheduler_limits(engine: str, hardware_id: str, memory_gib: float) -> SchedulerLimits:
+    """The default limits of ``engine`` on a GPU ``hardware_id`` with ``memory_gib`` GiB: the first tier of the
+    profile's ``scheduler_limits.tiers`` that names the hardware or whose ``below_gib`` the memory is under; a
+    tier with neither takes every GPU."""
+    file = f"profiles/{engine}.yaml"
+    spec = _shipped_doc(engine).get("scheduler_limits")
+    tiers = spec.get("tiers") if isinstance(spec, dict) else None
+    if not isinstance(tiers, list) or not tiers:
+        raise ScenarioError("expected a scheduler_limits mapping with a list of tiers", file=file,
+                            path="scheduler_limits")
+    for i, t in enumerate(tiers):
+        if not (isinstance(t, dict) and isinstance(t.get("max_num_seqs"), int) and t["max_num_seqs"] >= 1
+                and isinstance(t.get("max_batched_tokens"), int) and t["max_batched_tokens"] >= 16):
+            raise ScenarioError("expected max_num_seqs (an integer >= 1) and max_batched_tokens (an integer >= 16)",
+                                file=file, path=f"scheduler_limits.tiers[{i}]")
+        named, below = t.get("hardware") or [], t.get("below_gib")
+        if hardware_id in named or (below is not None and memory_gib < float(below)) or (not named and below is None):
+            return SchedulerLimits(t["max_num_seqs"], t["max_batched_tokens"], str(spec.get("source", "")))
+    raise ScenarioError(f"no tier for hardware {hardware_id!r} ({memory_gib:g} GiB); expected a last tier without "
+                        "hardware or below_gib", file=file, path="scheduler_limits.tiers")
+
+
 @cache
 def _shipped_doc(engine: str) -> dict:
     # a shipped profile holds one line per calibration row (about a thousand): parsed once per process, with

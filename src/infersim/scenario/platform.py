@@ -40,14 +40,21 @@ class PerfOverrides(StrictModel):
 
 
 class Engine(StrictModel):
-    """A serving engine on one replica. Defaults follow vLLM's (``max_num_seqs`` 256,
-    ``max_num_batched_tokens`` 8192 with chunked prefill, prefix caching on, ``gpu_memory_utilization`` 0.9;
-    vLLM engine-args docs); the KV block size is the engine's own (its profile's ``kv_cache`` block)."""
+    """A serving engine on one replica. Chunked prefill and prefix caching are on and
+    ``gpu_memory_utilization`` is 0.9 (vLLM engine-args docs); the scheduler limits (``max_num_seqs``,
+    ``max_batched_tokens``) and the KV block size are the engine's own defaults on the deployment's GPU (its
+    profile's ``scheduler_limits`` and ``kv_cache`` blocks, each with its source)."""
 
     kind: Literal["vllm", "sglang", "trtllm"] = "vllm"
     version: str | None = None
-    max_num_seqs: int = Field(256, ge=1)
-    max_batched_tokens: int = Field(8192, ge=16)
+    max_num_seqs: int | None = Field(
+        None, ge=1, description="sequences running at once; default: the engine's own on this GPU (vLLM 1024 on a "
+                                "GPU of 70 GiB or more other than an A100, else 256; SGLang 1024, an assumption; "
+                                "TensorRT-LLM 2048; perf/profiles/<engine>.yaml scheduler_limits)")
+    max_batched_tokens: int | None = Field(
+        None, ge=16, description="tokens per step (the chunked-prefill budget); default: the engine's own on this "
+                                 "GPU (vLLM 8192 on a GPU of 70 GiB or more other than an A100, else 2048; SGLang "
+                                 "2048 to 16384 by GPU memory; TensorRT-LLM 8192)")
     block_size: int | None = Field(
         None, ge=1, description="KV-cache block (page) in tokens, also the prefix cache's reuse granularity; "
                                 "default: the engine profile's kv_cache.block_tokens (vLLM 16, SGLang 1, "

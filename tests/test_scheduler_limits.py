@@ -92,3 +92,19 @@ def test_a_profile_without_a_last_tier_is_a_clear_error(monkeypatch):
             profiles.scheduler_limits("vllm", "b200", 167.6)
     finally:
         profiles.scheduler_limits.cache_clear()
+
+
+def test_estimate_takes_the_engines_limits_unless_given():
+    from infersim.core.errors import InfersimError
+    from infersim.estimate import run_estimate
+
+    kw = dict(model="llama-3.1-8b", hardware="h100-sxm", input_tokens=1000, output_tokens=200)
+    own = run_estimate(engine="vllm", **kw)[0]
+    given = run_estimate(engine="vllm", max_num_seqs=1024, max_batched_tokens=8192, **kw)[0]
+    small = run_estimate(engine="vllm", max_num_seqs=64, **kw)[0]
+    assert own == given  # vLLM's own limits on an H100
+    assert small.max_output_tok_s < own.max_output_tok_s  # 64 sequences cap the batch
+    with pytest.raises(InfersimError, match="--max-num-seqs"):
+        run_estimate(engine="vllm", max_num_seqs=0, **kw)
+    with pytest.raises(InfersimError, match="--engine"):
+        run_estimate(engine="tgi", **kw)

@@ -22,7 +22,7 @@ import yaml
 from test_scenario_errors import VALID
 
 ROOT = Path(__file__).resolve().parents[1]
-RATES = [2, 4, 6, 8, 10]
+RATES = [2, 4, 6, 8, 10, 12]
 SETS = ["--set", "workload.streams[0].arrival.rate=" + ",".join(map(str, RATES))]
 
 
@@ -101,7 +101,9 @@ def uninterrupted(tmp_path_factory):
 def test_interrupted_sweep_leaves_nothing_running_and_resumes(tmp_path, uninterrupted, sig):
     scen, out = _scenario(tmp_path), tmp_path / "out"
     n_units = len(RATES)
-    stop_after = random.Random(int(time.time())).randint(1, n_units - 2)  # a random point of the sweep
+    # a random point of the sweep that leaves a unit not yet started once `stop_after` have finished (2 workers: at
+    # most two others are running then), so the sweep cannot finish between two polls however fast a unit is
+    stop_after = random.Random(int(time.time())).randint(1, n_units - 3)
     proc = subprocess.Popen(_cmd(scen, out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:

@@ -312,8 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--output", type=int, default=1000)
     e.add_argument("--batch", type=int, default=1)
     e.add_argument("--engine", default="trtllm", choices=["vllm", "sglang", "trtllm"])
-    e.add_argument("--max-num-seqs", type=int, default=2048)
-    e.add_argument("--max-batched-tokens", type=int, default=8192)
+    e.add_argument("--max-num-seqs", type=int, default=None,
+                   help="default: the engine's own on this GPU (vLLM 1024 or 256, SGLang 1024, TensorRT-LLM 2048)")
+    e.add_argument("--max-batched-tokens", type=int, default=None,
+                   help="default: the engine's own on this GPU (vLLM 8192 or 2048, SGLang 2048-16384, "
+                        "TensorRT-LLM 8192)")
     e.add_argument("--chips", type=int, default=None, help="chips/systems for lpu/wafer hardware")
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=_cmd_estimate)

@@ -8,12 +8,12 @@ from infersim.core.errors import CapacityError, InfersimError, ScenarioError
 from infersim.perf import GpuConfig, GpuRoofline, plan_memory
 from infersim.perf.analytic import DisaggEstimate, Estimate, disagg_estimate, estimate
 from infersim.perf.kv_link import kv_bytes, link_for
-from infersim.perf.profiles import shipped_profile
+from infersim.perf.profiles import scheduler_limits, shipped_profile
 
 
 def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precision: str = "bf16",
                  input_tokens: int = 1000, output_tokens: int = 1000, batch: int = 1, engine: str = "trtllm",
-                 max_num_seqs: int = 2048, max_batched_tokens: int = 8192,
+                 max_num_seqs: int | None = None, max_batched_tokens: int | None = None,
                  chips: int | None = None, dp: int = 1, ep: int = 1, prefill_replicas: int | None = None,
                  decode_replicas: int | None = None, decode_tp: int | None = None, decode_dp: int | None = None,
                  decode_ep: int | None = None, placement: str = "rdma",
@@ -62,6 +62,15 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
         except CapacityError as exc:
             raise InfersimError(str(exc)) from None
         return est, {"model": m.id, "hardware": hw.id, "chips": est.chips}
+    if engine not in ("vllm", "sglang", "trtllm"):
+        raise InfersimError(f"--engine: unknown engine '{engine}' (expected one of vllm, sglang, trtllm)")
+    # limits not given: the engine's own defaults on this GPU, as a scenario's (perf.profiles.scheduler_limits)
+    d = scheduler_limits(engine, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    max_num_seqs = d.max_num_seqs if max_num_seqs is None else max_num_seqs
+    max_batched_tokens = d.max_batched_tokens if max_batched_tokens is None else max_batched_tokens
+    for flag, v in (("--max-num-seqs", max_num_seqs), ("--max-batched-tokens", max_batched_tokens)):
+        if v < 1:
+            raise InfersimError(f"{flag}: expected a positive integer, got {v}")
     perf, plan = _replica(hw, m, precision, tp, pp, dp, ep, engine, max_num_seqs, max_batched_tokens, "")
     setup = {"model": m.id, "hardware": hw.id, "gpus": perf.cfg.gpus}
     if not disagg:

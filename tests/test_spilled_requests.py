@@ -19,7 +19,7 @@ import pytest
 
 from infersim.core.errors import InfersimError
 from infersim.results import simulate as sim
-from infersim.results import tables
+from infersim.results import spilled, tables
 from infersim.sweep import platforms as par
 from infersim.validate import load_scenario
 from infersim.workload import footprint as fp
@@ -79,7 +79,7 @@ def _check_spilled(res, mem, mem_dir: Path, tmp_path: Path, staging: Path) -> No
 def test_spilled_serial_run_equals_in_memory(cursor, in_memory, tmp_path, monkeypatch):
     mem, mem_dir = in_memory
     monkeypatch.setattr(fp, "SPILL_MIN_ROWS", 1000)
-    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 2500)  # several row groups per part
+    monkeypatch.setattr(spilled, "ROW_GROUP_ROWS", 2500)  # several row groups per part
     live: list[weakref.ref] = []
     build = tables._platform_frame
 

@@ -14,11 +14,12 @@ cdef bint _before(Entry a, Entry b)
 
 cdef bint COMPILED
 
-@cython.locals(pos=Py_ssize_t, up=Py_ssize_t, parent=Entry)
 cdef void _push(list heap, Entry e)
 
-@cython.locals(last=Entry, top=Entry, parent=Entry, end=Py_ssize_t, pos=Py_ssize_t, child=Py_ssize_t,
-               right=Py_ssize_t, up=Py_ssize_t)
+@cython.locals(up=Py_ssize_t, parent=Entry)
+cdef void _sift_up(list heap, Py_ssize_t pos, Entry e)
+
+@cython.locals(last=Entry, top=Entry, end=Py_ssize_t, pos=Py_ssize_t, child=Py_ssize_t, right=Py_ssize_t)
 cdef Entry _pop(list heap)
 
 @cython.locals(e=Entry)

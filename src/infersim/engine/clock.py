@@ -68,7 +68,11 @@ def _push(heap: list, e: Entry) -> None:
         heappush(heap, e)
         return
     heap.append(e)
-    pos = len(heap) - 1
+    _sift_up(heap, len(heap) - 1, e)
+
+
+def _sift_up(heap: list, pos: int, e: Entry) -> None:
+    """Place ``e`` at ``pos`` or above it, moving the later parents down (heapq's ``_siftdown``)."""
     while pos > 0:
         up = (pos - 1) >> 1
         parent = heap[up]
@@ -98,14 +102,7 @@ def _pop(heap: list) -> Entry:
         heap[pos] = heap[child]
         pos = child
         child = 2 * pos + 1
-    while pos > 0:
-        up = (pos - 1) >> 1
-        parent = heap[up]
-        if not _before(last, parent):
-            break
-        heap[pos] = parent
-        pos = up
-    heap[pos] = last
+    _sift_up(heap, pos, last)
     return top
 
 

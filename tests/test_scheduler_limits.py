@@ -29,7 +29,7 @@ def _setup(tmp_path, hardware="h100-sxm", model="llama-3.1-8b", precision="bf16"
 
 def _limits(engine, hw_id):
     hw = CAT.get_hardware(hw_id)
-    d = profiles.scheduler_limits(engine, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    d = profiles.default_limits(engine, hw)
     return d.max_num_seqs, d.max_batched_tokens
 
 

@@ -8,7 +8,7 @@ from infersim.core.errors import CapacityError, InfersimError, ScenarioError
 from infersim.perf import GpuConfig, GpuRoofline, plan_memory
 from infersim.perf.analytic import DisaggEstimate, Estimate, disagg_estimate, estimate
 from infersim.perf.kv_link import kv_bytes, link_for
-from infersim.perf.profiles import scheduler_limits, shipped_profile
+from infersim.perf.profiles import default_limits, shipped_profile
 
 
 def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precision: str = "bf16",
@@ -65,7 +65,7 @@ def run_estimate(*, model: str, hardware: str, tp: int = 1, pp: int = 1, precisi
     if engine not in ("vllm", "sglang", "trtllm"):
         raise InfersimError(f"--engine: unknown engine '{engine}' (expected one of vllm, sglang, trtllm)")
     # limits not given: the engine's own defaults on this GPU, as a scenario's (perf.profiles.scheduler_limits)
-    d = scheduler_limits(engine, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    d = default_limits(engine, hw)
     max_num_seqs = d.max_num_seqs if max_num_seqs is None else max_num_seqs
     max_batched_tokens = d.max_batched_tokens if max_batched_tokens is None else max_batched_tokens
     for flag, v in (("--max-num-seqs", max_num_seqs), ("--max-batched-tokens", max_batched_tokens)):

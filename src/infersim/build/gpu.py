@@ -10,7 +10,7 @@ from infersim.catalog import Catalog, Hardware, Model
 from infersim.core.errors import ScenarioError
 from infersim.engine.knobs import ReplicaKnobs
 from infersim.perf import GpuConfig, GpuRoofline, MemoryPlan, PerfParams, plan_memory
-from infersim.perf.profiles import kv_cache_spec, load_profile_file, scheduler_limits, shipped_profile
+from infersim.perf.profiles import default_limits, kv_cache_spec, load_profile_file, shipped_profile
 from infersim.scenario.platform import Deployment
 
 
@@ -57,7 +57,7 @@ def engine_limits(dep: Deployment, hw: Hardware) -> tuple[int, int]:
     eng = dep.engine
     if eng.max_num_seqs is not None and eng.max_batched_tokens is not None:
         return eng.max_num_seqs, eng.max_batched_tokens
-    d = scheduler_limits(eng.kind, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    d = default_limits(eng.kind, hw)
     return (eng.max_num_seqs if eng.max_num_seqs is not None else d.max_num_seqs,
             eng.max_batched_tokens if eng.max_batched_tokens is not None else d.max_batched_tokens)
 

@@ -52,10 +52,10 @@ def row_limits(row: MeasuredRow) -> tuple[int, int]:
     """``(max_num_seqs, max_batched_tokens)`` of ``row``'s engine: the row's, else the engine's defaults on its GPU
     (max_num_seqs at least the row's concurrency)."""
     from infersim.catalog import default_catalog
-    from infersim.perf.profiles import scheduler_limits
+    from infersim.perf.profiles import default_limits
 
     hw = default_catalog().get_hardware(row.hardware)
-    d = scheduler_limits(row.engine, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+    d = default_limits(row.engine, hw)
     return (row.max_num_seqs or max(d.max_num_seqs, row.concurrency or 0),
             row.max_batched_tokens or d.max_batched_tokens)
 DRAIN_S = 24 * 3600.0

@@ -102,8 +102,8 @@ def allreduce_latency_scale(hardware_id: str, tp: int) -> float:
     if tp <= 2:
         return 1.0
     hw = hardware_id if hardware_id in NCCL_PROFILED else MEASURED_FALLBACK
-    pts = sorted((int(k[2]), v) for k, v in _priors().items()
-                 if k[0] == hw and k[1] == "allreduce_latency_s" and k[2])
+    degrees = sorted({int(k[2]) for k in _priors() if k[0] == hw and k[1] == "allreduce_latency_s" and k[2]})
+    pts = [(t, m[0]) for t in degrees if (m := allreduce_measured(hw, t)) is not None]
     base = dict(pts).get(2)
     if not base:
         return 1.0

@@ -100,6 +100,11 @@ class SchedulerLimits:
     source: str
 
 
+def default_limits(engine: str, hw) -> SchedulerLimits:
+    """``scheduler_limits`` of ``engine`` on the catalog part ``hw`` (its memory in GiB, as the engines measure it)."""
+    return scheduler_limits(engine, hw.id, hw.memory_gb * 1e9 / 2 ** 30)
+
+
 @cache
 def scheduler_limits(engine: str, hardware_id: str, memory_gib: float) -> SchedulerLimits:
     """The default limits of ``engine`` on a GPU ``hardware_id`` with ``memory_gib`` GiB: the first tier of the

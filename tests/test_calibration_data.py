@@ -87,6 +87,8 @@ FILES = {
 ALLOWED_SOURCES = {
     "aiconfigurator_silicon": ("github.com/ai-dynamo/aiconfigurator aic-core/src/aiconfigurator_core/systems/"
                                "silicon_sample.csv",),
+    "aiconfigurator_collector": ("github.com/ai-dynamo/aiconfigurator aic-core/src/aiconfigurator_core/systems/"
+                                 "data/",),
     "sglang_v030_vs_vllm060": ("github.com/sgl-project/sglang benchmark/benchmark_vllm_060/README.md",),
     "vidur_profiles": ("github.com/microsoft/vidur data/profiling/",),
     "mlperf_v4.0_nvidia": ("mlcommons/inference_results_v4.0 commit ",),
@@ -199,6 +201,9 @@ def test_kernel_profiles_are_ordered_and_shaped():
             assert lo <= med <= hi and lo - eps <= mean <= hi + eps, f"{where}: min/median/mean/max disorder"
         if row["operator"] in COLLECTIVES:
             assert (row["size_elements"] or row["size_kib"]) and not row["model"], f"{where}: a collective needs a size"
+        elif row["operator"] == "moe":  # a kernel sweep over expert shapes, not one model's layer
+            assert row["num_tokens"] and row["n_embd"] and row["n_expanded_embd"] and row["tp"], f"{where}: a shape"
+            assert re.search(r"topk=\d+ experts=\d+ ep=1 .*engine=\w+", row["notes"]), f"{where}: top-k, experts, engine"
         else:
             assert row["num_tokens"] and row["model"], f"{where}: an operator needs tokens and a model"
 

@@ -38,11 +38,13 @@ SRC = ROOT / "data" / "calibration" / "kernel_profiles.csv"
 OUT = ROOT / "src" / "infersim" / "catalog" / "data" / "kernel_priors.csv"
 #: Calibration spellings -> catalog hardware ids
 HARDWARE = {"A100 80GB": "a100-80g", "A100-SXM-80GB": "a100-80g", "H100-SXM-80GB": "h100-sxm",
-            "H200-SXM-141GB": "h200"}
+            "H200-SXM-141GB": "h200", "B200-SXM-180GB": "b200"}
 GEMMS = ("attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj")
 FIELDS = ["hardware", "quantity", "tp", "value", "unit", "rows", "source"]
 CITE = {"vidur_profiles": "github.com/microsoft/vidur data/profiling (kernel_profiles.csv, source_id vidur_profiles)",
-        "apex_plus": "github.com/microsoft/apex_plus profile/comm (kernel_profiles.csv, source_id apex_plus)"}
+        "apex_plus": "github.com/microsoft/apex_plus profile/comm (kernel_profiles.csv, source_id apex_plus)",
+        "aiconfigurator_collector": "github.com/ai-dynamo/aiconfigurator systems/data/*/moe/<engine>/moe_perf "
+                                    "(kernel_profiles.csv, source_id aiconfigurator_collector)"}
 
 
 def gemm_shape(r) -> tuple[float, float, float]:
@@ -101,7 +103,8 @@ def fit_gemms(k: pd.DataFrame, catalog) -> list[dict]:
 
 
 def fit_allreduce(k: pd.DataFrame) -> list[dict]:
-    a = k[(k.operator == "all_reduce") & k.notes.str.contains(r"\(1 node\(s\)\)|x 1 node", regex=True)].copy()
+    a = k[(k.operator == "all_reduce") & k.notes.str.contains(r"\(1 node\(s\)\)|x 1 node", regex=True)
+          & k.source_id.isin(["apex_plus", "vidur_profiles"])].copy()
     a["hw"] = a.hardware.map(HARDWARE)
     a["bytes"] = np.where(a.size_kib.notna(), a.size_kib * 1024.0, a.size_elements * 2.0)
     a["t"] = a.time_median_ms.fillna(a.time_mean_ms) * 1e-3
@@ -125,12 +128,66 @@ def fit_allreduce(k: pd.DataFrame) -> list[dict]:
     return out
 
 
+#: weight format of a MoE row -> the step model's precision class (block-scaled FP8 is what FP8 checkpoints ship)
+MOE_CLASS = {"bf16": "bf16", "fp8_block": "fp8", "fp8": "fp8"}
+
+
+def fit_moe(k: pd.DataFrame, catalog) -> list[dict]:
+    """Each engine's fused MoE layer per accelerator and weight format (aiconfigurator collector, balanced
+    routing, no expert parallelism): ``t = t0 + max(FLOPs / (F x M_e / (M_e + h) x N / (N + n)), bytes / B)``
+    with ``FLOPs = 2 x 3 x hidden x inter / tp`` per (token, expert) assignment (gated experts), ``bytes`` the
+    touched experts' weights (share ``1 - (1 - k/E)^tokens``), ``M_e`` tokens per touched expert and ``N`` the
+    expert GEMM's width (``inter / tp``), fitted in log space: ``F`` (share of the format's dense datasheet
+    peak), ``h`` (tokens per expert at half of ``F``), ``n`` (width at half), ``B`` (share of HBM bandwidth),
+    ``t0`` (fixed time of the layer: routing, permutation, launches)."""
+    m = k[(k.operator == "moe") & (k.source_id == "aiconfigurator_collector")].copy()
+    m["hw"] = m.hardware.map(HARDWARE)
+    m["engine"] = m.notes.str.extract(r"engine=(\w+)", expand=False)
+    m["topk"] = m.notes.str.extract(r"topk=(\d+)", expand=False).astype(float)
+    m["experts"] = m.notes.str.extract(r"experts=(\d+)", expand=False).astype(float)
+    m["cls"] = m.dtype.map(MOE_CLASS)
+    out = []
+    src = CITE["aiconfigurator_collector"]
+    for (engine, hw_id, cls), rows in sorted(m.groupby(["engine", "hw", "cls"])):
+        hw = catalog.get_hardware(hw_id)
+        peak, bw = hw.peak_flops(cls), hw.memory_bw_tbps * 1e12
+        wb = 2.0 if cls == "bf16" else 1.0
+        h_, i_, tp = (rows[c].to_numpy(float) for c in ("n_embd", "n_expanded_embd", "tp"))
+        toks, kk, e = rows.num_tokens.to_numpy(float), rows.topk.to_numpy(float), rows.experts.to_numpy(float)
+        frac = 1.0 - (1.0 - kk / e) ** toks
+        per_expert = 3.0 * h_ * i_ / tp
+        flops, nbytes = 2.0 * per_expert * toks * kk, per_expert * e * frac * wb
+        me, width = toks * kk / (e * frac), i_ / tp
+        t = rows.time_mean_ms.to_numpy(float) * 1e-3
+
+        def model(x, flops=flops, nbytes=nbytes, me=me, width=width, peak=peak, bw=bw):
+            f, half, b, t0, nh = x[0] * peak, x[1], x[2] * bw, x[3] * 1e-6, x[4]
+            return t0 + np.maximum(flops / (f * me / (me + half) * width / (width + nh)), nbytes / b)
+
+        sol = least_squares(lambda x, t=t: np.log(model(x) / t), [0.5, 50.0, 0.8, 20.0, 200.0],
+                            bounds=([0.02, 0.0, 0.1, 0.0, 0.0], [1.0, 4096.0, 1.0, 500.0, 20000.0]),
+                            loss="soft_l1", f_scale=0.1)
+        f, half, b, t0, nh = sol.x
+        resid = np.abs(model(sol.x) / t - 1.0)
+        q = f"{engine}.{cls}"
+        n_rows = len(rows)
+        for name, value, unit in (("moe_share_of_peak", round(f, 4), "fraction"),
+                                  ("moe_half_tokens", round(half, 2), "tokens per expert"),
+                                  ("moe_half_width", round(nh, 1), "columns"),
+                                  ("moe_stream_share_of_bw", round(b, 4), "fraction"),
+                                  ("moe_fixed_s", float(f"{t0 * 1e-6:.3g}"), "s"),
+                                  ("moe_fit_median_abs_error", round(float(np.median(resid)), 4), "fraction")):
+            out.append({"hardware": hw_id, "quantity": f"{name}.{q}", "tp": "", "value": value, "unit": unit,
+                        "rows": n_rows, "source": src})
+    return out
+
+
 def derive() -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from infersim.catalog import default_catalog
 
     k = pd.read_csv(SRC)
-    rows = fit_gemms(k, default_catalog()) + fit_allreduce(k)
+    rows = fit_gemms(k, default_catalog()) + fit_allreduce(k) + fit_moe(k, default_catalog())
     buf = io.StringIO()
     buf.write("# Measured kernel priors of the step model, derived by benchmarks/kernel_priors.py from "
               "data/calibration/kernel_profiles.csv; do not edit by hand.\n")

@@ -48,7 +48,7 @@ METRIC = {"ttft_mean_ms": "ttft", "itl_mean_ms": "itl", "e2e_mean_ms": "e2e", "o
 WEIGHTS = {"itl_mean_ms": 1.0, "ttft_mean_ms": 0.5, "e2e_mean_ms": 0.5}
 #: Fitted per engine, in the order a fit with few residuals keeps them (two residuals per parameter at least):
 #: what differs between engines and versions (CPU time per step and per sequence, the API server's delays,
-#: attention kernels, the FP8 GEMM path, custom all-reduce latency). ``schedule_delay_per_seq_s`` is not among
+#: attention kernels, the FP8 GEMM path, the all-reduce latency in a step). ``schedule_delay_per_seq_s`` is not among
 #: them: the closed-loop TTFT growth with clients is the harness's (:func:`client_delay_ms`), and open-loop runs
 #: at load do not show it (docs/validation.md). The GEMM and weight-streaming efficiencies are NOT fitted: they
 #: are measured kernels (``perf.kernels.gemm_prior``, ``benchmarks/kernel_priors.py``), the same for every engine.
@@ -105,7 +105,7 @@ def mlperf_offline(src_row: dict, params: PerfParams) -> float:
     cfg = GpuConfig(cat.get_hardware(src_row["hardware"]), cat.get_model("llama-2-70b"), src_row["precision"],
                     "fp8" if src_row["engine"] == "trtllm" else "bf16", src_row["tp"], 1)
     plan = plan_memory(cfg, max_batched_tokens=8192, max_num_seqs=2048, gpu_memory_utilization=0.9)
-    est = estimate(GpuRoofline(cfg, params), plan, out_mean, out_mean, max_num_seqs=2048, max_batched_tokens=8192)
+    est = estimate(GpuRoofline(cfg, params, engine=src_row["engine"]), plan, out_mean, out_mean, max_num_seqs=2048, max_batched_tokens=8192)
     return est.max_output_tok_s * src_row["replicas"]
 
 

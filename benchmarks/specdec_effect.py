@@ -22,7 +22,7 @@ CAT = default_catalog()
 
 def gpu(model: str, tp: int, engine: str = "vllm") -> GpuRoofline:
     cfg = GpuConfig(CAT.get_hardware("h100-sxm"), CAT.get_model(model), "fp8", "fp8", tp, 1)
-    return GpuRoofline(cfg, shipped_profile(engine))
+    return GpuRoofline(cfg, shipped_profile(engine), engine=engine)
 
 
 def main() -> None:

@@ -292,7 +292,7 @@ def mlperf(cal: Path) -> tuple[str, list[dict]]:
                 cfg = GpuConfig(hw, m, setup["precision"], "fp8" if setup["engine"] == "trtllm" else "bf16",
                                 setup["tp"], 1)
                 plan = plan_memory(cfg, max_batched_tokens=8192, max_num_seqs=2048, gpu_memory_utilization=0.9)
-                est = estimate(GpuRoofline(cfg, shipped_profile(setup["engine"])), plan, int(out_mean), int(out_mean),
+                est = estimate(GpuRoofline(cfg, shipped_profile(setup["engine"]), engine=setup["engine"]), plan, int(out_mean), int(out_mean),
                                max_num_seqs=2048, max_batched_tokens=8192)
                 pred_tok = est.max_output_tok_s * setup["replicas"]
                 e = pct(pred_tok, float(r["tokens_per_s"]))

@@ -108,4 +108,4 @@ def _replica(hw, m, precision: str, tp: int, pp: int, dp: int, ep: int, engine: 
         plan = plan_memory(cfg, max_batched_tokens=max_batched_tokens, max_num_seqs=max_num_seqs)
     except CapacityError as exc:
         raise InfersimError(str(exc)) from None
-    return GpuRoofline(cfg, shipped_profile(engine)), plan
+    return GpuRoofline(cfg, shipped_profile(engine), engine=engine), plan

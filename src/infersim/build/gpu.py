@@ -170,7 +170,7 @@ def deployment_setup(dep: Deployment, catalog: Catalog, path: str = "deployment"
     blocks = mem.kv_capacity_tokens // block_size
     if blocks < 1:
         raise ScenarioError("no room for a single KV-cache block", path=path)
-    perf = GpuRoofline(cfg, params, overlap=eng.two_batch_overlap)
+    perf = GpuRoofline(cfg, params, overlap=eng.two_batch_overlap, engine=eng.kind)
     if eng.speculative is not None:  # speculative decoding: a step-model variant (perf/specdec.py)
         perf = speculative_gpu(eng.speculative, perf, catalog, f"{path}.engine.speculative")
     # one scheduler stands for the replica's dp attention ranks, each its own engine core with the engine's

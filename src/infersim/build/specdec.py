@@ -29,8 +29,9 @@ def speculative_gpu(spec: Speculative, perf: GpuRoofline, catalog: Catalog,
                                 path=f"{path}.method")
         p = perf.p.with_(step_overhead_s=0.0, per_seq_overhead_s=0.0)
         draft = GpuRoofline(GpuConfig(cfg.hardware, mtp_module(cfg.model), cfg.precision, cfg.kv_precision,
-                                      cfg.tp, cfg.pp, cfg.dp, cfg.ep), p)
+                                      cfg.tp, cfg.pp, cfg.dp, cfg.ep), p, engine=perf.engine)
     elif spec.draft_model:
         m = catalog.get_model(spec.draft_model, path=f"{path}.draft_model")
-        draft = GpuRoofline(GpuConfig(cfg.hardware, m, cfg.precision, cfg.kv_precision, cfg.tp, cfg.pp), perf.p)
+        draft = GpuRoofline(GpuConfig(cfg.hardware, m, cfg.precision, cfg.kv_precision, cfg.tp, cfg.pp), perf.p,
+                            engine=perf.engine)
     return SpeculativeStep(perf, spec_config(spec, draft))

@@ -97,7 +97,7 @@ def _roofline(data: DistServeData, params, tp: int):
     cat = _catalog(yaml.safe_dump({"models": [data.meta["model"]]}, sort_keys=False))
     hw, m = cat.get_hardware(data.meta["hardware"]), cat.get_model(data.meta["model"]["id"])
     prec = data.meta["precision"]
-    return GpuRoofline(GpuConfig(hw, m, prec, prec, tp, 1, 1, 1), params)
+    return GpuRoofline(GpuConfig(hw, m, prec, prec, tp, 1, 1, 1), params, engine="vllm")
 
 
 @lru_cache(maxsize=4)

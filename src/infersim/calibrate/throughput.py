@@ -49,7 +49,7 @@ def predict(row: ThroughputRow, params: PerfParams) -> float:
     cfg = GpuConfig(cat.get_hardware("h100-sxm"), cat.get_model(row.model), "fp8", "fp8", row.tp, 1)
     plan = plan_memory(cfg, max_batched_tokens=TRT_MAX_NUM_TOKENS, max_num_seqs=TRT_MAX_BATCH,
                        gpu_memory_utilization=0.9)
-    est = estimate(GpuRoofline(cfg, params), plan, row.input_tokens, row.output_tokens,
+    est = estimate(GpuRoofline(cfg, params, engine="trtllm"), plan, row.input_tokens, row.output_tokens,
                    max_num_seqs=TRT_MAX_BATCH, max_batched_tokens=TRT_MAX_NUM_TOKENS)
     return est.max_output_tok_s
 

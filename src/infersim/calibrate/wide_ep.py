@@ -48,7 +48,8 @@ def predict(row: dict[str, str]) -> float:
     tp, dp, ep = int(row["tp"]), int(row["dp"]), int(row["ep"])
     prec, experts = row["precision"], row["expert_precision"].strip() or None
     cfg = GpuConfig(hw, m, prec, row["kv_precision"], tp, 1, dp, ep, expert_precision=experts)
-    perf = GpuRoofline(cfg, shipped_profile(row["engine"]), overlap=row["two_batch_overlap"].strip() == "true")
+    perf = GpuRoofline(cfg, shipped_profile(row["engine"]), overlap=row["two_batch_overlap"].strip() == "true",
+                       engine=row["engine"])
     nodes = int(row["nodes"])
     if row["phase"] == "prefill":
         per_dev, prompt = int(row["tokens_per_device"]), int(row["input_tokens"])

@@ -35,7 +35,7 @@ from infersim.catalog import BYTES_PER_PARAM, Hardware, Model
 from infersim.perf.base import StepTime, step_aggregates
 from infersim.perf.collectives import collectives
 from infersim.perf.gpu_step import GpuStep
-from infersim.perf.kernels import gemm_prior, matmul_ceiling
+from infersim.perf.kernels import gemm_prior, matmul_ceiling, moe_prior
 from infersim.perf.params import PerfParams
 
 #: GEMM kernels per layer (QKV, output, MLP up/gate, MLP down; MoE layers: the expert GEMMs in their place)
@@ -99,8 +99,12 @@ class GpuConfig:
 class GpuRoofline:
     """The GPU variant of the step model. Construct once per deployment; calls are cheap."""
 
-    def __init__(self, cfg: GpuConfig, params: PerfParams | None = None, *, overlap: bool = False):
+    def __init__(self, cfg: GpuConfig, params: PerfParams | None = None, *, overlap: bool = False,
+                 engine: str | None = None):
         self.cfg, self.p = cfg, params or PerfParams()
+        # the serving engine (vllm, sglang, trtllm) whose measured fused-MoE kernel times the routed experts
+        # (perf.kernels.moe_prior); None: the experts' GEMMs are timed like dense ones
+        self.engine = engine
         # two-batch overlap (SGLang --enable-two-batch-overlap): two micro-batches alternate so that one's
         # collectives run under the other's compute; ASSUMPTION: perfectly hidden, a stage lasts
         # max(compute, communication). Only with collectives to hide.
@@ -127,6 +131,22 @@ class GpuRoofline:
         # fixed time of one stage's layers: its GEMM kernels' launch and tail (GEMMS_PER_LAYER per layer, measured)
         # and the engine's non-GEMM kernels (``layer_overhead_s`` per layer; + 0.0 leaves the sum bit-identical)
         self.kernel_fixed_s = (prior.kernel_fixed_s * GEMMS_PER_LAYER + p.layer_overhead_s) * m.layers / pp
+        # the routed experts' grouped GEMMs as the engine's fused MoE kernel was measured on this part and format
+        # (perf.kernels.moe_prior): their large-M rate, M ramp (tokens per expert), width ramp, weight streaming
+        # and fixed time per MoE layer, which replaces the fixed time of the two MLP GEMMs it stands for.
+        # Unmeasured (another part, FP4, no engine): the dense GEMM expressions above, the profile's ramp.
+        self.moe_half, self.expert_bw = p.moe_half_tokens, self.bw
+        mp = moe_prior(hw.id, engine, cfg.moe_precision) if m.num_experts and m.expert_params_b > 0 else None
+        self.moe_kernel = mp
+        if mp is not None:
+            moe_layers = m.moe_layers or m.layers
+            width = m.expert_params_b * 1e9 / (moe_layers * m.num_experts * 3.0 * m.hidden_size)
+            width /= (tp if ep == 1 else 1)  # expert parallelism: whole experts
+            self.expert_gemm_flops = (hw.peak_flops(cfg.moe_precision) * mp.share_of_peak * width
+                                      / (width + mp.half_width) * p.compute_eff)
+            self.moe_half = mp.half_tokens
+            self.expert_bw = hw.memory_bw_tbps * 1e12 * mp.stream_share * p.memory_eff
+            self.kernel_fixed_s += (mp.fixed_s - 2.0 * prior.kernel_fixed_s) * moe_layers / pp
         self.raw_bw = hw.memory_bw_tbps * 1e12
         wb = BYTES_PER_PARAM[cfg.precision]
         embed = m.vocab_size * m.hidden_size
@@ -209,9 +229,9 @@ class GpuRoofline:
             if self.ep > 1 else mean
         per_expert = max(busiest / (self.local_experts * frac), 1.0)
         flops = self.expert_flops_assign * busiest / (self.tp if self.ep == 1 else 1)
-        half = self.p.moe_half_tokens
+        half = self.moe_half
         eff = self.expert_gemm_flops * (per_expert / (per_expert + half) if half > 0 else 1.0)
-        return max(flops / eff, self.expert_bytes * frac / self.bw)
+        return max(flops / eff, self.expert_bytes * frac / self.expert_bw)
 
     def _split(self, n_seqs: int) -> tuple[float, float]:
         """``(share of the batch one GPU's rank handles per micro-batch, micro-batches)``. The batch spreads over

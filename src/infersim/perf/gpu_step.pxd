@@ -10,7 +10,7 @@ cdef class GpuStep:
     cdef public double gemm_flops, expert_gemm_flops, dense_bytes, bw, kernel_fixed_s, ar_count, ar_bytes_tok
     cdef public double ar_bw, a2a_count, a2a_bytes_tok, a2a_bw, hop_bytes_tok, hop_bw, attn_flops_pair
     cdef public double attn_flops, kv_bytes_per_token, k, n_exp, expert_flops_assign, expert_bytes
-    cdef public double local_experts, ln_ep, ar_latency_s
+    cdef public double local_experts, ln_ep, ar_latency_s, expert_bw
 
     @cython.locals(toks=double, frac=double, mean=double, busiest=double, per_expert=double, flops=double,
                    half=double, eff=double, a=double, b=double)

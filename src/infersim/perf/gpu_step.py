@@ -27,11 +27,11 @@ class GpuStep:
         self.full = roof.full_frac >= 1.0
         self.full_frac, self.window = float(roof.full_frac), float(roof.window)
         self.step_overhead_s, self.per_seq_overhead_s = float(p.step_overhead_s), float(p.per_seq_overhead_s)
-        self.compute_half_tokens, self.moe_half_tokens = float(p.compute_half_tokens), float(p.moe_half_tokens)
+        self.compute_half_tokens, self.moe_half_tokens = float(p.compute_half_tokens), float(roof.moe_half)
         self.allreduce_latency_s, self.alltoall_latency_s = float(p.allreduce_latency_s), float(p.alltoall_latency_s)
         self.dense_flops_tok, self.head_flops_seq = float(roof.dense_flops_tok), float(roof.head_flops_seq)
         self.gemm_flops, self.expert_gemm_flops = float(roof.gemm_flops), float(roof.expert_gemm_flops)
-        self.dense_bytes, self.bw = float(roof.dense_bytes), float(roof.bw)
+        self.dense_bytes, self.bw, self.expert_bw = float(roof.dense_bytes), float(roof.bw), float(roof.expert_bw)
         self.kernel_fixed_s = float(roof.kernel_fixed_s)
         self.ar_count, self.ar_bytes_tok, self.ar_bw = float(roof.ar_count), float(roof.ar_bytes_tok), float(roof.ar_bw)
         self.ar_latency_s = float(roof.ar_latency_s)
@@ -63,7 +63,7 @@ class GpuStep:
         half = self.moe_half_tokens
         eff = self.expert_gemm_flops * (per_expert / (per_expert + half) if half > 0 else 1.0)
         a = flops / eff
-        b = self.expert_bytes * frac / self.bw
+        b = self.expert_bytes * frac / self.expert_bw
         return a if a >= b else b
 
     def _windowed(self, pairs: float, queries: float) -> float:

@@ -91,6 +91,61 @@ def gemm_prior(hardware_id: str) -> GemmPrior:
 NCCL_PROFILED = ("h100-sxm", "h200")
 
 
+@dataclass(frozen=True)
+class MoePrior:
+    """An engine's fused MoE layer on one part and weight format, measured (``kernel_priors.csv``,
+    ``moe_*.<engine>.<format>``, from the aiconfigurator collector's MoE timings): the grouped expert GEMMs reach
+    ``share_of_peak`` of the format's dense datasheet peak at large M, times ``M_e / (M_e + half_tokens)`` (M_e:
+    tokens per touched expert) and ``N / (N + half_width)`` (N: the expert GEMM's width, intermediate size over
+    TP); the touched experts' weights stream at ``stream_share`` of the HBM bandwidth; ``fixed_s`` is the
+    layer's time at any batch (routing, permutation, launches). ``measured_on``: the part measured."""
+
+    share_of_peak: float
+    half_tokens: float
+    half_width: float
+    stream_share: float
+    fixed_s: float
+    measured_on: str
+
+
+#: Parts measured in their stead where the MoE kernels were not measured on them:
+#: Blackwell boards and racks the B200, the H200 NVL the H200 SXM (ASSUMPTION: the same kernels on the same
+#: silicon; named in docs/model.md)
+MOE_FALLBACK = {"gb200": "b200", "b300": "b200", "gb300": "b200", "h200-nvl": "h200"}
+#: a MoE weight precision -> the measured format class (block-scaled FP8 for fp8: what FP8 MoE checkpoints ship)
+MOE_FORMAT = {"bf16": "bf16", "fp16": "bf16", "fp8": "fp8"}
+
+
+@cache
+def moe_prior(hardware_id: str, engine: str | None, precision: str) -> MoePrior | None:
+    """The measured fused-MoE kernel of ``engine`` on ``hardware_id`` (or the part of ``MOE_FALLBACK``) for
+    experts stored at ``precision``; None where not measured (other parts, FP4 and INT formats, no engine): the
+    step model then times the expert GEMMs like dense ones (``perf.gpu``)."""
+    fmt = MOE_FORMAT.get(precision)
+    if engine is None or fmt is None:
+        return None
+    p = _priors()
+    q = f".{engine}.{fmt}"
+    for hw in (hardware_id, MOE_FALLBACK.get(hardware_id, "")):
+        if (hw, "moe_share_of_peak" + q, "") in p:
+            return MoePrior(p[(hw, "moe_share_of_peak" + q, "")], p[(hw, "moe_half_tokens" + q, "")],
+                            p[(hw, "moe_half_width" + q, "")], p[(hw, "moe_stream_share_of_bw" + q, "")],
+                            p[(hw, "moe_fixed_s" + q, "")], hw)
+    return None
+
+
+def _interp_log2(pts: list[tuple[int, float]], tp: int) -> float:
+    """``pts`` ((GPUs, value), ascending) interpolated in log2(GPUs), held at the end degrees beyond them."""
+    xs, ys = [math.log2(t) for t, _ in pts], [v for _, v in pts]
+    x = math.log2(tp)
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = next(j for j in range(1, len(xs)) if x <= xs[j])
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+
 @cache
 def allreduce_latency_scale(hardware_id: str, tp: int) -> float:
     """How much longer one small all-reduce over ``tp`` GPUs of one node takes than over 2: the measured NCCL
@@ -98,7 +153,8 @@ def allreduce_latency_scale(hardware_id: str, tp: int) -> float:
     interpolated in log2(tp) between measured degrees and held at the end ones beyond them. 1 at ``tp <= 2``.
     Parts without an NCCL profile take the H100's (ASSUMPTION: the latency of a one-node all-reduce grows with
     its GPUs as on an HGX H100; named in docs/model.md). An engine profile's ``allreduce_latency_s`` is the
-    latency at 2 GPUs."""
+    latency at 2 GPUs. (The engines' own custom all-reduce kernels barely grow with the GPUs when timed alone,
+    4.3 / 4.6 / 4.8 us for vLLM on H100 SXM; taking that growth instead was worse out of sample: docs/model.md.)"""
     if tp <= 2:
         return 1.0
     hw = hardware_id if hardware_id in NCCL_PROFILED else MEASURED_FALLBACK
@@ -107,13 +163,7 @@ def allreduce_latency_scale(hardware_id: str, tp: int) -> float:
     base = dict(pts).get(2)
     if not base:
         return 1.0
-    xs, ys = [math.log2(t) for t, _ in pts], [v for _, v in pts]
-    x = math.log2(tp)
-    if x >= xs[-1]:
-        return ys[-1] / base
-    i = next(j for j in range(1, len(xs)) if x <= xs[j])
-    y = ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
-    return y / base
+    return _interp_log2(pts, tp) / base
 
 
 def allreduce_measured(hardware_id: str, tp: int) -> tuple[float, float] | None:

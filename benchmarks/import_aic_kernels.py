@@ -17,6 +17,11 @@ top-k, experts, the MoE layer's TP and EP, weight format and routing distributio
 parallelism, BF16 and block-scaled FP8 weights (per-tensor FP8 where an engine has no block-scaled rows), the
 engine's default kernel, TP 1-8 and 1 to 16,384 tokens in powers of four.
 
+And each engine's dense GEMM (``.../gemm/<engine>/<version>/gemm_perf.parquet``) by M, N, K and format; kept: the
+large shapes (M 4,096 and 8,192; N and K 4,096, 8,192 and 16,384) in BF16 and per-tensor FP8, whose ratio is the
+engine's FP8 GEMM rate relative to its BF16 one, a check of the profiles' fitted ``low_precision_compute_scale``
+(tests/test_fp8_gemm_scale.py).
+
 The published ``latency`` (ms) goes to ``time_mean_ms`` (the collector does not say whether it is a mean or a
 median). Rows of this source already in the CSV are replaced; the others are kept in order.
 """
@@ -59,6 +64,14 @@ MOE_TOKENS = {4 ** i for i in range(8)}  # 1, 4, 16, ... 16,384
 MOE_DTYPES = {"bfloat16": "bf16", "fp8_block": "fp8_block", "fp8": "fp8"}
 
 
+#: engine -> (collector folder, version per GPU folder)
+GEMM = {"vllm": ("vllm", {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"}),
+        "sglang": ("sglang", {"h100_sxm": "0.5.10", "h200_sxm": "0.5.10", "b200_sxm": "0.5.10"}),
+        "trtllm": ("trtllm", {"h100_sxm": "1.3.0rc10", "h200_sxm": "1.3.0rc10", "b200_sxm": "1.3.0rc10"})}
+GEMM_M, GEMM_NK = (4096, 8192), (4096, 8192, 16384)
+GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8"}
+
+
 def _parquet(git_dir: str, commit: str, path: str) -> pd.DataFrame:
     blob = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True, capture_output=True).stdout
     return pd.read_parquet(io.BytesIO(blob))
@@ -90,6 +103,27 @@ def moe_rows(git_dir: str, commit: str) -> list[dict]:
     return out
 
 
+def gemm_rows(git_dir: str, commit: str) -> list[dict]:
+    out = []
+    for engine, (folder, versions) in GEMM.items():
+        for gpu, hw in GPUS.items():
+            path = f"{BASE}/{gpu}/gemm/{folder}/{versions[gpu]}/gemm_perf.parquet"
+            try:
+                d = _parquet(git_dir, commit, path)
+            except subprocess.CalledProcessError:
+                continue
+            d = d[d.m.isin(GEMM_M) & d.n.isin(GEMM_NK) & d.k.isin(GEMM_NK) & d.gemm_dtype.isin(list(GEMM_DTYPES))]
+            for r in d.sort_values(["gemm_dtype", "m", "n", "k"]).itertuples():
+                out.append({
+                    "source_id": SOURCE_ID, "source_repo": REPO, "source_path": path, "commit": commit,
+                    "hardware": hw, "tp": 1, "operator": "gemm", "num_tokens": int(r.m),
+                    "dtype": GEMM_DTYPES[r.gemm_dtype], "time_mean_ms": float(r.latency),
+                    "n_embd": int(r.k), "n_expanded_embd": int(r.n),
+                    "notes": f"gemm M x N x K = {int(r.m)} x {int(r.n)} x {int(r.k)} ({r.kernel_source}); engine={engine}",
+                })
+    return out
+
+
 def rows(git_dir: str, commit: str) -> list[dict]:
     out = []
     for engine, (folder, versions, kernel) in ENGINES.items():
@@ -117,7 +151,8 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "-C", args.git_dir, "rev-parse", args.commit], check=True,
                             capture_output=True, text=True).stdout.strip()
     k = pd.read_csv(CSV, dtype=str, keep_default_na=False)
-    new = pd.DataFrame(rows(args.git_dir, commit) + moe_rows(args.git_dir, commit), dtype=str).reindex(columns=k.columns, fill_value="")
+    new = pd.DataFrame(rows(args.git_dir, commit) + moe_rows(args.git_dir, commit) + gemm_rows(args.git_dir, commit),
+                       dtype=str).reindex(columns=k.columns, fill_value="")
     k = pd.concat([k[k.source_id != SOURCE_ID], new], ignore_index=True)
     k.to_csv(CSV, index=False, lineterminator="\r\n")
     print(f"{len(new)} rows of {SOURCE_ID} written to {CSV.relative_to(ROOT)}", file=sys.stderr)

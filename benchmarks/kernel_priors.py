@@ -182,12 +182,34 @@ def fit_moe(k: pd.DataFrame, catalog) -> list[dict]:
     return out
 
 
+def fit_fp8_scale(k: pd.DataFrame, catalog) -> list[dict]:
+    """Each engine's FP8 GEMM rate relative to its BF16 one, per accelerator: the median achieved share of the
+    FP8 datasheet peak over its large GEMMs (M 4,096-8,192, N and K 4,096-16,384; per-tensor FP8) divided by
+    the median share of the BF16 peak over the same shapes in BF16 (the step model's
+    ``low_precision_compute_scale``: 1 = FP8 reaches the same share of its doubled peak as BF16 of its own)."""
+    g = k[(k.operator == "gemm") & (k.source_id == "aiconfigurator_collector")].copy()
+    g["hw"] = g.hardware.map(HARDWARE)
+    g["engine"] = g.notes.str.extract(r"engine=(\w+)", expand=False)
+    g["flops"] = 2.0 * g.num_tokens * g.n_embd * g.n_expanded_embd / (g.time_mean_ms * 1e-3)
+    out = []
+    for (engine, hw_id), rows in sorted(g.groupby(["engine", "hw"])):
+        hw = catalog.get_hardware(hw_id)
+        share = {dt: float(np.median(r.flops)) / hw.peak_flops(dt) for dt, r in rows.groupby("dtype")}
+        if {"bf16", "fp8"} <= set(share):
+            out.append({"hardware": hw_id, "quantity": f"fp8_gemm_scale.{engine}", "tp": "",
+                        "value": round(share["fp8"] / share["bf16"], 4), "unit": "fraction", "rows": len(rows),
+                        "source": CITE["aiconfigurator_collector"].replace("moe/<engine>/moe_perf",
+                                                                           "gemm/<engine>/gemm_perf")})
+    return out
+
+
 def derive() -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from infersim.catalog import default_catalog
 
     k = pd.read_csv(SRC)
-    rows = fit_gemms(k, default_catalog()) + fit_allreduce(k) + fit_moe(k, default_catalog())
+    cat = default_catalog()
+    rows = fit_gemms(k, cat) + fit_allreduce(k) + fit_moe(k, cat) + fit_fp8_scale(k, cat)
     buf = io.StringIO()
     buf.write("# Measured kernel priors of the step model, derived by benchmarks/kernel_priors.py from "
               "data/calibration/kernel_profiles.csv; do not edit by hand.\n")

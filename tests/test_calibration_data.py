@@ -201,6 +201,8 @@ def test_kernel_profiles_are_ordered_and_shaped():
             assert lo <= med <= hi and lo - eps <= mean <= hi + eps, f"{where}: min/median/mean/max disorder"
         if row["operator"] in COLLECTIVES:
             assert (row["size_elements"] or row["size_kib"]) and not row["model"], f"{where}: a collective needs a size"
+        elif row["operator"] == "gemm":  # a kernel sweep over GEMM shapes (M = num_tokens, N, K), not a model's
+            assert row["num_tokens"] and row["n_embd"] and row["n_expanded_embd"], f"{where}: M, N and K"
         elif row["operator"] == "moe":  # a kernel sweep over expert shapes, not one model's layer
             assert row["num_tokens"] and row["n_embd"] and row["n_expanded_embd"] and row["tp"], f"{where}: a shape"
             assert re.search(r"topk=\d+ experts=\d+ ep=1 .*engine=\w+", row["notes"]), f"{where}: top-k, experts, engine"

@@ -109,7 +109,7 @@ class Replica(Sequences):
             self.api_free = max(now, self.api_free) + self.api_serial
             delay += self.api_free - now
         self.pending += 1
-        load.outstanding += 1
+        load.add(1)
         if delay <= 0:
             self._enqueue(rid, now)
         elif self.clock is not None:

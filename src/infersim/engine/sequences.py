@@ -198,7 +198,7 @@ class Sequences:
         self.waiting.appendleft(rid)
         if self.totals is not None:
             self.totals.waiting += 1
-        self.load.outstanding += 1  # back in the queue (_release counted it as leaving)
+        self.load.add(1)  # back in the queue (_release counted it as leaving)
 
     def _release(self, slot: int, finished: bool = False) -> None:
         kv = self.kv
@@ -221,7 +221,7 @@ class Sequences:
         self.s_rid[slot] = -1
         self.free_slots.append(slot)
         self.n_active -= 1
-        self.load.outstanding -= 1
+        self.load.add(-1)
 
     def _register_prefix(self, slot: int, rid: int) -> None:
         """Prefill done: the request's prefix blocks become shared (its chain's, or hash entries), reusable

@@ -31,8 +31,8 @@ from infersim.fleet.billing import BillingClock
 from infersim.fleet.load_totals import LoadTotals
 from infersim.fleet.queue import TimedQueue
 from infersim.policy.autoscale import ScaleView, make_policy
-from infersim.policy.balancers import PrefixAffinity, make_balancer
-from infersim.policy.load import LoadView
+from infersim.policy.balancers import LeastOutstanding, PrefixAffinity, make_balancer
+from infersim.policy.load import LoadIndex, LoadView
 
 STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
 CHAIN = ("provisioning", "image_pull", "weight_load", "warmup")
@@ -90,6 +90,9 @@ class AutoscaledDeployment:
         self.ready_views: list[LoadView] = []  # what the balancer reads, in the order of ``ready``
         self.queue = TimedQueue(env, self.timeout, self._expire)
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
+        # least outstanding over the ready replicas in O(log n) (see ``Deployment``), rebuilt as they change
+        self.index = (LoadIndex(self.ready_views) if isinstance(self.lb, (LeastOutstanding, PrefixAffinity))
+                      else None)
         self.totals: LoadTotals | None = None  # load counters of the ready replicas (``track_load``)
         if isinstance(self.lb, PrefixAffinity):
             self.track_load()
@@ -363,6 +366,8 @@ class AutoscaledDeployment:
         self.ready.append(s)
         self.ready_engines.append(s.engine)
         self.ready_views.append(s.engine.load)
+        if self.index is not None:
+            self.index.rebuild()
         if self.totals is not None:
             self.totals.attach(s.engine)
 
@@ -371,6 +376,8 @@ class AutoscaledDeployment:
         del self.ready[i]
         del self.ready_engines[i]
         del self.ready_views[i]
+        if self.index is not None:
+            self.index.rebuild()
         if self.totals is not None:
             self.totals.detach(s.engine)
 

@@ -12,7 +12,7 @@ from infersim.engine.replica import Replica
 from infersim.fleet.load_totals import LoadTotals
 from infersim.fleet.queue import TimedQueue
 from infersim.policy.balancers import LeastOutstanding, PrefixAffinity, make_balancer
-from infersim.policy.load import least_outstanding
+from infersim.policy.load import LoadIndex, least_outstanding
 
 
 class Deployment:
@@ -28,8 +28,11 @@ class Deployment:
         self.views = [r.load for r in self.replicas]  # what the balancer reads, in replica order
         self.lb = make_balancer(spec, reqs, seed=seed, platform=platform, deployment=setup.name)
         # least outstanding over the replicas below the limit is least outstanding over all of them when that
-        # one is below the limit (the first of the fewest, either way): one compiled scan, no list per request
+        # one is below the limit (the first of the fewest, either way): one look-up (``index``), no list per request
         self.least = type(self.lb) is LeastOutstanding
+        # balancers that pick the least outstanding replica (always, or prefix affinity's fallback) find it in
+        # O(log n) through an index over ``views`` the replicas keep up to date; the others never scan
+        self.index = LoadIndex(self.views) if self.least or isinstance(self.lb, PrefixAffinity) else None
         self.totals: LoadTotals | None = None  # load counters, once something reads them (``track_load``)
         if isinstance(self.lb, PrefixAffinity):
             self.track_load()

@@ -5,7 +5,7 @@ EP72, with and without two-batch overlap) are in no fit. They are a weak check, 
 byte count (FP8 dispatch, one network crossing per remote node, node-limited routing) and the two-batch-overlap
 model were written from the DeepEP and DeepSeek-V3 documents while these rows were in view; no parameter was
 fitted to them. Their KV cache is BF16 (SGLang's default then; before the column existed the check assumed FP8 KV
-and put decode at +12 to +14 %, now +7 %).
+and put decode at +12 to +14 %, then +7 %; since the MoE kernels are measured, +21 to +34 %: see below).
 
 GB200 NVL72 rows (SGLang's Part II post: decode on 48 ranks with NVFP4 experts and FP8 KV, prefill on 2-rank NVFP4
 and 4-rank FP8 instances) were added after the model was written: an out-of-sample check of the Blackwell / NVL72

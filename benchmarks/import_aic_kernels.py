@@ -14,8 +14,8 @@ The same collector times each engine's fused MoE layer (``.../moe/<engine>/<vers
 routing, permutation and the grouped expert GEMMs of one MoE layer) by tokens, hidden and intermediate size,
 top-k, experts, the MoE layer's TP and EP, weight format and routing distribution; the step model uses these
 (``perf.kernels.moe_prior``). Kept: balanced routing, no expert
-parallelism, BF16 and block-scaled FP8 weights (per-tensor FP8 where an engine has no block-scaled rows), the
-engine's default kernel, TP 1-8 and 1 to 16,384 tokens in powers of four.
+parallelism, BF16 and block-scaled FP8 weights (per-tensor FP8 where an engine has no block-scaled rows), NVFP4
+weights on B200, the engine's default kernel per format, TP 1-8 and 1 to 16,384 tokens in powers of four.
 
 And each engine's dense GEMM (``.../gemm/<engine>/<version>/gemm_perf.parquet``) by M, N, K and format; kept: the
 large shapes (M 4,096 and 8,192; N and K 4,096, 8,192 and 16,384) in BF16 and per-tensor FP8, whose ratio is the
@@ -54,14 +54,17 @@ ENGINES = {
 
 #: engine -> (collector folder, version per GPU folder, default MoE kernel)
 MOE = {
-    "vllm": ("vllm", {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"}, "vllm_fused_moe"),
+    "vllm": ("vllm", {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"},
+             ("vllm_fused_moe", "vllm_flashinfer_trtllm_moe_fp4")),
     "sglang": ("sglang", {"h100_sxm": "0.5.10", "h200_sxm": "0.5.10", "b200_sxm": "0.5.10"},
-               "sglang_fused_moe_triton"),
+               ("sglang_fused_moe_triton", "sglang_flashinfer_cutedsl_moe")),
     "trtllm": ("trtllm", {"h100_sxm": "1.3.0rc10", "h200_sxm": "1.3.0rc10", "b200_sxm": "1.3.0rc10"},
-               "moe_torch_flow_cutlass"),
+               ("moe_torch_flow_cutlass",)),
 }
 MOE_TOKENS = {4 ** i for i in range(8)}  # 1, 4, 16, ... 16,384
-MOE_DTYPES = {"bfloat16": "bf16", "fp8_block": "fp8_block", "fp8": "fp8"}
+#: the collector's weight formats kept: BF16, block and per-tensor FP8, NVFP4 (FP4 tensor cores; kept as data: not
+#: the model's kernel, docs/model.md); its MXFP4 rows (gpt-oss's shapes, 8-16 per engine and part) are left out
+MOE_DTYPES = {"bfloat16": "bf16", "fp8_block": "fp8_block", "fp8": "fp8", "nvfp4": "nvfp4"}
 
 
 #: engine -> (collector folder, version per GPU folder)
@@ -86,7 +89,7 @@ def moe_rows(git_dir: str, commit: str) -> list[dict]:
                 d = _parquet(git_dir, commit, path)
             except subprocess.CalledProcessError:
                 continue
-            d = d[(d.op_name == "moe") & (d.kernel_source == kernel) & (d.distribution == "balanced")
+            d = d[(d.op_name == "moe") & d.kernel_source.isin(kernel) & (d.distribution == "balanced")
                   & (d.moe_ep_size == 1) & d.moe_tp_size.isin([1, 2, 4, 8]) & d.num_tokens.isin(MOE_TOKENS)
                   & d.moe_dtype.isin(list(MOE_DTYPES))]
             if (d.moe_dtype == "fp8_block").any():

@@ -34,7 +34,7 @@ def _rows() -> pd.DataFrame:
     m["engine"] = m.notes.str.extract(r"engine=(\w+)", expand=False)
     m["model"] = [SHAPES.get((int(r.n_embd), int(r.n_expanded_embd), r.topk, r.experts))
                   for r in m.itertuples()]
-    return m[m.model.notna()]
+    return m[m.model.notna() & m.dtype.isin(["bf16", "fp8_block", "fp8"])]  # NVFP4 rows: data, not the model
 
 
 ROWS = _rows()

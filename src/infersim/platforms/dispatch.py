@@ -181,6 +181,15 @@ class RoutedDispatch:
         self.pending: dict[int, int] = {}  # rid -> candidate index of its second leg
         self.leg_start = array("d", bytes(8 * n))  # read and written once per leg: Python floats, not NumPy scalars
         self.ttft = [math.nan] * len(deps)
+        self.n_deps = len(deps)
+        # the deployments' TTFT averages are read by a TTFT spill bound and by the candidates' views of a router
+        # that decides per request (``_candidates``); a bulk router without a TTFT bound reads none: not kept then
+        self._track_ttft = not (self.bulk and self._mt is None)
+        # per candidate (into ``cand_dep``), looked up once here rather than per request: its deployment code, its
+        # ``submit`` and, where a waiting bound is read, its ``router_waiting`` (the API: ``None``, never over)
+        self._cand_d = list(self.cand_dep)
+        self._cand_submit = [deps[d].submit for d in self.cand_dep]
+        self._cand_waiting = [deps[d].router_waiting for d in self.cand_dep] if self._mw is not None else None
 
     def _api_capability(self, t_spec, catalog, task) -> float:
         if t_spec.capability is not None:
@@ -256,9 +265,14 @@ class RoutedDispatch:
             j = rid - self._lo
             base = self._base_l[j]
             i = base
-            if self.spills:  # spill_target, inline: walk up from the base choice while over a bound
-                n_ok = len(ok)
-                while i < n_ok and self._over(ok[i]):
+            if self.spills:  # spill_target with _over, inline: walk up from the base choice while over a bound
+                n_ok, n_c, mw, mt = len(ok), self.n_c, self._mw, self._mt
+                waiting, cand_d, ttft = self._cand_waiting, self._cand_d, self.ttft
+                while i < n_ok:
+                    ci = ok[i]
+                    if ci == n_c or not ((mw is not None and waiting[ci]() >= mw)
+                                         or (mt is not None and ttft[cand_d[ci]] > mt)):
+                        break
                     i += 1
                 if i == n_ok or i == base:
                     i = base
@@ -266,7 +280,20 @@ class RoutedDispatch:
                     self.spilled[rid] = True
             target = ok[i]
             self._p_ok_w[rid] = self._q_l[j][target]
-            self._first_w[rid] = self._submit(rid, target)
+            # _submit, inline
+            if self._track_ttft:
+                self.leg_start[rid] = self.env.now
+            if target >= self.n_c:  # TokenApiLeg.submit, inline
+                api = self.api
+                code = api.index
+                self._dep_w[rid] = code
+                api.submitted += 1
+                api.server.submit(rid)
+            else:
+                code = self._cand_d[target]
+                self._dep_w[rid] = code
+                self._cand_submit[target](rid)
+            self._first_w[rid] = code
             return
         route = policy.decide(RouteView(float(self.est[rid]), self._candidates(s)))
         ok = self.allowed[s]
@@ -303,13 +330,14 @@ class RoutedDispatch:
     def leg_done(self, rid: int) -> None:
         """Deployments (and the token API) call this when a request leaves them (finished or rejected)."""
         rec = self.rec
-        d = self._dep_w[rid]
-        if d < len(self.deps):
-            t1 = rec.finished_first_token(rid)  # NaN unless it finished with a first token
-            if t1 == t1:
-                t = t1 - self.leg_start[rid]
-                old = self.ttft[d]
-                self.ttft[d] = t if old != old else (1 - TTFT_EWMA) * old + TTFT_EWMA * t
+        if self._track_ttft:
+            d = self._dep_w[rid]
+            if d < self.n_deps:
+                t1 = rec.finished_first_token(rid)  # NaN unless it finished with a first token
+                if t1 == t1:
+                    t = t1 - self.leg_start[rid]
+                    old = self.ttft[d]
+                    self.ttft[d] = t if old != old else (1 - TTFT_EWMA) * old + TTFT_EWMA * t
         if not self.pending:
             self.on_done_final(rid)
             return

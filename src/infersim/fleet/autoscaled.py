@@ -103,17 +103,24 @@ class AutoscaledDeployment:
         self.fail = spec.failures
         self.fail_rng = rng(seed, "platform", platform, "failures", setup.name)
         self.retries: dict[int, int] = {}
-        self.stats = {"arrivals": 0, "requests_waited_cold_start": 0, "requests_retried": 0,
-                      "requests_failed": 0, "replica_failures": 0, "spot_interruptions": 0}
+        self.n_arrivals = 0  # requests submitted (``stats["arrivals"]``; an attribute: counted once per request)
+        self._stats = {"requests_waited_cold_start": 0, "requests_retried": 0,
+                       "requests_failed": 0, "replica_failures": 0, "spot_interruptions": 0}
         for _ in range(spec.initial_replicas):
             self._launch(warm=True)
         env.process(self._ticker())
         if self.fail is not None and self.fail.at:
             env.process(self._scheduled_failures(sorted(self.fail.at)))
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """The deployment's counters: arrivals, requests that waited for a cold start, retried and failed requests,
+        replica failures and spot interruptions."""
+        return {"arrivals": self.n_arrivals, **self._stats}
+
     # -- requests ------------------------------------------------------------------------------------
     def submit(self, rid: int) -> None:
-        self.stats["arrivals"] += 1
+        self.n_arrivals += 1
         now = self.env.now  # _inflight(+1), inline (once per request)
         self.area += self.n_inflight * (now - self.t_last)
         self.t_last = now
@@ -145,7 +152,7 @@ class AutoscaledDeployment:
                     self._to_replica(rid, free, [s.engine.load for s in free])
                     return
         elif first:
-            self.stats["requests_waited_cold_start"] += 1
+            self._stats["requests_waited_cold_start"] += 1
         self.queue.push(rid)
         if not self.ready and not any(s.state != DRAINING for s in self.live):
             self._evaluate()  # scale from zero: don't wait for the next tick
@@ -359,7 +366,7 @@ class AutoscaledDeployment:
     def _interrupt(self, s: ReplicaLife) -> None:
         """A spot interruption: counted, then handled as a replica failure."""
         if s.state in (READY, DRAINING):
-            self.stats["spot_interruptions"] += 1
+            self._stats["spot_interruptions"] += 1
         self.fail_replica(s)
 
     def _add_ready(self, s: ReplicaLife) -> None:
@@ -434,18 +441,18 @@ class AutoscaledDeployment:
         rids = sorted(s.assigned)
         s.assigned = set()
         self._stop(s, "failed")
-        self.stats["replica_failures"] += 1
+        self._stats["replica_failures"] += 1
         rec, now = self.rec, self.env.now
         for rid in rids:
             n = self.retries.get(rid, 0) + 1
             self.retries[rid] = n
             if n > self.fail.max_retries:
-                self.stats["requests_failed"] += 1
+                self._stats["requests_failed"] += 1
                 self._inflight(-1)
                 rec.reject(rid, "replica_failed", now, s.id)
                 self.on_done_platform(rid)
             else:
-                self.stats["requests_retried"] += 1
+                self._stats["requests_retried"] += 1
                 rec.first_token_s[rid] = np.nan
                 rec.cached_tokens[rid] = 0
                 rec.replica[rid] = -1

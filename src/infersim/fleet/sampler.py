@@ -55,7 +55,7 @@ class FleetSampler:
                         busy.append(row[0])
                         kv.append(row[1])
                         rep.append((now, di, s.id, row))
-                arr = d.stats["arrivals"]
+                arr = d.n_arrivals
                 bill = d.bill
                 billed = bill.billed_s(now)  # once for both: gpu_hours and cost_usd are multiples of it
                 vals = (now, di, (arr - self.last_arrivals[di]) / dt, n[STARTING], n[1], n[READY], n[DRAINING],

@@ -63,7 +63,10 @@ class TokenApiServer:
         if not self._admit(rid, now, out):
             self.on_done(rid)
             return
-        ttft, tpot = self._draws(self.latency.at_concurrency(len(self.active) + 1), rid)
+        lat = self.latency.at_concurrency(len(self.active) + 1)
+        # _draws, inline (once per request)
+        ttft = lat.ttft.median * math.exp(lat.ttft.sigma * self._zt[rid])
+        tpot = 1.0 / (lat.speed.median * math.exp(lat.speed.sigma * self._zs[rid]))
         self.active.add(rid)
         env.timeout(ttft + (out - 1) * tpot).callbacks.append(
             lambda _e: self._finish(rid, now + ttft, tpot, out))

@@ -70,10 +70,11 @@ class LeastKv:
 class PrefixAffinity:
     """Consistent hashing of the request's first prefix block onto a ring of virtual nodes."""
 
-    def __init__(self, spec, rng=None, prefix_key=None):
+    def __init__(self, spec, rng=None, prefix_key=None, keys=None):
         self.vnodes = spec.virtual_nodes
         self.max_imbalance = spec.max_imbalance
         self.prefix_key = prefix_key  # callable rid -> int key or -1
+        self.keys = keys  # or the keys themselves, indexed by rid (read per request without a call)
         self._ring: list[int] = []
         self._owner: list[int] = []
         self._n = -1
@@ -88,7 +89,8 @@ class PrefixAffinity:
 
     def choose(self, views: Sequence, rid: int, total: int = -1) -> int:
         n = len(views)
-        key = self.prefix_key(rid) if self.prefix_key else -1
+        keys = self.keys
+        key = keys[rid] if keys is not None else self.prefix_key(rid) if self.prefix_key else -1
         if key < 0 or n == 1:
             return least_outstanding(views if type(views) is list else list(views))
         if n != self._n:
@@ -119,5 +121,5 @@ def make_balancer(spec, reqs, *, seed: int, platform: str, deployment: str):
     lb_rng = rng(seed, "platform", platform, "balancer", deployment)
     if cls is PrefixAffinity:
         keys = array("q", np.ascontiguousarray(reqs.prefix_key, np.int64).tobytes())  # Python ints, no NumPy scalars
-        return cls(spec.load_balancer, lb_rng, prefix_key=keys.__getitem__)
+        return cls(spec.load_balancer, lb_rng, prefix_key=keys.__getitem__, keys=keys)
     return cls(spec.load_balancer, lb_rng)

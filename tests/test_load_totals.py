@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import scenario
 from infersim.fleet.autoscaled import AutoscaledDeployment
-from infersim.platforms.dispatch import RoutedDispatch
+from infersim.fleet.deployment import Deployment
 from infersim.policy.balancers import PrefixAffinity
 from infersim.results.simulate import simulate
 
@@ -37,19 +37,22 @@ def _check(d, seen):
        autoscaled=st.booleans())
 def test_totals_equal_the_sums_over_attached_replicas(monkeypatch, rate, replicas, seed, autoscaled):
     seen: list = []
-    over, choose = RoutedDispatch._over, PrefixAffinity.choose
+    choose = PrefixAffinity.choose
+    waiting = {cls: cls.router_waiting for cls in (Deployment, AutoscaledDeployment)}
 
-    def checked_over(self, ci):
-        if ci < len(self.cand_dep):
-            _check(self.deps[self.cand_dep[ci]], seen)
-        return over(self, ci)
+    def checked_waiting(cls):  # what a spill bound reads (the dispatcher binds it when it is built)
+        def router_waiting(self):
+            _check(self, seen)
+            return waiting[cls](self)
+        return router_waiting
 
     def checked_choose(self, views, rid, total=-1):
         if total >= 0:
             seen.append((0, 0, total, sum(v.outstanding for v in views)))
         return choose(self, views, rid, total)
 
-    monkeypatch.setattr(RoutedDispatch, "_over", checked_over)
+    for cls in waiting:
+        monkeypatch.setattr(cls, "router_waiting", checked_waiting(cls))
     monkeypatch.setattr(PrefixAffinity, "choose", checked_choose)
     first = {"name": "a", "model": "llama-3.1-8b", "hardware": "h100-sxm", "precision": "fp8", "engine": ENGINE,
              "load_balancer": {"kind": "prefix_affinity"}}

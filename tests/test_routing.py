@@ -198,18 +198,21 @@ def test_spillover_overflow_reaches_secondary_and_nothing_lost():
 def test_spill_bound_reads_the_same_waiting_count_as_router_load(monkeypatch):
     """The spill bound reads ``router_waiting()`` per request (no tuple of three counts): it must equal
     ``router_load()[0]`` at every read, for a fixed deployment with a queue and an autoscaled one."""
-    from infersim.platforms.dispatch import RoutedDispatch
+    from infersim.fleet.autoscaled import AutoscaledDeployment
+    from infersim.fleet.deployment import Deployment
 
     seen = []
-    over = RoutedDispatch._over
+    waiting = {cls: cls.router_waiting for cls in (Deployment, AutoscaledDeployment)}
 
-    def checked(self, ci):
-        if ci < len(self.cand_dep):
-            d = self.deps[self.cand_dep[ci]]
-            seen.append((d.router_waiting(), d.router_load()[0]))
-        return over(self, ci)
+    def checked(cls):  # the dispatcher binds each deployment's router_waiting when it is built
+        def router_waiting(self):
+            w = waiting[cls](self)
+            seen.append((w, self.router_load()[0]))
+            return w
+        return router_waiting
 
-    monkeypatch.setattr(RoutedDispatch, "_over", checked)
+    for cls in waiting:
+        monkeypatch.setattr(cls, "router_waiting", checked(cls))
     capped = {**SMALL, "replica_concurrency": 1, "replicas": 2}
     scaled = {**LARGE, "autoscaling": {"kind": "baseten", "min_replicas": 1, "max_replicas": 3,
                                        "concurrency_target": 2}}

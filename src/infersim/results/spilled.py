@@ -8,13 +8,11 @@ import os
 import shutil
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from infersim.results.tables import PlatformPart
+from infersim.results.part import PlatformPart
 
 #: rows per Parquet row group of the parts and of ``requests.parquet`` when spilled (pyarrow's default)
 ROW_GROUP_ROWS = 1 << 20

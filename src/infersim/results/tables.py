@@ -26,6 +26,7 @@ from infersim.core.fileio import FILE_MODE, json_default, replace_dir, temp_dir_
 from infersim.engine.recorder import FINISHED, OUTCOMES, REASONS
 from infersim.results.customers import customer_rows
 from infersim.results.fleet_summary import fleet_summary
+from infersim.results.part import PlatformPart
 from infersim.results.spilled import SpilledRequests, concat_categorical, write_parquet
 from infersim.results.summary import against_baseline, run_rates, summarize
 
@@ -158,29 +159,6 @@ class Results:
         if self.spilled is not None:
             self.spilled.saved_as(out / "requests.parquet")
         return out
-
-
-@dataclass(eq=False)
-class PlatformPart:
-    """One platform's share of the results, made as soon as it finished (``platform_part``): its summary,
-    stream, customer and deployment rows, its samples, and its requests rows in memory (``frame``) or in a
-    Parquet part on disk (``path``)."""
-
-    name: str
-    row: dict
-    stream_rows: list[dict]
-    customer_rows: list[dict]
-    deployment_rows: list[dict]
-    timeline: pd.DataFrame
-    fleet: pd.DataFrame | None
-    replica_log: pd.DataFrame | None
-    itl_hist: np.ndarray
-    price_source: str | None
-    request_columns: tuple[str, ...]  # the platform's extra per-request columns (``PlatformRun.request_columns``)
-    deployment_names: tuple[str, ...]  # the categories of its ``deployment`` column
-    n_rows: int
-    frame: pd.DataFrame | None = None
-    path: str | None = None
 
 
 def platform_part(sc, reqs, run, *, spill_to: str | Path | None = None) -> PlatformPart:

@@ -18,41 +18,19 @@ A failed replica (``failures``) stops at once; each of its requests is retried t
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from functools import partial
 
-import numpy as np
-
-from infersim.core.rng import rng
 from infersim.economics import deployment_usd_per_gpu_hour
 from infersim.engine.replica import Replica
 from infersim.fleet.billing import BillingClock
+from infersim.fleet.failures import ReplicaFailures, spot_pools, with_failure_defaults
 from infersim.fleet.load_totals import LoadTotals
 from infersim.fleet.queue import TimedQueue
+from infersim.fleet.replica_life import CHAIN, DRAINING, LOADING, READY, STARTING, STOPPED, ReplicaLife
 from infersim.policy.autoscale import ScaleView, make_policy
 from infersim.policy.balancers import LeastOutstanding, PrefixAffinity, make_balancer
 from infersim.policy.load import LoadIndex, LoadView
-
-STARTING, LOADING, READY, DRAINING, STOPPED = range(5)
-CHAIN = ("provisioning", "image_pull", "weight_load", "warmup")
-
-
-class ReplicaLife:
-    """One replica's life in an autoscaled deployment, from request to stop (not a batch slot of the engine).
-    Times in simulated seconds (nan until reached)."""
-
-    __slots__ = ("id", "state", "stage", "gen", "t_request", "t_capacity", "t_ready", "t_stop", "reason", "pool",
-                 "ticket", "flag_t", "flag_tok", "engine", "assigned", "warm", "busy_s", "cached")
-
-    def __init__(self, sid: int, now: float):
-        self.id, self.state, self.stage, self.gen = sid, STARTING, "capacity_wait", 0
-        self.t_request, self.t_capacity, self.t_ready, self.t_stop = now, math.nan, math.nan, math.nan
-        self.reason, self.pool, self.ticket = "", None, 0
-        self.flag_t, self.flag_tok = None, 0
-        self.engine: Replica | None = None
-        self.assigned: set[int] = set()
-        self.warm, self.busy_s, self.cached = False, 0.0, False
 
 
 class AutoscaledDeployment:
@@ -64,12 +42,8 @@ class AutoscaledDeployment:
         # ``interruptions``: pool name -> mean GPU-hours between interruptions (spot capacity). A replica on such
         # a pool is interrupted after an exponential time (mean x 3600 / GPUs per replica), handled as a
         # replica failure: requests retried up to ``failures.max_retries`` (default 1), replica replaced.
-        self.spot = {p: m for p, m in (interruptions or {}).items() if p in (spec.pools or ())}
-        if self.spot and spec.failures is None:
-            from infersim.scenario.fleet import Failures
-
-            spec = spec.model_copy(update={"failures": Failures()})
-        self.spot_rng = rng(seed, "platform", platform, "spot", setup.name) if self.spot else None
+        spot = spot_pools(spec, interruptions)
+        spec = with_failure_defaults(spec, spot)
         self.env, self.setup, self.spec, self.reqs, self.rec = env, setup, spec, reqs, rec
         self.ids, self.on_done_platform, self.chain_full = ids, on_done, chain_full
         self.auto = spec.autoscaling
@@ -100,17 +74,14 @@ class AutoscaledDeployment:
         self.n_inflight, self.area, self.t_last = 0, 0.0, 0.0
         self.hist: deque[tuple[float, float]] = deque([(0.0, 0.0)])
         self.kv_hist: deque[tuple[float, float]] = deque()
-        self.fail = spec.failures
-        self.fail_rng = rng(seed, "platform", platform, "failures", setup.name)
-        self.retries: dict[int, int] = {}
+        self.failures = ReplicaFailures(self, spot, seed=seed, platform=platform, name=setup.name)
         self.n_arrivals = 0  # requests submitted (``stats["arrivals"]``; an attribute: counted once per request)
         self._stats = {"requests_waited_cold_start": 0, "requests_retried": 0,
                        "requests_failed": 0, "replica_failures": 0, "spot_interruptions": 0}
         for _ in range(spec.initial_replicas):
             self._launch(warm=True)
         env.process(self._ticker())
-        if self.fail is not None and self.fail.at:
-            env.process(self._scheduled_failures(sorted(self.fail.at)))
+        self.failures.start()
 
     @property
     def stats(self) -> dict[str, int]:
@@ -353,21 +324,9 @@ class AutoscaledDeployment:
         self.bill.enter(s.id, "ready", now)
         s.engine = Replica(self.env, self.setup, self.reqs, self.rec, s.id, partial(self._done, s), self.chain_full)
         self._add_ready(s)
-        if self.fail is not None and self.fail.mtbf_gpu_hours:
-            ttf = float(self.fail_rng.exponential(self.fail.mtbf_gpu_hours * 3600.0 / self.gpus))
-            g = s.gen
-            self.env.timeout(ttf).callbacks.append(lambda _e: self.fail_replica(s) if s.gen == g else None)
+        self.failures.arm(s)
         self._flush()
-        if s.pool in self.spot:
-            ttf = float(self.spot_rng.exponential(self.spot[s.pool] * 3600.0 / self.gpus))
-            g = s.gen
-            self.env.timeout(ttf).callbacks.append(lambda _e: self._interrupt(s) if s.gen == g else None)
-
-    def _interrupt(self, s: ReplicaLife) -> None:
-        """A spot interruption: counted, then handled as a replica failure."""
-        if s.state in (READY, DRAINING):
-            self._stats["spot_interruptions"] += 1
-        self.fail_replica(s)
+        self.failures.arm_spot(s)
 
     def _add_ready(self, s: ReplicaLife) -> None:
         self.ready.append(s)
@@ -422,39 +381,6 @@ class AutoscaledDeployment:
         if s.pool is not None:
             self.pools.release(s.pool, self.gpus)
 
-    # -- failures ------------------------------------------------------------------------------------
-    def _scheduled_failures(self, times):
-        now = 0.0
-        for t in times:
-            if t > now:
-                yield self.env.timeout(t - now)
-                now = t
-            victims = self.ready or [s for s in self.live if s.state == DRAINING]
-            if victims:
-                self.fail_replica(victims[0])
-
     def fail_replica(self, s: ReplicaLife) -> None:
-        """The replica ``s`` fails now: it stops (billing stops) and its requests are retried or rejected."""
-        if s.state not in (READY, DRAINING):
-            return
-        s.engine.fail(self.env.now)  # requests still in its scheduling delay are handled below
-        rids = sorted(s.assigned)
-        s.assigned = set()
-        self._stop(s, "failed")
-        self._stats["replica_failures"] += 1
-        rec, now = self.rec, self.env.now
-        for rid in rids:
-            n = self.retries.get(rid, 0) + 1
-            self.retries[rid] = n
-            if n > self.fail.max_retries:
-                self._stats["requests_failed"] += 1
-                self._inflight(-1)
-                rec.reject(rid, "replica_failed", now, s.id)
-                self.on_done_platform(rid)
-            else:
-                self._stats["requests_retried"] += 1
-                rec.first_token_s[rid] = np.nan
-                rec.cached_tokens[rid] = 0
-                rec.replica[rid] = -1
-                self._place(rid)
-        self._evaluate()
+        """The replica ``s`` fails now (``fleet.failures.ReplicaFailures.fail``)."""
+        self.failures.fail(s)

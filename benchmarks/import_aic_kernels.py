@@ -43,106 +43,86 @@ REPO = "github.com/ai-dynamo/aiconfigurator"
 BASE = "aic-core/src/aiconfigurator_core/systems/data"
 #: (collector GPU folder, calibration spelling)
 GPUS = {"h100_sxm": "H100-SXM-80GB", "h200_sxm": "H200-SXM-141GB", "b200_sxm": "B200-SXM-180GB"}
-#: engine -> (collector folder, version per GPU folder, kernel_source kept)
-ENGINES = {
-    "vllm": ("vllm", {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"}, "vLLM_custom_graph"),
-    "sglang": ("sglang", {"h100_sxm": "0.5.10", "h200_sxm": "0.5.10", "b200_sxm": "0.5.10"},
-               "SGLang_CustomAllReduce_graph"),
-    "trtllm": ("trtllm", {"h100_sxm": "1.3.0rc10", "h200_sxm": "1.3.0rc10", "b200_sxm": "1.3.0rc10"}, "TRTLLM"),
-}
-
-
-#: engine -> (collector folder, version per GPU folder, default MoE kernel)
-MOE = {
-    "vllm": ("vllm", {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"},
-             ("vllm_fused_moe", "vllm_flashinfer_trtllm_moe_fp4")),
-    "sglang": ("sglang", {"h100_sxm": "0.5.10", "h200_sxm": "0.5.10", "b200_sxm": "0.5.10"},
-               ("sglang_fused_moe_triton", "sglang_flashinfer_cutedsl_moe")),
-    "trtllm": ("trtllm", {"h100_sxm": "1.3.0rc10", "h200_sxm": "1.3.0rc10", "b200_sxm": "1.3.0rc10"},
-               ("moe_torch_flow_cutlass",)),
-}
+#: engine (also its collector folder) -> its version per GPU folder (the same for every table)
+VERSIONS = {"vllm": {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"},
+            "sglang": {"h100_sxm": "0.5.10", "h200_sxm": "0.5.10", "b200_sxm": "0.5.10"},
+            "trtllm": {"h100_sxm": "1.3.0rc10", "h200_sxm": "1.3.0rc10", "b200_sxm": "1.3.0rc10"}}
+#: engine -> the all-reduce kernel_source kept (CUDA graph)
+ALLREDUCE = {"vllm": "vLLM_custom_graph", "sglang": "SGLang_CustomAllReduce_graph", "trtllm": "TRTLLM"}
+#: engine -> its default MoE kernels (per format)
+MOE = {"vllm": ("vllm_fused_moe", "vllm_flashinfer_trtllm_moe_fp4"),
+       "sglang": ("sglang_fused_moe_triton", "sglang_flashinfer_cutedsl_moe"),
+       "trtllm": ("moe_torch_flow_cutlass",)}
 MOE_TOKENS = {4 ** i for i in range(8)}  # 1, 4, 16, ... 16,384
 #: the collector's weight formats kept: BF16, block and per-tensor FP8, NVFP4 (FP4 tensor cores; kept as data: not
 #: the model's kernel, docs/model.md); its MXFP4 rows (gpt-oss's shapes, 8-16 per engine and part) are left out
 MOE_DTYPES = {"bfloat16": "bf16", "fp8_block": "fp8_block", "fp8": "fp8", "nvfp4": "nvfp4"}
-
-
-#: engine -> (collector folder, version per GPU folder)
-GEMM = {"vllm": ("vllm", {"h100_sxm": "0.14.0", "h200_sxm": "0.14.0", "b200_sxm": "0.19.0"}),
-        "sglang": ("sglang", {"h100_sxm": "0.5.10", "h200_sxm": "0.5.10", "b200_sxm": "0.5.10"}),
-        "trtllm": ("trtllm", {"h100_sxm": "1.3.0rc10", "h200_sxm": "1.3.0rc10", "b200_sxm": "1.3.0rc10"})}
 GEMM_M, GEMM_NK = (4096, 8192), (4096, 8192, 16384)
 GEMM_DTYPES = {"bfloat16": "bf16", "fp8": "fp8"}
 
 
-def _parquet(git_dir: str, commit: str, path: str) -> pd.DataFrame:
-    blob = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True, capture_output=True).stdout
-    return pd.read_parquet(io.BytesIO(blob))
+def _tables(git_dir: str, commit: str, kind: str, table: str, required: bool = True):
+    """``(engine, calibration hardware name, path, DataFrame)`` of every engine's and GPU's ``kind/table``
+    parquet (``required=False``: skip the ones the collector does not publish)."""
+    for engine, versions in VERSIONS.items():
+        for gpu, hw in GPUS.items():
+            path = f"{BASE}/{gpu}/{kind}/{engine}/{versions[gpu]}/{table}.parquet"
+            try:
+                blob = subprocess.run(["git", "-C", git_dir, "show", f"{commit}:{path}"], check=True,
+                                      capture_output=True).stdout
+            except subprocess.CalledProcessError:
+                if required:
+                    raise
+                continue
+            yield engine, hw, path, pd.read_parquet(io.BytesIO(blob))
+
+
+def _row(commit: str, path: str, hw: str, **cols) -> dict:
+    return {"source_id": SOURCE_ID, "source_repo": REPO, "source_path": path, "commit": commit, "hardware": hw,
+            **cols}
 
 
 def moe_rows(git_dir: str, commit: str) -> list[dict]:
     out = []
-    for engine, (folder, versions, kernel) in MOE.items():
-        for gpu, hw in GPUS.items():
-            path = f"{BASE}/{gpu}/moe/{folder}/{versions[gpu]}/moe_perf.parquet"
-            try:
-                d = _parquet(git_dir, commit, path)
-            except subprocess.CalledProcessError:
-                continue
-            d = d[(d.op_name == "moe") & d.kernel_source.isin(kernel) & (d.distribution == "balanced")
-                  & (d.moe_ep_size == 1) & d.moe_tp_size.isin([1, 2, 4, 8]) & d.num_tokens.isin(MOE_TOKENS)
-                  & d.moe_dtype.isin(list(MOE_DTYPES))]
-            if (d.moe_dtype == "fp8_block").any():
-                d = d[d.moe_dtype != "fp8"]
-            for r in d.sort_values(["moe_dtype", "hidden_size", "inter_size", "num_experts", "moe_tp_size",
-                                    "num_tokens"]).itertuples():
-                out.append({
-                    "source_id": SOURCE_ID, "source_repo": REPO, "source_path": path, "commit": commit,
-                    "hardware": hw, "tp": int(r.moe_tp_size), "operator": "moe", "num_tokens": int(r.num_tokens),
-                    "dtype": MOE_DTYPES[r.moe_dtype], "time_mean_ms": float(r.latency),
-                    "n_embd": int(r.hidden_size), "n_expanded_embd": int(r.inter_size),
-                    "notes": f"topk={int(r.topk)} experts={int(r.num_experts)} ep=1 balanced; engine={engine}",
-                })
+    for engine, hw, path, d in _tables(git_dir, commit, "moe", "moe_perf", required=False):
+        d = d[(d.op_name == "moe") & d.kernel_source.isin(MOE[engine]) & (d.distribution == "balanced")
+              & (d.moe_ep_size == 1) & d.moe_tp_size.isin([1, 2, 4, 8]) & d.num_tokens.isin(MOE_TOKENS)
+              & d.moe_dtype.isin(list(MOE_DTYPES))]
+        if (d.moe_dtype == "fp8_block").any():
+            d = d[d.moe_dtype != "fp8"]
+        for r in d.sort_values(["moe_dtype", "hidden_size", "inter_size", "num_experts", "moe_tp_size",
+                                "num_tokens"]).itertuples():
+            out.append(_row(commit, path, hw, tp=int(r.moe_tp_size), operator="moe", num_tokens=int(r.num_tokens),
+                            dtype=MOE_DTYPES[r.moe_dtype], time_mean_ms=float(r.latency), n_embd=int(r.hidden_size),
+                            n_expanded_embd=int(r.inter_size),
+                            notes=f"topk={int(r.topk)} experts={int(r.num_experts)} ep=1 balanced; engine={engine}"))
     return out
 
 
 def gemm_rows(git_dir: str, commit: str) -> list[dict]:
     out = []
-    for engine, (folder, versions) in GEMM.items():
-        for gpu, hw in GPUS.items():
-            path = f"{BASE}/{gpu}/gemm/{folder}/{versions[gpu]}/gemm_perf.parquet"
-            try:
-                d = _parquet(git_dir, commit, path)
-            except subprocess.CalledProcessError:
-                continue
-            d = d[d.m.isin(GEMM_M) & d.n.isin(GEMM_NK) & d.k.isin(GEMM_NK) & d.gemm_dtype.isin(list(GEMM_DTYPES))]
-            for r in d.sort_values(["gemm_dtype", "m", "n", "k"]).itertuples():
-                out.append({
-                    "source_id": SOURCE_ID, "source_repo": REPO, "source_path": path, "commit": commit,
-                    "hardware": hw, "tp": 1, "operator": "gemm", "num_tokens": int(r.m),
-                    "dtype": GEMM_DTYPES[r.gemm_dtype], "time_mean_ms": float(r.latency),
-                    "n_embd": int(r.k), "n_expanded_embd": int(r.n),
-                    "notes": f"gemm M x N x K = {int(r.m)} x {int(r.n)} x {int(r.k)} ({r.kernel_source}); engine={engine}",
-                })
+    for engine, hw, path, d in _tables(git_dir, commit, "gemm", "gemm_perf", required=False):
+        d = d[d.m.isin(GEMM_M) & d.n.isin(GEMM_NK) & d.k.isin(GEMM_NK) & d.gemm_dtype.isin(list(GEMM_DTYPES))]
+        for r in d.sort_values(["gemm_dtype", "m", "n", "k"]).itertuples():
+            out.append(_row(commit, path, hw, tp=1, operator="gemm", num_tokens=int(r.m),
+                            dtype=GEMM_DTYPES[r.gemm_dtype], time_mean_ms=float(r.latency), n_embd=int(r.k),
+                            n_expanded_embd=int(r.n),
+                            notes=f"gemm M x N x K = {int(r.m)} x {int(r.n)} x {int(r.k)} ({r.kernel_source}); "
+                                  f"engine={engine}"))
     return out
 
 
 def rows(git_dir: str, commit: str) -> list[dict]:
     out = []
-    for engine, (folder, versions, kernel) in ENGINES.items():
-        for gpu, hw in GPUS.items():
-            path = f"{BASE}/{gpu}/comm/{folder}/{versions[gpu]}/custom_allreduce_perf.parquet"
-            d = _parquet(git_dir, commit, path)
-            d = d[(d.op_name == "all_reduce") & (d.kernel_source == kernel)]
-            for r in d.sort_values(["num_gpus", "message_size"]).itertuples():
-                out.append({
-                    "source_id": SOURCE_ID, "source_repo": REPO, "source_path": path, "commit": commit,
-                    "hardware": hw, "tp": int(r.num_gpus), "operator": "all_reduce",
-                    "size_elements": int(r.message_size), "dtype": "bf16", "time_mean_ms": float(r.latency),
-                    "notes": (f"{engine} {versions[gpu]} all-reduce kernel ({kernel}, CUDA graph) of "
-                              f"{int(r.message_size)} bf16 elements over {int(r.num_gpus)} GPUs x 1 node(s) of one "
-                              f"engine's kernel; engine={engine}; time_mean_ms = the published latency (ms)"),
-                })
+    for engine, hw, path, d in _tables(git_dir, commit, "comm", "custom_allreduce_perf"):
+        kernel, version = ALLREDUCE[engine], path.split("/")[-2]
+        d = d[(d.op_name == "all_reduce") & (d.kernel_source == kernel)]
+        for r in d.sort_values(["num_gpus", "message_size"]).itertuples():
+            out.append(_row(commit, path, hw, tp=int(r.num_gpus), operator="all_reduce",
+                            size_elements=int(r.message_size), dtype="bf16", time_mean_ms=float(r.latency),
+                            notes=(f"{engine} {version} all-reduce kernel ({kernel}, CUDA graph) of "
+                                   f"{int(r.message_size)} bf16 elements over {int(r.num_gpus)} GPUs x 1 node(s) of "
+                                   f"one engine's kernel; engine={engine}; time_mean_ms = the published latency (ms)")))
     return out
 
 
